@@ -1,0 +1,55 @@
+"""Engines for SQLite and PostgreSQL, configured so both behave the same for the repository."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from adapters.sqla.tables import metadata
+
+# Any fixed number: the key of the PostgreSQL advisory lock that serialises writers.
+GRAPH_LOCK_KEY = 0x7265736F75726365
+SQLITE_IMMEDIATE = "sqlite_immediate"
+
+
+def create_engine(url: str, *, connect_timeout: float = 5.0) -> AsyncEngine:
+    """An async engine for `url`: `sqlite+aiosqlite://...` or `postgresql+asyncpg://...`."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": connect_timeout})
+        event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+        event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
+        return engine
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_timeout=connect_timeout,
+        connect_args={"timeout": connect_timeout},
+    )
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None:
+    # Let SQLAlchemy, not the driver, emit BEGIN, so writers can ask for BEGIN IMMEDIATE.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA busy_timeout = 5000")
+    cursor.close()
+    # SQLite's own lower() folds ASCII only; PostgreSQL's folds all of Unicode, and so does this.
+    dbapi_connection.create_function("lower", 1, str.lower, deterministic=True)
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Create the tables that do not exist yet; safe when several processes start at once."""
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(select(func.pg_advisory_xact_lock(GRAPH_LOCK_KEY)))
+        await connection.run_sync(metadata.create_all)

@@ -1,0 +1,52 @@
+"""The database schema: one row per resource, one row per dependency edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDBase, orm_registry
+from advanced_alchemy.types import GUID, DateTimeUTC
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.model import NAME_MAX_LENGTH
+
+metadata = orm_registry.metadata
+
+
+class ResourceRow(UUIDBase):
+    """A resource's own columns; its dependencies live in `dependency_edges`."""
+
+    __tablename__ = "resources"
+    __table_args__ = (Index("ix_resources_created_at_id", "created_at", "id"),)
+
+    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), unique=True)
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+# The check that an edge's target exists is deferred to commit: a cascade deletes a set of
+# resources in several statements, and edges between them vanish only with their source.
+dependency_edges = Table(
+    "resource_dependencies",
+    metadata,
+    Column("resource_id", GUID, ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "dependency_id",
+        GUID,
+        ForeignKey("resources.id", deferrable=True, initially="DEFERRED"),
+        primary_key=True,
+        index=True,
+    ),
+    Column("position", Integer, nullable=False),
+)
+
+
+def edge_rows(resource_id: UUID, dependencies: tuple[UUID, ...]) -> list[dict[str, object]]:
+    """The `dependency_edges` rows of one resource, keeping the order the client gave."""
+    return [
+        {"resource_id": resource_id, "dependency_id": dependency, "position": position}
+        for position, dependency in enumerate(dependencies)
+    ]

@@ -1,0 +1,146 @@
+"""ResourceService: every use case of the resource graph, each in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from core.errors import CircularDependency, DuplicateName, HasDependents, ResourceNotFound, UnknownDependencies
+from core.graph import cycle_closed_by
+from core.model import CascadeResult, Page, PageRequest, Resource, ResourceChanges, ResourceDraft
+from core.rules import checked_changes, checked_draft, checked_page, checked_query
+from ports.repository import ResourceRepository
+from ports.unit_of_work import UnitOfWork
+
+
+def utc_now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+class ResourceService:
+    """Creates, reads, changes and deletes resources while keeping the dependency graph acyclic."""
+
+    def __init__(
+        self,
+        unit_of_work: UnitOfWork,
+        clock: Callable[[], datetime] = utc_now,
+        new_id: Callable[[], UUID] = uuid4,
+    ) -> None:
+        self._uow = unit_of_work
+        self._clock = clock
+        self._new_id = new_id
+
+    async def create(self, draft: ResourceDraft) -> Resource:
+        """Store a new resource; a new resource has no dependents, so it cannot close a cycle."""
+        draft = checked_draft(draft)
+        async with self._uow.write() as repo:
+            await _ensure_name_free(repo, draft.name, None)
+            await _ensure_exist(repo, draft.dependencies)
+            now = self._clock()
+            resource = Resource(self._new_id(), draft.name, draft.description, draft.dependencies, now, now)
+            await repo.add(resource)
+        return resource
+
+    async def get(self, resource_id: UUID) -> Resource:
+        """The resource with this id."""
+        async with self._uow.read() as repo:
+            return await _existing(repo, resource_id)
+
+    async def list_page(self, page: PageRequest) -> Page:
+        """One page of all resources in (created_at, id) order."""
+        page = checked_page(page)
+        async with self._uow.read() as repo:
+            items, total = await repo.list_page(page)
+        return Page(items, total, page.limit, page.offset)
+
+    async def search(self, text: str, page: PageRequest) -> Page:
+        """One page of the resources whose name or description contains `text`, ignoring case."""
+        text = checked_query(text)
+        page = checked_page(page)
+        async with self._uow.read() as repo:
+            items, total = await repo.search(text, page)
+        return Page(items, total, page.limit, page.offset)
+
+    async def update(self, resource_id: UUID, changes: ResourceChanges) -> Resource:
+        """Apply a partial update; new dependencies must exist and must not close a cycle."""
+        changes = checked_changes(changes)
+        async with self._uow.write() as repo:
+            current = await _existing(repo, resource_id)
+            if changes.name is not None and changes.name != current.name:
+                await _ensure_name_free(repo, changes.name, resource_id)
+            if changes.dependencies is not None:
+                await _ensure_exist(repo, changes.dependencies)
+                await _ensure_acyclic(repo, resource_id, changes.dependencies)
+            updated = _applied(current, changes)
+            if updated == current:
+                return current
+            updated = replace(updated, updated_at=self._clock())
+            await repo.replace(updated)
+        return updated
+
+    async def delete(self, resource_id: UUID) -> None:
+        """Delete a resource that nothing depends on."""
+        async with self._uow.write() as repo:
+            await _existing(repo, resource_id)
+            dependents = await repo.direct_dependents(resource_id)
+            if dependents:
+                raise HasDependents(resource_id, dependents)
+            await repo.delete([resource_id])
+
+    async def delete_cascade(self, resource_id: UUID) -> CascadeResult:
+        """Delete a resource and everything that depends on it, directly or not."""
+        async with self._uow.write() as repo:
+            await _existing(repo, resource_id)
+            deleted = [resource_id, *await repo.transitive_dependents(resource_id)]
+            await repo.delete(deleted)
+        return CascadeResult(deleted)
+
+    async def dependencies(self, resource_id: UUID, *, transitive: bool) -> list[Resource]:
+        """The resources this one depends on, directly or transitively."""
+        async with self._uow.read() as repo:
+            resource = await _existing(repo, resource_id)
+            if transitive:
+                return await repo.transitive_dependencies(resource_id)
+            return await repo.get_many(resource.dependencies)
+
+
+async def _existing(repo: ResourceRepository, resource_id: UUID) -> Resource:
+    resource = await repo.get(resource_id)
+    if resource is None:
+        raise ResourceNotFound(resource_id)
+    return resource
+
+
+async def _ensure_name_free(repo: ResourceRepository, name: str, own_id: UUID | None) -> None:
+    holder = await repo.id_of_name(name)
+    if holder is not None and holder != own_id:
+        raise DuplicateName(name)
+
+
+async def _ensure_exist(repo: ResourceRepository, resource_ids: Sequence[UUID]) -> None:
+    if not resource_ids:
+        return
+    existing = await repo.existing_ids(resource_ids)
+    unknown = [resource_id for resource_id in resource_ids if resource_id not in existing]
+    if unknown:
+        raise UnknownDependencies(unknown)
+
+
+async def _ensure_acyclic(repo: ResourceRepository, resource_id: UUID, dependencies: Sequence[UUID]) -> None:
+    if resource_id in dependencies:
+        raise CircularDependency([resource_id, resource_id])
+    path_back = await repo.dependency_path(dependencies, resource_id)
+    if path_back is not None:
+        raise CircularDependency(cycle_closed_by(resource_id, path_back))
+
+
+def _applied(current: Resource, changes: ResourceChanges) -> Resource:
+    return replace(
+        current,
+        name=current.name if changes.name is None else changes.name,
+        description=current.description if changes.description is None else changes.description,
+        dependencies=current.dependencies if changes.dependencies is None else changes.dependencies,
+    )

@@ -1,0 +1,54 @@
+"""The `resource-service` command: serve the API with FastAPI or Litestar under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from entrypoints.settings import Settings, SettingsError
+
+APP_FACTORIES = {
+    "fastapi": "entrypoints.fastapi_app:create_app",
+    "litestar": "entrypoints.litestar_app:create_app",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="resource-service",
+        description="A resource dependency-graph API, served by FastAPI or Litestar. "
+        "DATABASE_URL picks the database (default: an SQLite file, resources.db).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the HTTP API")
+    serve.add_argument("--framework", choices=sorted(APP_FACTORIES), default="fastapi", help="default: fastapi")
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000, help="default: 8000")
+    serve.add_argument("--workers", type=int, default=1, help="server processes (default: 1)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        Settings.from_env()
+    except SettingsError as exc:
+        print(f"resource-service: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        APP_FACTORIES[args.framework],
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        lifespan="on",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

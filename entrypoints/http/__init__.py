@@ -1,0 +1,1 @@
+"""The HTTP contract shared by the FastAPI and the Litestar app."""

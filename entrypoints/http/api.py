@@ -1,0 +1,164 @@
+"""The API's routes, written once: each decodes, calls the service, encodes. Both apps mount these."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import msgspec
+
+from core.model import PageRequest
+from core.service import ResourceService
+from entrypoints.http import dto
+from entrypoints.http.decoding import decode_body, decode_id, decode_query
+from ports.unit_of_work import UnitOfWork
+
+JSON_MEDIA_TYPE = "application/json"
+HttpMethod = Literal["GET", "POST", "PATCH", "DELETE"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """What a route needs of an HTTP request, whichever framework received it."""
+
+    path_params: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    """What a route answers, for the framework to send as it is."""
+
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    media_type: str = JSON_MEDIA_TYPE
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """What the routes work with."""
+
+    service: ResourceService
+    unit_of_work: UnitOfWork
+
+
+Endpoint = Callable[[ApiContext, ApiRequest], Awaitable[ApiResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One operation of the API, described well enough to mount it and to document it."""
+
+    method: HttpMethod
+    path: str
+    endpoint: Endpoint
+    summary: str
+    responses: Mapping[int, type[msgspec.Struct] | None]
+    body: type[msgspec.Struct] | None = None
+    query: type[msgspec.Struct] | None = None
+    tag: str = "resources"
+
+
+def _json(status: int, content: msgspec.Struct, headers: Mapping[str, str] | None = None) -> ApiResponse:
+    return ApiResponse(status, msgspec.json.encode(content), headers or {})
+
+
+async def create_resource(api: ApiContext, request: ApiRequest) -> ApiResponse:
+    resource = await api.service.create(decode_body(request.body, dto.ResourceCreate).to_draft())
+    return _json(201, dto.ResourceOut.of(resource), {"location": f"/resources/{resource.id}"})
+
+
+async def get_resource(api: ApiContext, request: ApiRequest) -> ApiResponse:
+    resource = await api.service.get(decode_id(request.path_params["id"]))
+    return _json(200, dto.ResourceOut.of(resource))
+
+
+async def list_resources(api: ApiContext, request: ApiRequest) -> ApiResponse:
+    query = decode_query(request.query, dto.PageQuery)
+    page = await api.service.list_page(_page(query))
+    return _json(200, dto.ResourcePage.of(page))
+
+
+async def search_resources(api: ApiContext, request: ApiRequest) -> ApiResponse:
+    query = decode_query(request.query, dto.SearchQuery)
+    page = await api.service.search(query.q, _page(query))
+    return _json(200, dto.ResourcePage.of(page))
+
+
+async def update_resource(api: ApiContext, request: ApiRequest) -> ApiResponse:
+    resource_id = decode_id(request.path_params["id"])
+    changes = decode_body(request.body, dto.ResourceUpdate).to_changes()
+    return _json(200, dto.ResourceOut.of(await api.service.update(resource_id, changes)))
+
+
+async def delete_resource(api: ApiContext, request: ApiRequest) -> ApiResponse:
+    resource_id = decode_id(request.path_params["id"])
+    if decode_query(request.query, dto.DeleteQuery).cascade:
+        return _json(200, dto.CascadeDeleted.of(await api.service.delete_cascade(resource_id)))
+    await api.service.delete(resource_id)
+    return ApiResponse(204)
+
+
+async def list_dependencies(api: ApiContext, request: ApiRequest) -> ApiResponse:
+    resource_id = decode_id(request.path_params["id"])
+    query = decode_query(request.query, dto.DependenciesQuery)
+    resources = await api.service.dependencies(resource_id, transitive=query.transitive)
+    return _json(200, dto.ResourceList([dto.ResourceOut.of(r) for r in resources]))
+
+
+async def live(api: ApiContext, request: ApiRequest) -> ApiResponse:
+    return _json(200, dto.Health("ok"))
+
+
+async def ready(api: ApiContext, request: ApiRequest) -> ApiResponse:
+    await api.unit_of_work.ping()
+    return _json(200, dto.Health("ok"))
+
+
+def _page(query: dto.PageQuery) -> PageRequest:
+    return PageRequest(query.limit, query.offset)
+
+
+# The search route comes before /resources/{id}: routers that match in order must see it first.
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/resources", create_resource, "Create a resource", {201: dto.ResourceOut}, body=dto.ResourceCreate),
+    Route("GET", "/resources", list_resources, "List resources", {200: dto.ResourcePage}, query=dto.PageQuery),
+    Route(
+        "GET",
+        "/resources/search",
+        search_resources,
+        "Search names and descriptions",
+        {200: dto.ResourcePage},
+        query=dto.SearchQuery,
+    ),
+    Route("GET", "/resources/{id}", get_resource, "Get a resource", {200: dto.ResourceOut}),
+    Route(
+        "PATCH",
+        "/resources/{id}",
+        update_resource,
+        "Change a resource",
+        {200: dto.ResourceOut},
+        body=dto.ResourceUpdate,
+    ),
+    Route(
+        "DELETE",
+        "/resources/{id}",
+        delete_resource,
+        "Delete a resource, or with cascade=true it and all its dependents",
+        {200: dto.CascadeDeleted, 204: None},
+        query=dto.DeleteQuery,
+    ),
+    Route(
+        "GET",
+        "/resources/{id}/dependencies",
+        list_dependencies,
+        "List what a resource depends on",
+        {200: dto.ResourceList},
+        query=dto.DependenciesQuery,
+    ),
+    Route("GET", "/health/live", live, "The process is up", {200: dto.Health}, tag="health"),
+    Route("GET", "/health/ready", ready, "The database answers", {200: dto.Health}, tag="health"),
+)

@@ -1,0 +1,51 @@
+"""How both apps run a route: read the request, call the endpoint, turn any error into a problem."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from urllib.parse import parse_qsl
+
+import msgspec
+
+from entrypoints.http.api import ApiContext, ApiRequest, ApiResponse, Route
+from entrypoints.http.decoding import ensure_json_content_type, read_body
+from entrypoints.http.dto import Problem
+from entrypoints.http.problems import PROBLEM_MEDIA_TYPE, problem_for, problem_for_status
+
+logger = logging.getLogger("resource_service.http")
+
+
+def problem_response(problem: Problem) -> ApiResponse:
+    """A problem details body as a response."""
+    return ApiResponse(problem.status, msgspec.json.encode(problem), media_type=PROBLEM_MEDIA_TYPE)
+
+
+def status_response(status: int) -> ApiResponse:
+    """The problem response for an HTTP error raised by the framework itself."""
+    return problem_response(problem_for_status(status))
+
+
+async def exchange(
+    route: Route,
+    api: ApiContext,
+    *,
+    path_params: Mapping[str, str],
+    query_string: bytes,
+    headers: Mapping[str, str],
+    body_chunks: AsyncIterator[bytes],
+    max_body_size: int,
+) -> ApiResponse:
+    """Run `route` for one request; every error becomes a problem response."""
+    try:
+        body = b""
+        if route.body is not None:
+            ensure_json_content_type(headers.get("content-type"))
+            body = await read_body(body_chunks, headers.get("content-length"), max_body_size)
+        query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+        return await route.endpoint(api, ApiRequest(path_params, query, body))
+    except Exception as exc:
+        problem = problem_for(exc)
+        if problem.status >= 500:
+            logger.error("%s %s failed", route.method, route.path, exc_info=exc)
+        return problem_response(problem)

@@ -1,0 +1,89 @@
+"""The Litestar app: mounts the shared routes; msgspec reads and writes every body through the shared path."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
+
+from entrypoints.bootstrap import Runtime, bootstrap, service_version
+from entrypoints.http.api import ROUTES, ApiResponse, Route
+from entrypoints.http.exchange import exchange, status_response
+from entrypoints.http.openapi import openapi_response
+
+FRAMEWORK = "litestar"
+TITLE = "Resource service (Litestar)"
+
+
+def _response(api_response: ApiResponse, extra_headers: Mapping[str, str] | None = None) -> Response[bytes]:
+    return Response(
+        content=api_response.body,
+        status_code=api_response.status,
+        headers={**api_response.headers, **(extra_headers or {}), "x-framework": FRAMEWORK},
+        media_type=api_response.media_type,
+    )
+
+
+def _litestar_path(path: str) -> str:
+    return path.replace("{id}", "{id:str}")
+
+
+def _handler(route: Route, runtime: Runtime) -> HTTPRouteHandler:
+    async def endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
+        api_response = await exchange(
+            route,
+            runtime.api,
+            path_params=request.path_params,
+            query_string=request.scope["query_string"],
+            headers=request.headers,
+            body_chunks=request.stream(),
+            max_body_size=runtime.settings.max_body_bytes,
+        )
+        return _response(api_response)
+
+    # Status 200 is only the declared default: each response carries its own status.
+    return HTTPRouteHandler(
+        path=_litestar_path(route.path),
+        http_method=route.method,
+        name=route.endpoint.__name__,
+        status_code=200,
+        include_in_schema=False,
+    )(endpoint)
+
+
+# Litestar calls exception handlers synchronously: an async one would turn every error into a 500.
+def _http_error(_request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    allow = exc.headers.get("allow") if isinstance(exc, HTTPException) and exc.headers else None
+    return _response(status_response(status), {"allow": allow} if allow else None)
+
+
+def create_app(runtime: Runtime | None = None) -> Litestar:
+    """The Litestar app over `runtime` (built from the environment by default)."""
+    app_runtime = runtime or bootstrap()
+
+    @asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        await app_runtime.start()
+        yield
+        await app_runtime.stop()
+
+    document = openapi_response(TITLE, service_version())
+
+    @HTTPRouteHandler(path="/schema/openapi.json", http_method="GET", include_in_schema=False)
+    async def openapi_schema() -> Response[bytes]:
+        return _response(document)
+
+    return Litestar(
+        route_handlers=[*(_handler(route, app_runtime) for route in ROUTES), openapi_schema],
+        lifespan=[lifespan],
+        exception_handlers={HTTPException: _http_error, Exception: _http_error},
+        openapi_config=None,
+        logging_config=None,
+        # The shared body reader enforces the configured limit, the same way in both apps.
+        request_max_body_size=None,
+    )

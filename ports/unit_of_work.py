@@ -1,0 +1,31 @@
+"""The transaction port: each service operation runs in exactly one transaction."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from ports.repository import ResourceRepository
+
+
+class UnitOfWork(Protocol):
+    """Opens transactions on the resource store.
+
+    `write()` commits when its block ends normally and rolls back when it raises, so a
+    failed operation leaves the store unchanged. Write transactions are serialised with
+    each other, across processes too, so that checks made inside one (no cycle, name
+    free) still hold when it commits. `read()` sees one consistent state and never blocks
+    writers.
+    """
+
+    def read(self) -> AbstractAsyncContextManager[ResourceRepository]:
+        """A read-only transaction."""
+        ...
+
+    def write(self) -> AbstractAsyncContextManager[ResourceRepository]:
+        """A serialised read-write transaction that commits on success."""
+        ...
+
+    async def ping(self) -> None:
+        """Return when the store answers; raise `StorageUnavailable` when it does not."""
+        ...
