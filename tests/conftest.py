@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from uuid import uuid4
 
@@ -28,12 +29,18 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+async def _execute(url: str, statement: str) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         await connection.execute(statement)
     finally:
         await connection.close()
+
+
+def _admin(statement: str, url: str = POSTGRES_URL) -> None:
+    """Run one statement on the server; in a thread of its own, since a test's event loop may be running."""
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        executor.submit(asyncio.run, _execute(url, statement)).result()
 
 
 @pytest.fixture(scope="session")
@@ -41,21 +48,17 @@ def postgres_database() -> Iterator[str]:
     """A PostgreSQL database of this test run's own, dropped at the end."""
     name = f"resource_service_test_{uuid4().hex[:12]}"
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        _admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError) as exc:
         pytest.fail(f"PostgreSQL at {POSTGRES_URL} is needed (set TEST_POSTGRES_URL): {exc}")
     yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    _admin(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
-async def postgres_url(postgres_database: str) -> str:
+def postgres_url(postgres_database: str) -> str:
     """The URL of an empty PostgreSQL database."""
-    connection = await asyncpg.connect(_asyncpg_dsn(postgres_database))
-    try:
-        await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    finally:
-        await connection.close()
+    _admin("DROP SCHEMA public CASCADE; CREATE SCHEMA public", postgres_database)
     return postgres_database
 
 
@@ -72,12 +75,18 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def unit_of_work(request: pytest.FixtureRequest) -> AsyncIterator[UnitOfWork]:
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """None for the in-memory store, else the URL of an empty database of each kind."""
+    return None if request.param == "memory" else str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+async def unit_of_work(store_url: str | None) -> AsyncIterator[UnitOfWork]:
     """An empty store behind each implementation of the port, so one test checks they agree."""
-    if request.param == "memory":
+    if store_url is None:
         yield InMemoryUnitOfWork()
         return
-    engine = create_engine(request.getfixturevalue(f"{request.param}_url"))
+    engine = create_engine(store_url)
     await create_schema(engine)
     yield SqlaUnitOfWork(engine)
     await engine.dispose()
