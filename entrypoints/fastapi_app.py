@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
-from entrypoints.http.api import ROUTES, ApiResponse, Route
-from entrypoints.http.exchange import exchange, status_response
+from entrypoints.http.api import PATHS, ROUTES, ApiResponse, Route, methods_shadowed_at, normalized_path
+from entrypoints.http.exchange import exchange, options_response, status_response
 from entrypoints.http.openapi import openapi_response
 
 FRAMEWORK = "fastapi"
 TITLE = "Resource service (FastAPI)"
 
 
-def _response(api_response: ApiResponse, extra_headers: Mapping[str, str] | None = None) -> Response:
+class NormalizePath:
+    """Route `/resources/` and `//resources` as `/resources`, the way Litestar does, instead of redirecting."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "path": normalized_path(scope["path"])}
+        await self.app(scope, receive, send)
+
+
+def _response(api_response: ApiResponse) -> Response:
     return Response(
         content=api_response.body,
         status_code=api_response.status,
-        headers={**api_response.headers, **(extra_headers or {}), "x-framework": FRAMEWORK},
+        headers={**api_response.headers, "x-framework": FRAMEWORK},
         media_type=api_response.media_type if api_response.body else None,
     )
 
@@ -43,10 +56,28 @@ def _endpoint(route: Route, runtime: Runtime) -> Callable[[Request], Awaitable[R
     return endpoint
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    allow = {"allow": exc.headers["allow"]} if exc.headers and "allow" in exc.headers else None
-    return _response(status_response(exc.status_code), allow)
+async def _options(request: Request) -> Response:
+    return _response(options_response(request.url.path))
+
+
+async def _method_not_allowed(request: Request) -> Response:
+    return _response(status_response(405, request.url.path))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    return _response(status_response(status, request.url.path))
+
+
+def _mount(app: FastAPI, runtime: Runtime) -> None:
+    for path in PATHS:
+        app.add_api_route(path, _options, methods=["OPTIONS"], include_in_schema=False)
+        # Starlette tries routes in order, so PATCH /resources/search would reach /resources/{id}; Litestar says 405.
+        shadowed = methods_shadowed_at(path)
+        if shadowed:
+            app.add_api_route(path, _method_not_allowed, methods=sorted(shadowed), include_in_schema=False)
+    for route in ROUTES:
+        app.add_api_route(route.path, _endpoint(route, runtime), methods=[route.method], include_in_schema=False)
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -62,8 +93,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app = FastAPI(
         title=TITLE, version=service_version(), openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
     )
-    for route in ROUTES:
-        app.add_api_route(route.path, _endpoint(route, app_runtime), methods=[route.method], include_in_schema=False)
+    _mount(app, app_runtime)
     document = openapi_response(TITLE, service_version())
 
     async def openapi_schema() -> Response:
@@ -71,4 +101,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     app.add_api_route("/schema/openapi.json", openapi_schema, methods=["GET"], include_in_schema=False)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_middleware(NormalizePath)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -11,19 +11,19 @@ from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
-from entrypoints.http.api import ROUTES, ApiResponse, Route
-from entrypoints.http.exchange import exchange, status_response
+from entrypoints.http.api import PATHS, ROUTES, ApiResponse, Route
+from entrypoints.http.exchange import exchange, options_response, status_response
 from entrypoints.http.openapi import openapi_response
 
 FRAMEWORK = "litestar"
 TITLE = "Resource service (Litestar)"
 
 
-def _response(api_response: ApiResponse, extra_headers: Mapping[str, str] | None = None) -> Response[bytes]:
+def _response(api_response: ApiResponse) -> Response[bytes]:
     return Response(
         content=api_response.body,
         status_code=api_response.status,
-        headers={**api_response.headers, **(extra_headers or {}), "x-framework": FRAMEWORK},
+        headers={**api_response.headers, "x-framework": FRAMEWORK},
         media_type=api_response.media_type,
     )
 
@@ -55,11 +55,18 @@ def _handler(route: Route, runtime: Runtime) -> HTTPRouteHandler:
     )(endpoint)
 
 
+# Replaces Litestar's automatic OPTIONS handler, whose Allow header lists only some of the methods.
+def _options_handler(path: str) -> HTTPRouteHandler:
+    async def options(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _response(options_response(request.url.path))
+
+    return HTTPRouteHandler(path=_litestar_path(path), http_method="OPTIONS", include_in_schema=False)(options)
+
+
 # Litestar calls exception handlers synchronously: an async one would turn every error into a 500.
-def _http_error(_request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def _http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    allow = exc.headers.get("allow") if isinstance(exc, HTTPException) and exc.headers else None
-    return _response(status_response(status), {"allow": allow} if allow else None)
+    return _response(status_response(status, request.url.path))
 
 
 def create_app(runtime: Runtime | None = None) -> Litestar:
@@ -79,7 +86,11 @@ def create_app(runtime: Runtime | None = None) -> Litestar:
         return _response(document)
 
     return Litestar(
-        route_handlers=[*(_handler(route, app_runtime) for route in ROUTES), openapi_schema],
+        route_handlers=[
+            *(_options_handler(path) for path in PATHS),
+            *(_handler(route, app_runtime) for route in ROUTES),
+            openapi_schema,
+        ],
         lifespan=[lifespan],
         exception_handlers={HTTPException: _http_error, Exception: _http_error},
         openapi_config=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -162,3 +163,30 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/health/live", live, "The process is up", {200: dto.Health}, tag="health"),
     Route("GET", "/health/ready", ready, "The database answers", {200: dto.Health}, tag="health"),
 )
+
+PATHS: tuple[str, ...] = tuple(dict.fromkeys(route.path for route in ROUTES))
+_PATH_PATTERNS = {path: re.compile("^" + re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(path)) + "$") for path in PATHS}
+
+
+def normalized_path(path: str) -> str:
+    """The path with repeated slashes collapsed and no trailing slash, as both apps route it."""
+    return "/" + re.sub("/{2,}", "/", path).strip("/")
+
+
+def methods_at(path: str) -> set[str]:
+    """The methods some route serves at a concrete path; a static path shadows the templates it also matches."""
+    path = normalized_path(path)
+    if path in PATHS:
+        return {route.method for route in ROUTES if route.path == path}
+    return {route.method for route in ROUTES if _PATH_PATTERNS[route.path].match(path)}
+
+
+def methods_shadowed_at(path: str) -> set[str]:
+    """Methods that a template route serves at this static path but the path itself does not (so: 405)."""
+    templated: set[str] = {r.method for r in ROUTES if r.path != path and _PATH_PATTERNS[r.path].match(path)}
+    return templated - methods_at(path)
+
+
+def allow_header(path: str) -> str:
+    """The `Allow` header for a concrete path: its methods and OPTIONS."""
+    return ", ".join(sorted(methods_at(path) | {"OPTIONS"}))

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from entrypoints.http.api import ApiContext, ApiRequest, ApiResponse, Route
+from entrypoints.http.api import ApiContext, ApiRequest, ApiResponse, Route, allow_header
 from entrypoints.http.decoding import ensure_json_content_type, read_body
 from entrypoints.http.dto import Problem
 from entrypoints.http.problems import PROBLEM_MEDIA_TYPE, problem_for, problem_for_status
@@ -16,14 +16,20 @@ from entrypoints.http.problems import PROBLEM_MEDIA_TYPE, problem_for, problem_f
 logger = logging.getLogger("resource_service.http")
 
 
-def problem_response(problem: Problem) -> ApiResponse:
+def problem_response(problem: Problem, headers: Mapping[str, str] | None = None) -> ApiResponse:
     """A problem details body as a response."""
-    return ApiResponse(problem.status, msgspec.json.encode(problem), media_type=PROBLEM_MEDIA_TYPE)
+    return ApiResponse(problem.status, msgspec.json.encode(problem), headers or {}, PROBLEM_MEDIA_TYPE)
 
 
-def status_response(status: int) -> ApiResponse:
-    """The problem response for an HTTP error raised by the framework itself."""
-    return problem_response(problem_for_status(status))
+def status_response(status: int, path: str) -> ApiResponse:
+    """The problem response for an HTTP error raised by the framework itself (unknown path, wrong method)."""
+    headers = {"allow": allow_header(path)} if status == 405 else None
+    return problem_response(problem_for_status(status), headers)
+
+
+def options_response(path: str) -> ApiResponse:
+    """The answer to OPTIONS: no body, the methods in `Allow`."""
+    return ApiResponse(204, headers={"allow": allow_header(path)})
 
 
 async def exchange(
