@@ -49,7 +49,9 @@ def _begin_sqlite_transaction(connection: Connection) -> None:
 
 async def create_schema(engine: AsyncEngine) -> None:
     """Create the tables that do not exist yet; safe when several processes start at once."""
-    async with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            await connection.execute(select(func.pg_advisory_xact_lock(GRAPH_LOCK_KEY)))
-        await connection.run_sync(metadata.create_all)
+    async with engine.connect() as connection:
+        await connection.execution_options(**{SQLITE_IMMEDIATE: True})
+        async with connection.begin():
+            if engine.dialect.name == "postgresql":
+                await connection.execute(select(func.pg_advisory_xact_lock(GRAPH_LOCK_KEY)))
+            await connection.run_sync(metadata.create_all)
