@@ -41,16 +41,7 @@ def _response(api_response: ApiResponse) -> Response:
 
 def _endpoint(route: Route, runtime: Runtime) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        api_response = await exchange(
-            route,
-            runtime.api,
-            path_params=request.path_params,
-            query_string=request.scope["query_string"],
-            headers=request.headers,
-            body_chunks=request.stream(),
-            max_body_size=runtime.settings.max_body_bytes,
-        )
-        return _response(api_response)
+        return _response(await exchange(route, runtime.api, request, runtime.settings.max_body_bytes))
 
     endpoint.__name__ = route.endpoint.__name__
     return endpoint

@@ -34,16 +34,7 @@ def _litestar_path(path: str) -> str:
 
 def _handler(route: Route, runtime: Runtime) -> HTTPRouteHandler:
     async def endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
-        api_response = await exchange(
-            route,
-            runtime.api,
-            path_params=request.path_params,
-            query_string=request.scope["query_string"],
-            headers=request.headers,
-            body_chunks=request.stream(),
-            max_body_size=runtime.settings.max_body_bytes,
-        )
-        return _response(api_response)
+        return _response(await exchange(route, runtime.api, request, runtime.settings.max_body_bytes))
 
     # Status 200 is only the declared default: each response carries its own status.
     return HTTPRouteHandler(

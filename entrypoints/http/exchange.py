@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -32,24 +33,35 @@ def options_response(path: str) -> ApiResponse:
     return ApiResponse(204, headers={"allow": allow_header(path)})
 
 
-async def exchange(
-    route: Route,
-    api: ApiContext,
-    *,
-    path_params: Mapping[str, str],
-    query_string: bytes,
-    headers: Mapping[str, str],
-    body_chunks: AsyncIterator[bytes],
-    max_body_size: int,
-) -> ApiResponse:
+class FrameworkRequest(Protocol):
+    """What this module reads of a Starlette or a Litestar request."""
+
+    @property
+    def path_params(self) -> Mapping[str, Any]: ...
+
+    @property
+    def url(self) -> _Url: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def stream(self) -> AsyncIterator[bytes]: ...
+
+
+class _Url(Protocol):
+    @property
+    def query(self) -> str: ...
+
+
+async def exchange(route: Route, api: ApiContext, request: FrameworkRequest, max_body_size: int) -> ApiResponse:
     """Run `route` for one request; every error becomes a problem response."""
     try:
         body = b""
         if route.body is not None:
-            ensure_json_content_type(headers.get("content-type"))
-            body = await read_body(body_chunks, headers.get("content-length"), max_body_size)
-        query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
-        return await route.endpoint(api, ApiRequest(path_params, query, body))
+            ensure_json_content_type(request.headers.get("content-type"))
+            body = await read_body(request.stream(), request.headers.get("content-length"), max_body_size)
+        query = dict(parse_qsl(request.url.query, keep_blank_values=True))
+        return await route.endpoint(api, ApiRequest(request.path_params, query, body))
     except Exception as exc:
         problem = problem_for(exc)
         if problem.status >= 500:
