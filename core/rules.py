@@ -102,9 +102,14 @@ def checked_page(page: PageRequest) -> PageRequest:
     return page
 
 
+def query_errors(text: str) -> list[FieldError]:
+    """Why `text` is not valid search text, if it is not."""
+    if not text:
+        return [FieldError("q", "must not be empty")]
+    return _text_errors("q", text, QUERY_MAX_LENGTH, frozenset())
+
+
 def checked_query(text: str) -> str:
     """The search text unchanged; raises `InvalidInput` if it is empty, too long or has control characters."""
-    if not text:
-        raise InvalidInput([FieldError("q", "must not be empty")])
-    _raise_if_any(_text_errors("q", text, QUERY_MAX_LENGTH, frozenset()))
+    _raise_if_any(query_errors(text))
     return text

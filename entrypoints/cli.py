@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 import uvicorn
 
@@ -31,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stopped(_signal: int, _frame: FrameType | None) -> None:
+    """A stop that was asked for: by the time uvicorn passes the signal on, it has shut down gracefully."""
+    raise SystemExit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -39,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"resource-service: {exc}", file=sys.stderr)
         return 2
+    # uvicorn re-raises the signal that stopped it once shutdown is complete; a stop asked for is a success.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _stopped)
     uvicorn.run(
         APP_FACTORIES[args.framework],
         factory=True,

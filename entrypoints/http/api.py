@@ -12,7 +12,7 @@ import msgspec
 from core.model import PageRequest
 from core.service import ResourceService
 from entrypoints.http import dto
-from entrypoints.http.decoding import decode_body, decode_id, decode_query
+from entrypoints.http.decoding import decode_body, decode_id, decode_query, ensure_valid
 from ports.unit_of_work import UnitOfWork
 
 JSON_MEDIA_TYPE = "application/json"
@@ -68,45 +68,46 @@ def _json(status: int, content: msgspec.Struct, headers: Mapping[str, str] | Non
 
 
 async def create_resource(api: ApiContext, request: ApiRequest) -> ApiResponse:
-    resource = await api.service.create(decode_body(request.body, dto.ResourceCreate).to_draft())
+    body = decode_body(request.body, dto.ResourceCreate)
+    resource = await api.service.create(body.value.to_draft())
     return _json(201, dto.ResourceOut.of(resource), {"location": f"/resources/{resource.id}"})
 
 
 async def get_resource(api: ApiContext, request: ApiRequest) -> ApiResponse:
-    resource = await api.service.get(decode_id(request.path_params["id"]))
+    resource = await api.service.get(decode_id(request.path_params["id"]).value)
     return _json(200, dto.ResourceOut.of(resource))
 
 
 async def list_resources(api: ApiContext, request: ApiRequest) -> ApiResponse:
-    query = decode_query(request.query, dto.PageQuery)
-    page = await api.service.list_page(_page(query))
-    return _json(200, dto.ResourcePage.of(page))
+    query = decode_query(request.query, dto.PageQuery).value
+    return _json(200, dto.ResourcePage.of(await api.service.list_page(_page(query))))
 
 
 async def search_resources(api: ApiContext, request: ApiRequest) -> ApiResponse:
-    query = decode_query(request.query, dto.SearchQuery)
-    page = await api.service.search(query.q, _page(query))
-    return _json(200, dto.ResourcePage.of(page))
+    query = decode_query(request.query, dto.SearchQuery).value
+    return _json(200, dto.ResourcePage.of(await api.service.search(query.q, _page(query))))
 
 
 async def update_resource(api: ApiContext, request: ApiRequest) -> ApiResponse:
-    resource_id = decode_id(request.path_params["id"])
-    changes = decode_body(request.body, dto.ResourceUpdate).to_changes()
-    return _json(200, dto.ResourceOut.of(await api.service.update(resource_id, changes)))
+    resource_id, body = decode_id(request.path_params["id"]), decode_body(request.body, dto.ResourceUpdate)
+    ensure_valid(resource_id, body)
+    resource = await api.service.update(resource_id.value, body.value.to_changes())
+    return _json(200, dto.ResourceOut.of(resource))
 
 
 async def delete_resource(api: ApiContext, request: ApiRequest) -> ApiResponse:
-    resource_id = decode_id(request.path_params["id"])
-    if decode_query(request.query, dto.DeleteQuery).cascade:
-        return _json(200, dto.CascadeDeleted.of(await api.service.delete_cascade(resource_id)))
-    await api.service.delete(resource_id)
+    resource_id, query = decode_id(request.path_params["id"]), decode_query(request.query, dto.DeleteQuery)
+    ensure_valid(resource_id, query)
+    if query.value.cascade:
+        return _json(200, dto.CascadeDeleted.of(await api.service.delete_cascade(resource_id.value)))
+    await api.service.delete(resource_id.value)
     return ApiResponse(204)
 
 
 async def list_dependencies(api: ApiContext, request: ApiRequest) -> ApiResponse:
-    resource_id = decode_id(request.path_params["id"])
-    query = decode_query(request.query, dto.DependenciesQuery)
-    resources = await api.service.dependencies(resource_id, transitive=query.transitive)
+    resource_id, query = decode_id(request.path_params["id"]), decode_query(request.query, dto.DependenciesQuery)
+    ensure_valid(resource_id, query)
+    resources = await api.service.dependencies(resource_id.value, transitive=query.value.transitive)
     return _json(200, dto.ResourceList([dto.ResourceOut.of(r) for r in resources]))
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import msgspec
 
 from core.errors import FieldError, InvalidInput
+from entrypoints.http.dto import Input
 
-StructT = TypeVar("StructT", bound=msgspec.Struct)
+T = TypeVar("T")
+InputT = TypeVar("InputT", bound=Input)
 
 
 class RequestError(Exception):
@@ -66,47 +69,78 @@ async def read_body(chunks: AsyncIterator[bytes], declared_length: str | None, l
     return bytes(body)
 
 
-def decode_body(body: bytes, struct_type: type[StructT]) -> StructT:
-    """Decode a JSON body strictly; raise `InvalidInput` naming every invalid field."""
+@dataclass(frozen=True, slots=True)
+class Decoded(Generic[T]):
+    """One decoded part of a request (body, query or path id), or every error that kept it from decoding."""
+
+    result: T | None
+    errors: list[FieldError]
+
+    @property
+    def value(self) -> T:
+        """The decoded value; raises `InvalidInput` if the part was invalid."""
+        if self.result is None:
+            raise InvalidInput(self.errors)
+        return self.result
+
+
+def ensure_valid(*parts: Decoded[Any]) -> None:
+    """Raise one `InvalidInput` that names every invalid field of every part."""
+    errors = [error for part in parts for error in part.errors]
+    if errors:
+        raise InvalidInput(errors)
+
+
+def decode_body(body: bytes, input_type: type[InputT]) -> Decoded[InputT]:
+    """Decode a JSON body strictly, then apply the core's field rules; every invalid field is named."""
     try:
-        return msgspec.json.decode(body, type=struct_type)
+        return _checked(msgspec.json.decode(body, type=input_type))
     except msgspec.ValidationError as exc:
-        raise InvalidInput(
-            _field_errors(_untyped_json(body), struct_type, strict=True) or [_error("body", exc)]
-        ) from None
-    except (msgspec.DecodeError, RecursionError):
+        return Decoded(None, _field_errors(_untyped_json(body), input_type, strict=True) or [_error("body", exc)])
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         raise MalformedBody("the body is not valid JSON") from None
 
 
-def decode_query(params: Mapping[str, str], struct_type: type[StructT]) -> StructT:
-    """Convert query parameters (text) to `struct_type`; raise `InvalidInput` naming every invalid one."""
+def decode_query(params: Mapping[str, str], input_type: type[InputT]) -> Decoded[InputT]:
+    """Convert query parameters (text) to `input_type`; every invalid parameter is named."""
     try:
-        return msgspec.convert(params, struct_type, strict=False)
+        return _checked(msgspec.convert(params, input_type, strict=False))
     except msgspec.ValidationError as exc:
-        raise InvalidInput(_field_errors(params, struct_type, strict=False) or [_error("query", exc)]) from None
+        return Decoded(None, _field_errors(params, input_type, strict=False) or [_error("query", exc)])
 
 
-def decode_id(value: str) -> UUID:
-    """A resource id from a path parameter."""
+def decode_id(value: str) -> Decoded[UUID]:
+    """A resource id from the path."""
     try:
-        return UUID(value)
+        return Decoded(UUID(value), [])
     except ValueError:
-        raise InvalidInput([FieldError("id", "must be a UUID")]) from None
+        return Decoded(None, [FieldError("id", "must be a UUID")])
+
+
+def _checked(decoded: InputT) -> Decoded[InputT]:
+    errors = [
+        error
+        for field, rule in decoded.field_rules.items()
+        if (value := getattr(decoded, field)) is not msgspec.UNSET
+        for error in rule(value)
+    ]
+    return Decoded(None if errors else decoded, errors)
 
 
 def _untyped_json(body: bytes) -> Any:
     try:
         return msgspec.json.decode(body)
-    except RecursionError:
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         raise MalformedBody("the body is nested too deeply") from None
 
 
-def _field_errors(data: Any, struct_type: type[msgspec.Struct], *, strict: bool) -> list[FieldError]:
+def _field_errors(data: Any, input_type: type[Input], *, strict: bool) -> list[FieldError]:
+    """Decode field by field, so that one invalid field does not hide another."""
     if not isinstance(data, dict):
         return [FieldError("body", "must be a JSON object")]
-    fields = msgspec.structs.fields(struct_type)
+    fields = msgspec.structs.fields(input_type)
     errors = []
-    if struct_type.__struct_config__.forbid_unknown_fields:
+    if input_type.__struct_config__.forbid_unknown_fields:
         known = {field.encode_name for field in fields}
         errors += [FieldError(str(key), "is not a known field") for key in data if key not in known]
     for field in fields:
@@ -115,9 +149,12 @@ def _field_errors(data: Any, struct_type: type[msgspec.Struct], *, strict: bool)
                 errors.append(FieldError(field.encode_name, "is required"))
             continue
         try:
-            msgspec.convert(data[field.encode_name], field.type, strict=strict)
+            value = msgspec.convert(data[field.encode_name], field.type, strict=strict)
         except msgspec.ValidationError as exc:
             errors.append(_error(field.encode_name, exc))
+            continue
+        if field.name in input_type.field_rules:
+            errors += input_type.field_rules[field.name](value)
     return errors
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from core.errors import FieldError
 from core.model import (
     DEPENDENCIES_MAX_COUNT,
     DESCRIPTION_MAX_LENGTH,
@@ -21,6 +23,7 @@ from core.model import (
     ResourceChanges,
     ResourceDraft,
 )
+from core.rules import dependencies_errors, description_errors, name_errors, query_errors
 
 Name = Annotated[
     str,
@@ -39,8 +42,24 @@ Offset = Annotated[int, Meta(ge=0, le=PAGE_MAX_OFFSET)]
 SearchText = Annotated[str, Meta(min_length=1, max_length=QUERY_MAX_LENGTH, description="Literal text, any case.")]
 
 
-class ResourceCreate(Struct, forbid_unknown_fields=True):
+FieldRules = Mapping[str, Callable[[Any], list[FieldError]]]
+_RESOURCE_RULES: FieldRules = {
+    "name": lambda name: name_errors(name.strip()),
+    "description": description_errors,
+    "dependencies": lambda dependencies: dependencies_errors(tuple(dependencies)),
+}
+
+
+class Input(Struct):
+    """A request body or query; `field_rules` are the core's rules that msgspec cannot express, by field."""
+
+    field_rules: ClassVar[FieldRules] = {}
+
+
+class ResourceCreate(Input, forbid_unknown_fields=True):
     """The body of POST /resources."""
+
+    field_rules = _RESOURCE_RULES
 
     name: Name
     description: Description = ""
@@ -50,8 +69,10 @@ class ResourceCreate(Struct, forbid_unknown_fields=True):
         return ResourceDraft(self.name, self.description, tuple(self.dependencies))
 
 
-class ResourceUpdate(Struct, forbid_unknown_fields=True):
+class ResourceUpdate(Input, forbid_unknown_fields=True):
     """The body of PATCH /resources/{id}: absent fields stay as they are."""
+
+    field_rules = _RESOURCE_RULES
 
     name: Name | UnsetType = UNSET
     description: Description | UnsetType = UNSET
@@ -143,7 +164,7 @@ class Problem(Struct, omit_defaults=True):
     dependents: list[UUID] | UnsetType = UNSET
 
 
-class PageQuery(Struct, kw_only=True):
+class PageQuery(Input, kw_only=True):
     """Query parameters of GET /resources."""
 
     limit: Limit = PAGE_DEFAULT_LIMIT
@@ -153,16 +174,18 @@ class PageQuery(Struct, kw_only=True):
 class SearchQuery(PageQuery, kw_only=True):
     """Query parameters of GET /resources/search."""
 
+    field_rules = {"q": query_errors}
+
     q: SearchText
 
 
-class DeleteQuery(Struct):
+class DeleteQuery(Input):
     """Query parameters of DELETE /resources/{id}."""
 
     cascade: bool = False
 
 
-class DependenciesQuery(Struct):
+class DependenciesQuery(Input):
     """Query parameters of GET /resources/{id}/dependencies."""
 
     transitive: bool = False

@@ -1,0 +1,55 @@
+"""Both apps over a fresh runtime, driven in process through httpx's ASGI transport."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import httpx
+
+from entrypoints import fastapi_app, litestar_app
+from entrypoints.bootstrap import Runtime, bootstrap
+from entrypoints.settings import Settings
+
+Framework = Literal["fastapi", "litestar"]
+FRAMEWORKS: tuple[Framework, ...] = ("fastapi", "litestar")
+BASE_URL = "http://testserver"
+
+
+def _asgi_app(framework: Framework, runtime: Runtime) -> Any:
+    """`framework`'s app; Any, since Litestar types its ASGI callable more narrowly than httpx accepts."""
+    if framework == "fastapi":
+        return fastapi_app.create_app(runtime)
+    return litestar_app.create_app(runtime)
+
+
+def _framework_header_check(framework: Framework) -> Callable[[httpx.Response], Awaitable[None]]:
+    async def check(response: httpx.Response) -> None:
+        actual = response.headers.get("x-framework")
+        if actual != framework:
+            request = response.request
+            raise AssertionError(
+                f"{request.method} {request.url.raw_path.decode()} answered {response.status_code} "
+                f"with x-framework={actual!r}, expected {framework!r}"
+            )
+
+    return check
+
+
+@asynccontextmanager
+async def serving(
+    framework: Framework, database_url: str, *, check_framework_header: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `framework`'s app on `database_url`; by default every response must name `framework`."""
+    runtime = bootstrap(Settings(database_url=database_url))
+    await runtime.start()
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=_asgi_app(framework, runtime)),
+            base_url=BASE_URL,
+            event_hooks={"response": [_framework_header_check(framework)] if check_framework_header else []},
+        ) as client:
+            yield client
+    finally:
+        await runtime.stop()

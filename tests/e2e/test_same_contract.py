@@ -1,0 +1,181 @@
+"""The FastAPI and the Litestar app answer one scripted sequence of requests identically, and document it alike."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from adapters.sqla import create_engine
+from adapters.sqla.tables import metadata
+from entrypoints.http.api import ROUTES
+
+from .apps import Framework, serving
+from .support import JSON, MAX_BODY_BYTES, MISSING_ID, encoded, json_body
+
+UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+TIME_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
+RECORDED_HEADERS = ("content-type", "location", "allow")
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request and what the app answered, as text."""
+
+    request: str
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+Send = Callable[..., Awaitable[httpx.Response]]
+
+
+class Recorder:
+    """Sends requests and keeps a transcript of the exchanges."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+        self.exchanges: list[Exchange] = []
+
+    async def send(
+        self, method: str, path: str, body: object = None, *, raw: bytes | None = None, content_type: str = ""
+    ) -> httpx.Response:
+        content = encoded(body) if body is not None else raw
+        headers = {"content-type": content_type or "application/json"} if content is not None else {}
+        response = await self._client.request(method, path, content=content, headers=headers)
+        recorded = {name: response.headers[name] for name in RECORDED_HEADERS if name in response.headers}
+        self.exchanges.append(Exchange(f"{method} {path}", response.status_code, recorded, response.text))
+        return response
+
+
+async def created_id(send: Send, body: JSON) -> str:
+    resource_id: str = (await send("POST", "/resources", body)).json()["id"]
+    return resource_id
+
+
+async def script(send: Send) -> None:
+    await send("GET", "/health/live")
+    await send("GET", "/health/ready")
+    alpha = await created_id(send, {"name": " alpha ", "description": "first\tone"})
+    beta = await created_id(send, {"name": "beta", "dependencies": [alpha]})
+    gamma = await created_id(send, {"name": "Gamma", "description": "100%", "dependencies": [beta, alpha]})
+    await send("GET", f"/resources/{alpha}")
+    await send("GET", "/resources?limit=2&offset=1")
+    await send("GET", "/resources/search?q=GAMMA")
+    await send("GET", f"/resources/{gamma}/dependencies?transitive=true")
+    await send("PATCH", f"/resources/{alpha}", {"description": "changed"})
+    await send("PATCH", f"/resources/{alpha}", {"name": "renamed", "dependencies": [gamma]})
+    await send("PATCH", f"/resources/{beta}", {"dependencies": [beta]})
+    await send("POST", "/resources", {"name": "beta"})
+    await send("POST", "/resources", {"name": "delta", "dependencies": [alpha, MISSING_ID]})
+    await send("POST", "/resources", {"name": 5, "description": 6, "extra": True})
+    await send("POST", "/resources", raw=b'{"name": ')
+    await send("POST", "/resources", raw=b"[" * 100_000)
+    await send("POST", "/resources", raw=b" " * (MAX_BODY_BYTES + 1))
+    await send("POST", "/resources", {"name": "plain"}, content_type="text/plain")
+    await send("GET", "/resources?limit=0&offset=-1")
+    await send("GET", "/resources/not-a-uuid")
+    await send("GET", f"/resources/{MISSING_ID}")
+    await send("GET", "/nope")
+    await send("PUT", "/resources")
+    await send("PATCH", "/resources/search")
+    await send("OPTIONS", f"/resources/{alpha}")
+    await send("GET", "/resources/")
+    await send("DELETE", f"/resources/{alpha}")
+    await send("DELETE", f"/resources/{gamma}")
+    await send("DELETE", f"/resources/{alpha}?cascade=true")
+    await send("GET", "/resources")
+
+
+SCRIPT_STATUSES = [200, 200, 201, 201, 201, 200, 200, 200, 200, 200, 409, 409, 409, 422, 422, 400, 400, 413, 415]
+SCRIPT_STATUSES += [422, 422, 404, 404, 405, 405, 204, 200, 409, 204, 200, 200]
+
+
+class Placeholders:
+    """Replaces each distinct match of a pattern by `<kind-n>`, n counting first appearances."""
+
+    def __init__(self, kind: str, pattern: re.Pattern[str]) -> None:
+        self._kind = kind
+        self._pattern = pattern
+        self._seen: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        return self._pattern.sub(self._placeholder, text)
+
+    def _placeholder(self, match: re.Match[str]) -> str:
+        value = match.group().lower()
+        return self._seen.setdefault(value, f"<{self._kind}-{len(self._seen) + 1}>")
+
+
+def normalized(exchanges: list[Exchange]) -> list[Exchange]:
+    """The transcript with ids and timestamps replaced by placeholders numbered in order of appearance."""
+    ids, times = Placeholders("id", UUID_PATTERN), Placeholders("time", TIME_PATTERN)
+
+    def clean(text: str) -> str:
+        return times(ids(text))
+
+    return [
+        Exchange(clean(e.request), e.status, {name: clean(value) for name, value in e.headers.items()}, clean(e.body))
+        for e in exchanges
+    ]
+
+
+async def drop_tables(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.drop_all)
+    finally:
+        await engine.dispose()
+
+
+async def transcript(framework: Framework, database_url: str) -> list[Exchange]:
+    """The normalized transcript of the script against `framework`'s app on an empty database."""
+    await drop_tables(database_url)
+    async with serving(framework, database_url) as client:
+        recorder = Recorder(client)
+        await script(recorder.send)
+    return normalized(recorder.exchanges)
+
+
+async def test_both_apps_answer_the_script_identically(database_url: str) -> None:
+    fastapi = await transcript("fastapi", database_url)
+    litestar = await transcript("litestar", database_url)
+    assert [exchange.status for exchange in fastapi] == SCRIPT_STATUSES
+    assert fastapi == litestar
+
+
+def test_normalizing_numbers_ids_and_times_by_first_appearance() -> None:
+    first, second = "6df04dd0-13c1-45d5-aed9-84ec4a26c9cf", "00dbf044-6352-4e4b-8bb7-dbc55e5fd4ff"
+    exchanges = [
+        Exchange(f"GET /resources/{second}", 200, {"location": f"/resources/{first}"}, f'["{first}"]'),
+        Exchange("GET /", 200, {}, f'["{second}", "{first.upper()}", "2026-11-27T12:48:49.402569Z"]'),
+    ]
+    assert normalized(exchanges) == [
+        Exchange("GET /resources/<id-1>", 200, {"location": "/resources/<id-2>"}, '["<id-2>"]'),
+        Exchange("GET /", 200, {}, '["<id-1>", "<id-2>", "<time-1>"]'),
+    ]
+
+
+async def openapi_document(framework: Framework, database_url: str) -> JSON:
+    async with serving(framework, database_url) as client:
+        document: JSON = json_body(await client.get("/schema/openapi.json"), 200)
+    return document
+
+
+def without_title(document: JSON) -> JSON:
+    info: dict[str, Any] = document["info"]
+    return {**document, "info": {key: value for key, value in info.items() if key != "title"}}
+
+
+async def test_both_apps_publish_one_openapi_31_document_of_every_route(sqlite_url: str) -> None:
+    fastapi = await openapi_document("fastapi", sqlite_url)
+    litestar = await openapi_document("litestar", sqlite_url)
+    assert without_title(fastapi) == without_title(litestar)
+    assert fastapi["openapi"] == "3.1.0"
+    documented = {(path, method) for path, operations in fastapi["paths"].items() for method in operations}
+    assert documented == {(route.path, route.method.lower()) for route in ROUTES}
