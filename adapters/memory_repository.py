@@ -52,6 +52,9 @@ class InMemoryResourceRepository(ResourceRepository):
         for resource_id in resource_ids:
             self.resources.pop(resource_id, None)
 
+    async def count(self) -> int:
+        return len(self.resources)
+
     async def list_page(self, page: PageRequest) -> tuple[list[Resource], int]:
         return _page(_ordered(self.resources.values()), page)
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 from uuid import UUID
+
+from core.telemetry import ErrorType
 
 
 class DomainError(Exception):
-    """Base of every error the service raises on purpose."""
+    """Base of every error the service raises on purpose; `error_type` is its value in telemetry."""
+
+    error_type: ClassVar[ErrorType] = "internal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +26,8 @@ class FieldError:
 class InvalidInput(DomainError):
     """One or more input fields break the model's rules."""
 
+    error_type = "validation"
+
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
         self.errors = errors
@@ -28,6 +35,8 @@ class InvalidInput(DomainError):
 
 class UnknownDependencies(DomainError):
     """Dependencies name resources that do not exist."""
+
+    error_type = "validation"
 
     def __init__(self, unknown_ids: list[UUID]) -> None:
         super().__init__(f"{len(unknown_ids)} dependency id(s) do not exist")
@@ -37,6 +46,8 @@ class UnknownDependencies(DomainError):
 class CircularDependency(DomainError):
     """The change would close a cycle; `cycle` starts and ends with the same id."""
 
+    error_type = "circular_dependency"
+
     def __init__(self, cycle: list[UUID]) -> None:
         super().__init__(f"the change would close a cycle of {len(cycle) - 1} resource(s)")
         self.cycle = cycle
@@ -44,6 +55,8 @@ class CircularDependency(DomainError):
 
 class DuplicateName(DomainError):
     """Another resource already has this name."""
+
+    error_type = "conflict"
 
     def __init__(self, name: str) -> None:
         super().__init__(f"a resource named {name!r} already exists")
@@ -53,6 +66,8 @@ class DuplicateName(DomainError):
 class ResourceNotFound(DomainError):
     """No resource has this id."""
 
+    error_type = "not_found"
+
     def __init__(self, resource_id: UUID) -> None:
         super().__init__(f"resource {resource_id} does not exist")
         self.resource_id = resource_id
@@ -60,6 +75,8 @@ class ResourceNotFound(DomainError):
 
 class HasDependents(DomainError):
     """The resource cannot be deleted alone: other resources depend on it."""
+
+    error_type = "has_dependents"
 
     def __init__(self, resource_id: UUID, dependents: list[UUID]) -> None:
         super().__init__(f"{len(dependents)} resource(s) depend on resource {resource_id}")
@@ -70,6 +87,13 @@ class HasDependents(DomainError):
 class StorageError(DomainError):
     """The database failed in a way the caller cannot fix by changing the request."""
 
+    error_type = "database"
+
 
 class StorageUnavailable(StorageError):
     """The database cannot be reached; the request may succeed later."""
+
+
+def error_type_of(exc: BaseException) -> ErrorType:
+    """The telemetry error type of any exception: `internal` for those the service did not raise on purpose."""
+    return exc.error_type if isinstance(exc, DomainError) else "internal"

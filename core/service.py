@@ -1,8 +1,9 @@
-"""ResourceService: every use case of the resource graph, each in one transaction."""
+"""ResourceService: every use case of the resource graph, each in one transaction and one instrumented operation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -10,7 +11,9 @@ from uuid import UUID, uuid4
 from core.errors import CircularDependency, DuplicateName, HasDependents, ResourceNotFound, UnknownDependencies
 from core.graph import cycle_closed_by
 from core.model import CascadeResult, Page, PageRequest, Resource, ResourceChanges, ResourceDraft
+from core.observability import Instrumentation, Telemetry
 from core.rules import checked_changes, checked_draft, checked_page, checked_query
+from core.telemetry import Operation
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
@@ -26,85 +29,133 @@ class ResourceService:
     def __init__(
         self,
         unit_of_work: UnitOfWork,
+        telemetry: Telemetry,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], UUID] = uuid4,
     ) -> None:
         self._uow = unit_of_work
+        self._observe = Instrumentation(telemetry)
         self._clock = clock
         self._new_id = new_id
 
     async def create(self, draft: ResourceDraft) -> Resource:
         """Store a new resource; a new resource has no dependents, so it cannot close a cycle."""
-        draft = checked_draft(draft)
-        async with self._uow.write() as repo:
-            await _ensure_name_free(repo, draft.name, None)
-            await _ensure_exist(repo, draft.dependencies)
-            now = self._clock()
-            resource = Resource(self._new_id(), draft.name, draft.description, draft.dependencies, now, now)
-            await repo.add(resource)
-        return resource
+        async with self._observe.operation("create") as op:
+            with self._observe.validation():
+                draft = checked_draft(draft)
+            async with self._write() as repo:
+                await _ensure_name_free(repo, draft.name, None)
+                await _ensure_exist(repo, draft.dependencies)
+                now = self._clock()
+                resource = Resource(self._new_id(), draft.name, draft.description, draft.dependencies, now, now)
+                await repo.add(resource)
+                op.stored(await repo.count())
+            op.resource(resource.id)
+            op.dependencies(len(resource.dependencies))
+            return resource
 
     async def get(self, resource_id: UUID) -> Resource:
         """The resource with this id."""
-        async with self._uow.read() as repo:
-            return await _existing(repo, resource_id)
+        async with self._observe.operation("get") as op, self._read() as repo:
+            op.resource(resource_id)
+            resource = await _existing(repo, resource_id)
+            op.dependencies(len(resource.dependencies))
+            return resource
 
     async def list_page(self, page: PageRequest) -> Page:
         """One page of all resources in (created_at, id) order."""
-        page = checked_page(page)
-        async with self._uow.read() as repo:
-            items, total = await repo.list_page(page)
-        return Page(items, total, page.limit, page.offset)
+        async with self._observe.operation("list"):
+            with self._observe.validation():
+                page = checked_page(page)
+            async with self._read() as repo:
+                items, total = await repo.list_page(page)
+            return Page(items, total, page.limit, page.offset)
 
     async def search(self, text: str, page: PageRequest) -> Page:
         """One page of the resources whose name or description contains `text`, ignoring case."""
-        text = checked_query(text)
-        page = checked_page(page)
-        async with self._uow.read() as repo:
-            items, total = await repo.search(text, page)
-        return Page(items, total, page.limit, page.offset)
+        async with self._observe.operation("search") as op:
+            op.search_text(text)
+            with self._observe.validation():
+                text, page = checked_query(text), checked_page(page)
+            async with self._read() as repo:
+                items, total = await repo.search(text, page)
+            op.search_results(total)
+            return Page(items, total, page.limit, page.offset)
 
     async def update(self, resource_id: UUID, changes: ResourceChanges) -> Resource:
         """Apply a partial update; new dependencies must exist and must not close a cycle."""
-        changes = checked_changes(changes)
-        async with self._uow.write() as repo:
-            current = await _existing(repo, resource_id)
-            if changes.name is not None and changes.name != current.name:
-                await _ensure_name_free(repo, changes.name, resource_id)
-            if changes.dependencies is not None:
-                await _ensure_exist(repo, changes.dependencies)
-                await _ensure_acyclic(repo, resource_id, changes.dependencies)
-            updated = _applied(current, changes)
-            if updated == current:
-                return current
-            updated = replace(updated, updated_at=self._clock())
-            await repo.replace(updated)
-        return updated
+        async with self._observe.operation("update") as op:
+            op.resource(resource_id)
+            with self._observe.validation():
+                changes = checked_changes(changes)
+            async with self._write() as repo:
+                current = await _existing(repo, resource_id)
+                if changes.name is not None and changes.name != current.name:
+                    await _ensure_name_free(repo, changes.name, resource_id)
+                if changes.dependencies is not None:
+                    await _ensure_exist(repo, changes.dependencies)
+                    await _ensure_acyclic(repo, resource_id, changes.dependencies)
+                updated = _applied(current, changes)
+                if updated != current:
+                    updated = replace(updated, updated_at=self._clock())
+                    await repo.replace(updated)
+            op.dependencies(len(updated.dependencies))
+            return updated
 
     async def delete(self, resource_id: UUID) -> None:
         """Delete a resource that nothing depends on."""
-        async with self._uow.write() as repo:
+        async with self._observe.operation("delete") as op, self._write() as repo:
+            op.resource(resource_id)
             await _existing(repo, resource_id)
             dependents = await repo.direct_dependents(resource_id)
             if dependents:
                 raise HasDependents(resource_id, dependents)
             await repo.delete([resource_id])
+            op.stored(await repo.count())
 
     async def delete_cascade(self, resource_id: UUID) -> CascadeResult:
         """Delete a resource and everything that depends on it, directly or not."""
-        async with self._uow.write() as repo:
+        async with self._observe.operation("delete") as op, self._write() as repo:
+            op.resource(resource_id)
             await _existing(repo, resource_id)
             deleted = [resource_id, *await repo.transitive_dependents(resource_id)]
             await repo.delete(deleted)
-        return CascadeResult(deleted)
+            op.cascade(len(deleted))
+            op.stored(await repo.count())
+            return CascadeResult(deleted)
 
     async def dependencies(self, resource_id: UUID, *, transitive: bool) -> list[Resource]:
         """The resources this one depends on, directly or transitively."""
-        async with self._uow.read() as repo:
+        async with self._observe.operation("dependencies") as op, self._read() as repo:
+            op.resource(resource_id)
             resource = await _existing(repo, resource_id)
-            if transitive:
-                return await repo.transitive_dependencies(resource_id)
-            return await repo.get_many(resource.dependencies)
+            found = (
+                await repo.transitive_dependencies(resource_id)
+                if transitive
+                else await repo.get_many(resource.dependencies)
+            )
+            op.dependencies(len(found))
+            return found
+
+    async def reject(self, operation: Operation, error: Exception) -> None:
+        """Count a request refused before it reached the service (bad JSON, invalid fields) as a failed operation."""
+        await self._observe.rejected(operation, error)
+
+    async def refresh_resource_count(self) -> None:
+        """Read how many resources are stored and report it, so every process reports the true count."""
+        async with self._uow.read() as repo:
+            count = await repo.count()
+        self._observe.resource_count(count)
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[ResourceRepository]:
+        async with self._uow.read() as repo:
+            yield self._observe.traced(repo)
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[ResourceRepository]:
+        async with self._uow.write() as repo:
+            yield self._observe.traced(repo)
 
 
 async def _existing(repo: ResourceRepository, resource_id: UUID) -> Resource:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.observability import noop_telemetry
 from adapters.sqla import SqlaUnitOfWork, create_engine, create_schema
+from core.errors import StorageError
+from core.observability import Telemetry
 from core.service import ResourceService
 from entrypoints.http.api import ApiContext
 from entrypoints.settings import Settings
@@ -22,30 +27,49 @@ def service_version() -> str:
         return "0+unknown"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Runtime:
     """Everything an app needs, and what to do when it starts and stops."""
 
     settings: Settings
     api: ApiContext
     engine: AsyncEngine | None = None
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
-        """Create missing tables."""
+        """Create missing tables, then keep the `resource.count` gauge in step with the store."""
         if self.engine is not None:
             await create_schema(self.engine)
+        self._background.append(asyncio.create_task(self._report_resource_count()))
 
     async def stop(self) -> None:
-        """Close database connections."""
+        """Stop background work and close database connections."""
+        for task in self._background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._background.clear()
         if self.engine is not None:
             await self.engine.dispose()
 
+    async def _report_resource_count(self) -> None:
+        # Every process reads the count from the store, so all report the same, true value.
+        while True:
+            with contextlib.suppress(StorageError):
+                await self.api.service.refresh_resource_count()
+            await asyncio.sleep(self.settings.resource_count_interval_s)
 
-def bootstrap(settings: Settings | None = None, unit_of_work: UnitOfWork | None = None) -> Runtime:
-    """Build the runtime from settings (the environment by default); tests may pass their own unit of work."""
+
+def bootstrap(
+    settings: Settings | None = None,
+    unit_of_work: UnitOfWork | None = None,
+    telemetry: Telemetry | None = None,
+) -> Runtime:
+    """Build the runtime from settings (the environment by default); tests may pass their own adapters."""
     settings = settings or Settings.from_env()
     engine = None
     if unit_of_work is None:
         engine = create_engine(settings.database_url)
         unit_of_work = SqlaUnitOfWork(engine)
-    return Runtime(settings, ApiContext(ResourceService(unit_of_work), unit_of_work), engine)
+    service = ResourceService(unit_of_work, telemetry or noop_telemetry())
+    return Runtime(settings, ApiContext(service, unit_of_work), engine)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///resources.db"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_RESOURCE_COUNT_INTERVAL_S = 15
 _SUPPORTED_DRIVERS = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 
 
@@ -21,10 +22,11 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    resource_count_interval_s: float = DEFAULT_RESOURCE_COUNT_INTERVAL_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        """Settings from `DATABASE_URL` and `MAX_BODY_BYTES`, each with its default when unset."""
+        """Settings from `DATABASE_URL`, `MAX_BODY_BYTES` and `RESOURCE_COUNT_INTERVAL_SECONDS`, with defaults."""
         database_url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
         if not database_url.startswith(_SUPPORTED_DRIVERS):
             raise SettingsError(f"DATABASE_URL must start with one of {', '.join(_SUPPORTED_DRIVERS)}")
@@ -38,5 +40,5 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw:
         return default
     if not raw.isdigit() or int(raw) == 0:
-        raise SettingsError(f"{name} must be a positive whole number of bytes, not {raw!r}")
+        raise SettingsError(f"{name} must be a positive whole number, not {raw!r}")
     return int(raw)

@@ -45,6 +45,10 @@ class ResourceRepository(Protocol):
         """Remove these resources and every edge from or to them."""
         ...
 
+    async def count(self) -> int:
+        """How many resources are stored."""
+        ...
+
     async def list_page(self, page: PageRequest) -> tuple[list[Resource], int]:
         """One page of all resources and the total count."""
         ...

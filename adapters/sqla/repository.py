@@ -90,6 +90,9 @@ class SqlaResourceRepository(ResourceRepository):
         for chunk in batched(resource_ids):
             await self._session.execute(delete(ResourceRow).where(ResourceRow.id.in_(chunk)))
 
+    async def count(self) -> int:
+        return await self._rows.count()
+
     async def list_page(self, page: PageRequest) -> tuple[list[Resource], int]:
         return await self._page(page)
 

@@ -11,6 +11,7 @@ import msgspec
 
 from core.model import PageRequest
 from core.service import ResourceService
+from core.telemetry import Operation
 from entrypoints.http import dto
 from entrypoints.http.decoding import decode_body, decode_id, decode_query, ensure_valid
 from ports.unit_of_work import UnitOfWork
@@ -58,6 +59,7 @@ class Route:
     endpoint: Endpoint
     summary: str
     responses: Mapping[int, type[msgspec.Struct] | None]
+    operation: Operation | None = None
     body: type[msgspec.Struct] | None = None
     query: type[msgspec.Struct] | None = None
     tag: str = "resources"
@@ -126,23 +128,33 @@ def _page(query: dto.PageQuery) -> PageRequest:
 
 # The search route comes before /resources/{id}: routers that match in order must see it first.
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/resources", create_resource, "Create a resource", {201: dto.ResourceOut}, body=dto.ResourceCreate),
-    Route("GET", "/resources", list_resources, "List resources", {200: dto.ResourcePage}, query=dto.PageQuery),
+    Route(
+        "POST",
+        "/resources",
+        create_resource,
+        "Create a resource",
+        {201: dto.ResourceOut},
+        operation="create",
+        body=dto.ResourceCreate,
+    ),
+    Route("GET", "/resources", list_resources, "List resources", {200: dto.ResourcePage}, "list", query=dto.PageQuery),
     Route(
         "GET",
         "/resources/search",
         search_resources,
         "Search names and descriptions",
         {200: dto.ResourcePage},
+        operation="search",
         query=dto.SearchQuery,
     ),
-    Route("GET", "/resources/{id}", get_resource, "Get a resource", {200: dto.ResourceOut}),
+    Route("GET", "/resources/{id}", get_resource, "Get a resource", {200: dto.ResourceOut}, operation="get"),
     Route(
         "PATCH",
         "/resources/{id}",
         update_resource,
         "Change a resource",
         {200: dto.ResourceOut},
+        operation="update",
         body=dto.ResourceUpdate,
     ),
     Route(
@@ -151,6 +163,7 @@ ROUTES: tuple[Route, ...] = (
         delete_resource,
         "Delete a resource, or with cascade=true it and all its dependents",
         {200: dto.CascadeDeleted, 204: None},
+        operation="delete",
         query=dto.DeleteQuery,
     ),
     Route(
@@ -159,6 +172,7 @@ ROUTES: tuple[Route, ...] = (
         list_dependencies,
         "List what a resource depends on",
         {200: dto.ResourceList},
+        operation="dependencies",
         query=dto.DependenciesQuery,
     ),
     Route("GET", "/health/live", live, "The process is up", {200: dto.Health}, tag="health"),

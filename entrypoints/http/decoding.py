@@ -16,6 +16,10 @@ T = TypeVar("T")
 InputT = TypeVar("InputT", bound=Input)
 
 
+class InvalidRequest(InvalidInput):
+    """Input refused at the HTTP edge, before the service ran."""
+
+
 class RequestError(Exception):
     """A request the API cannot read at all; `status` is its HTTP status."""
 
@@ -78,17 +82,17 @@ class Decoded(Generic[T]):
 
     @property
     def value(self) -> T:
-        """The decoded value; raises `InvalidInput` if the part was invalid."""
+        """The decoded value; raises `InvalidRequest` if the part was invalid."""
         if self.result is None:
-            raise InvalidInput(self.errors)
+            raise InvalidRequest(self.errors)
         return self.result
 
 
 def ensure_valid(*parts: Decoded[Any]) -> None:
-    """Raise one `InvalidInput` that names every invalid field of every part."""
+    """Raise one `InvalidRequest` that names every invalid field of every part."""
     errors = [error for part in parts for error in part.errors]
     if errors:
-        raise InvalidInput(errors)
+        raise InvalidRequest(errors)
 
 
 def decode_body(body: bytes, input_type: type[InputT]) -> Decoded[InputT]:

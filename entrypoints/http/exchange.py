@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from entrypoints.http.api import ApiContext, ApiRequest, ApiResponse, Route, allow_header
-from entrypoints.http.decoding import ensure_json_content_type, read_body
+from entrypoints.http.decoding import InvalidRequest, RequestError, ensure_json_content_type, read_body
 from entrypoints.http.dto import Problem
 from entrypoints.http.problems import PROBLEM_MEDIA_TYPE, problem_for, problem_for_status
 
@@ -63,6 +63,8 @@ async def exchange(route: Route, api: ApiContext, request: FrameworkRequest, max
         query = dict(parse_qsl(request.url.query, keep_blank_values=True))
         return await route.endpoint(api, ApiRequest(request.path_params, query, body))
     except Exception as exc:
+        if route.operation is not None and isinstance(exc, InvalidRequest | RequestError):
+            await api.service.reject(route.operation, exc)
         problem = problem_for(exc)
         if problem.status >= 500:
             logger.error("%s %s failed", route.method, route.path, exc_info=exc)

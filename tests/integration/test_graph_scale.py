@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from adapters.observability import noop_telemetry
 from core.errors import CircularDependency
 from core.model import PageRequest, Resource, ResourceChanges
 from core.service import ResourceService
@@ -59,7 +60,7 @@ async def test_a_10000_long_chain(unit_of_work: UnitOfWork) -> None:
     chain = _chain(CHAIN_LENGTH)
     ids = _ids(chain)
     first, last = ids[0], ids[-1]
-    service = ResourceService(unit_of_work)
+    service = ResourceService(unit_of_work, noop_telemetry())
     with _timed("store", timings):
         await _store(unit_of_work, chain)
 

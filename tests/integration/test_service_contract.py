@@ -8,6 +8,7 @@ from uuid import UUID
 
 import pytest
 
+from adapters.observability import noop_telemetry
 from core.errors import (
     CircularDependency,
     DuplicateName,
@@ -33,7 +34,7 @@ class TickingClock:
 
 @pytest.fixture
 def service(unit_of_work: UnitOfWork) -> ResourceService:
-    return ResourceService(unit_of_work, clock=TickingClock())
+    return ResourceService(unit_of_work, noop_telemetry(), clock=TickingClock())
 
 
 async def _create(service: ResourceService, name: str, *dependencies: Resource, description: str = "") -> Resource:

@@ -1,0 +1,209 @@
+"""In-memory adapters: they record every metric point, span and log record, for tests to assert on."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from adapters.observability.records import exception_fields, failure_level, utc_timestamp
+from core.observability import Telemetry
+from core.telemetry import (
+    ATTR_ERROR_TYPE,
+    CASCADE_SIZE,
+    CIRCULAR_DEPENDENCY_DETECTED,
+    EVENT_COMPLETED,
+    EVENT_FAILED,
+    EVENT_STARTED,
+    LOGGER_NAME,
+    OPERATION_DURATION,
+    OPERATION_ERRORS,
+    OPERATIONS_TOTAL,
+    RESOURCE_COUNT,
+    ErrorType,
+    Operation,
+    count_attributes,
+    duration_attributes,
+    error_attributes,
+    outcome_of,
+)
+from ports.logging import LoggingPort, LogValue
+from ports.metrics import MetricsPort
+from ports.tracing import AttributeValue, SpanPort, TraceIds, TracingPort
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    """One measurement as the OpenTelemetry adapter would record it."""
+
+    instrument: str
+    value: float
+    attributes: Mapping[str, str]
+
+
+class InMemoryMetrics(MetricsPort):
+    """Keeps every point in `points`, and the last reported resource count."""
+
+    def __init__(self) -> None:
+        self.points: list[MetricPoint] = []
+        self.resource_count: int | None = None
+
+    def record_operation(self, operation: Operation, duration_s: float, error_type: ErrorType | None) -> None:
+        self.points.append(MetricPoint(OPERATION_DURATION, duration_s, duration_attributes(operation, error_type)))
+        self.points.append(MetricPoint(OPERATIONS_TOTAL, 1, count_attributes(operation, error_type)))
+        if error_type is not None:
+            self.points.append(MetricPoint(OPERATION_ERRORS, 1, error_attributes(operation, error_type)))
+
+    def record_cascade(self, size: int) -> None:
+        self.points.append(MetricPoint(CASCADE_SIZE, size, {}))
+
+    def record_circular_dependency(self, operation: Operation) -> None:
+        self.points.append(MetricPoint(CIRCULAR_DEPENDENCY_DETECTED, 1, {"operation": operation}))
+
+    def set_resource_count(self, count: int) -> None:
+        self.resource_count = count
+        self.points.append(MetricPoint(RESOURCE_COUNT, count, {}))
+
+    def of(self, instrument: str) -> list[MetricPoint]:
+        """The points recorded on one instrument."""
+        return [point for point in self.points if point.instrument == instrument]
+
+
+@dataclass(eq=False)
+class RecordedSpan(SpanPort):
+    """A span and everything done to it."""
+
+    name: str
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    attributes: dict[str, AttributeValue] = field(default_factory=dict)
+    kind: Literal["INTERNAL"] = "INTERNAL"
+    status: Literal["UNSET", "ERROR"] = "UNSET"
+    exceptions: list[BaseException] = field(default_factory=list)
+    ended: bool = False
+
+    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
+        self.attributes.update(attributes)
+
+    def fail(self, exc: BaseException, error_type: ErrorType) -> None:
+        self.status = "ERROR"
+        self.exceptions.append(exc)
+        self.attributes[ATTR_ERROR_TYPE] = error_type
+
+
+@dataclass(frozen=True, slots=True)
+class _RemoteParent:
+    trace_id: str
+    span_id: str
+
+
+class InMemoryTracing(TracingPort):
+    """Keeps every span in `spans`, in the order they started; W3C `traceparent` propagation."""
+
+    def __init__(self) -> None:
+        self.spans: list[RecordedSpan] = []
+        self._current: ContextVar[RecordedSpan | _RemoteParent | None] = ContextVar("current_span", default=None)
+
+    @contextmanager
+    def span(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[SpanPort]:
+        parent = self._current.get()
+        trace_id = parent.trace_id if parent else secrets.token_hex(16)
+        span = RecordedSpan(name, trace_id, secrets.token_hex(8), parent.span_id if parent else None)
+        span.set_attributes(attributes or {})
+        self.spans.append(span)
+        token = self._current.set(span)
+        try:
+            yield span
+        except BaseException as exc:
+            if span.status != "ERROR":
+                span.status = "ERROR"
+                span.exceptions.append(exc)
+            raise
+        finally:
+            span.ended = True
+            self._current.reset(token)
+
+    def current_ids(self) -> TraceIds | None:
+        current = self._current.get()
+        return TraceIds(current.trace_id, current.span_id) if current else None
+
+    def inject(self, carrier: MutableMapping[str, str]) -> None:
+        current = self._current.get()
+        if current is not None:
+            carrier["traceparent"] = f"00-{current.trace_id}-{current.span_id}-01"
+
+    @contextmanager
+    def continue_trace(self, carrier: Mapping[str, str]) -> Iterator[None]:
+        match = _TRACEPARENT.match(carrier.get("traceparent", ""))
+        token = self._current.set(_RemoteParent(match[1], match[2]) if match else None)
+        try:
+            yield
+        finally:
+            self._current.reset(token)
+
+
+class InMemoryLogging(LoggingPort):
+    """Renders each record as one JSON line, as the real adapter does, and keeps both in `records` and `lines`."""
+
+    def __init__(self, tracing: TracingPort, service_name: str = "resource-service") -> None:
+        self.records: list[dict[str, Any]] = []
+        self.lines: list[str] = []
+        self._tracing = tracing
+        self._service_name = service_name
+
+    def operation_started(self, operation: Operation, fields: Mapping[str, LogValue]) -> None:
+        self._emit("debug", EVENT_STARTED, operation, fields)
+
+    def operation_completed(self, operation: Operation, duration_ms: float, fields: Mapping[str, LogValue]) -> None:
+        self._emit("info", EVENT_COMPLETED, operation, fields, duration_ms=duration_ms, outcome=outcome_of(None))
+
+    def operation_failed(
+        self,
+        operation: Operation,
+        duration_ms: float,
+        error_type: ErrorType,
+        exc: BaseException,
+        fields: Mapping[str, LogValue],
+    ) -> None:
+        self._emit(
+            failure_level(error_type),
+            EVENT_FAILED,
+            operation,
+            fields,
+            duration_ms=duration_ms,
+            outcome=outcome_of(error_type),
+            **{ATTR_ERROR_TYPE: error_type, "exception": exception_fields(exc)},
+        )
+
+    def _emit(self, level: str, event: str, operation: Operation, fields: Mapping[str, LogValue], **extra: Any) -> None:
+        record: dict[str, Any] = {
+            "timestamp": utc_timestamp(),
+            "level": level,
+            "event": event,
+            "logger": LOGGER_NAME,
+            "service.name": self._service_name,
+            "operation": operation,
+            **fields,
+            **extra,
+        }
+        ids = self._tracing.current_ids()
+        if ids is not None:
+            record["trace_id"], record["span_id"] = ids.trace_id, ids.span_id
+        line = json.dumps(record, ensure_ascii=False)
+        self.lines.append(line)
+        self.records.append(json.loads(line))
+
+
+def in_memory_telemetry() -> tuple[Telemetry, InMemoryMetrics, InMemoryTracing, InMemoryLogging]:
+    """A telemetry bundle of in-memory adapters, and each adapter for assertions."""
+    metrics, tracing = InMemoryMetrics(), InMemoryTracing()
+    logging = InMemoryLogging(tracing)
+    return Telemetry(metrics, tracing, logging), metrics, tracing, logging

@@ -1,0 +1,81 @@
+"""No-op adapters: what "observability disabled" means. They accept every call and do nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+
+from core.observability import Telemetry
+from core.telemetry import ErrorType, Operation
+from ports.logging import LoggingPort, LogValue
+from ports.metrics import MetricsPort
+from ports.tracing import AttributeValue, SpanPort, TraceIds, TracingPort
+
+
+class NoOpMetrics(MetricsPort):
+    """Records nothing."""
+
+    def record_operation(self, operation: Operation, duration_s: float, error_type: ErrorType | None) -> None:
+        pass
+
+    def record_cascade(self, size: int) -> None:
+        pass
+
+    def record_circular_dependency(self, operation: Operation) -> None:
+        pass
+
+    def set_resource_count(self, count: int) -> None:
+        pass
+
+
+class _NoOpSpan(SpanPort):
+    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
+        pass
+
+    def fail(self, exc: BaseException, error_type: ErrorType) -> None:
+        pass
+
+
+_SPAN = _NoOpSpan()
+
+
+class NoOpTracing(TracingPort):
+    """Opens no spans; there is never a current trace."""
+
+    @contextmanager
+    def span(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[SpanPort]:
+        yield _SPAN
+
+    def current_ids(self) -> TraceIds | None:
+        return None
+
+    def inject(self, carrier: MutableMapping[str, str]) -> None:
+        pass
+
+    def continue_trace(self, carrier: Mapping[str, str]) -> AbstractContextManager[None]:
+        return nullcontext()
+
+
+class NoOpLogging(LoggingPort):
+    """Logs nothing."""
+
+    def operation_started(self, operation: Operation, fields: Mapping[str, LogValue]) -> None:
+        pass
+
+    def operation_completed(self, operation: Operation, duration_ms: float, fields: Mapping[str, LogValue]) -> None:
+        pass
+
+    def operation_failed(
+        self,
+        operation: Operation,
+        duration_ms: float,
+        error_type: ErrorType,
+        exc: BaseException,
+        fields: Mapping[str, LogValue],
+    ) -> None:
+        pass
+
+
+def noop_telemetry() -> Telemetry:
+    """Observability disabled."""
+    return Telemetry(NoOpMetrics(), NoOpTracing(), NoOpLogging())

@@ -1,0 +1,170 @@
+"""The one instrumentation path: every service operation is timed, traced, logged and measured here."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, cast
+from uuid import UUID
+
+from core.errors import error_type_of
+from core.telemetry import (
+    SEARCH_QUERY_MAX_CHARS,
+    SPAN_CASCADE_SIZE,
+    SPAN_DEPENDENCY_COUNT,
+    SPAN_OPERATION,
+    SPAN_RESOURCE_ID,
+    SPAN_SEARCH_QUERY,
+    SPAN_SEARCH_QUERY_LENGTH,
+    SPAN_SEARCH_RESULT_COUNT,
+    VALIDATE_SPAN,
+    ErrorType,
+    Operation,
+    operation_span_name,
+    repository_span_name,
+)
+from ports.logging import LoggingPort, LogValue
+from ports.metrics import MetricsPort
+from ports.repository import ResourceRepository
+from ports.tracing import AttributeValue, SpanPort, TracingPort
+
+_fallback = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """The three observability ports the core reports to."""
+
+    metrics: MetricsPort
+    tracing: TracingPort
+    logging: LoggingPort
+
+
+@dataclass(slots=True)
+class OperationScope:
+    """What one running operation has learnt about itself, for its span, its logs and its metrics."""
+
+    span: SpanPort
+    log_fields: dict[str, LogValue] = field(default_factory=dict)
+    cascade_size: int | None = None
+    resource_count: int | None = None
+
+    def resource(self, resource_id: UUID) -> None:
+        """The operation concerns this resource."""
+        self.log_fields["resource_id"] = str(resource_id)
+        self.annotate({SPAN_RESOURCE_ID: str(resource_id)})
+
+    def dependencies(self, count: int) -> None:
+        """The resource has, or the operation returned, `count` dependencies."""
+        self.annotate({SPAN_DEPENDENCY_COUNT: count})
+
+    def search_text(self, text: str) -> None:
+        """The operation searches for `text` (on the span only, truncated: never on metrics)."""
+        self.annotate({SPAN_SEARCH_QUERY: text[:SEARCH_QUERY_MAX_CHARS], SPAN_SEARCH_QUERY_LENGTH: len(text)})
+
+    def search_results(self, count: int) -> None:
+        """The search matched `count` resources in all (not only on the page returned)."""
+        self.annotate({SPAN_SEARCH_RESULT_COUNT: count})
+
+    def cascade(self, size: int) -> None:
+        """A cascading delete removed `size` resources."""
+        self.cascade_size = size
+        self.annotate({SPAN_CASCADE_SIZE: size})
+
+    def stored(self, count: int) -> None:
+        """After this operation the store holds `count` resources."""
+        self.resource_count = count
+
+    def annotate(self, attributes: dict[str, AttributeValue]) -> None:
+        _quietly(self.span.set_attributes, attributes)
+
+
+def _quietly(call: Callable[..., Any], *args: Any) -> None:
+    """Telemetry must never break a request: a failing adapter is reported through stdlib logging and ignored."""
+    try:
+        call(*args)
+    except Exception:
+        _fallback.exception("telemetry adapter failed; the request goes on")
+
+
+class Instrumentation:
+    """Wraps operations, validation and repository calls in spans, logs and metrics."""
+
+    def __init__(self, telemetry: Telemetry, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._metrics = telemetry.metrics
+        self._tracing = telemetry.tracing
+        self._logging = telemetry.logging
+        self._clock = clock
+
+    @asynccontextmanager
+    async def operation(
+        self, operation: Operation, *, error_type: ErrorType | None = None
+    ) -> AsyncIterator[OperationScope]:
+        """Run one operation; `error_type` overrides the classification of its failure."""
+        started = self._clock()
+        with self._tracing.span(operation_span_name(operation), {SPAN_OPERATION: operation}) as span:
+            scope = OperationScope(span)
+            _quietly(self._logging.operation_started, operation, dict(scope.log_fields))
+            try:
+                yield scope
+            except Exception as exc:
+                self._failed(operation, scope, exc, error_type or error_type_of(exc), self._clock() - started)
+                raise
+            self._succeeded(operation, scope, self._clock() - started)
+
+    async def rejected(self, operation: Operation, error: Exception) -> None:
+        """Record a request refused before the service ran (malformed or invalid input) as a failed `operation`."""
+        with suppress(type(error)):
+            async with self.operation(operation, error_type="validation"):
+                raise error
+
+    def resource_count(self, count: int) -> None:
+        """The store holds `count` resources (read outside any operation)."""
+        _quietly(self._metrics.set_resource_count, count)
+
+    @contextmanager
+    def validation(self) -> Iterator[None]:
+        """Input checks, in a child span."""
+        with self._tracing.span(VALIDATE_SPAN):
+            yield
+
+    def traced(self, repository: ResourceRepository) -> ResourceRepository:
+        """`repository` with every call in a child span `resource.repository.<method>`."""
+        return cast(ResourceRepository, _TracedRepository(repository, self._tracing))
+
+    def _succeeded(self, operation: Operation, scope: OperationScope, elapsed: float) -> None:
+        _quietly(self._metrics.record_operation, operation, elapsed, None)
+        if scope.cascade_size is not None:
+            _quietly(self._metrics.record_cascade, scope.cascade_size)
+        if scope.resource_count is not None:
+            _quietly(self._metrics.set_resource_count, scope.resource_count)
+        _quietly(self._logging.operation_completed, operation, elapsed * 1000, dict(scope.log_fields))
+
+    def _failed(
+        self, operation: Operation, scope: OperationScope, exc: Exception, error_type: ErrorType, elapsed: float
+    ) -> None:
+        _quietly(scope.span.fail, exc, error_type)
+        _quietly(self._metrics.record_operation, operation, elapsed, error_type)
+        if error_type == "circular_dependency":
+            _quietly(self._metrics.record_circular_dependency, operation)
+        _quietly(self._logging.operation_failed, operation, elapsed * 1000, error_type, exc, dict(scope.log_fields))
+
+
+class _TracedRepository:
+    """Delegates every repository method, each call in its own child span."""
+
+    def __init__(self, repository: ResourceRepository, tracing: TracingPort) -> None:
+        self._repository = repository
+        self._tracing = tracing
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        call = getattr(self._repository, method)
+
+        async def traced(*args: Any, **kwargs: Any) -> Any:
+            with self._tracing.span(repository_span_name(method)):
+                return await call(*args, **kwargs)
+
+        return traced

@@ -1,0 +1,95 @@
+"""The telemetry contract: every metric, span and log name the service emits; dashboards and docs depend on it."""
+
+from __future__ import annotations
+
+from typing import Final, Literal, get_args
+
+Operation = Literal["create", "get", "list", "update", "delete", "search", "dependencies"]
+Outcome = Literal["success", "error"]
+ErrorType = Literal[
+    "validation", "not_found", "conflict", "circular_dependency", "has_dependents", "database", "internal"
+]
+OPERATIONS: Final[tuple[Operation, ...]] = get_args(Operation)
+OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
+ERROR_TYPES: Final[tuple[ErrorType, ...]] = get_args(ErrorType)
+
+# Metrics (OpenTelemetry names; Prometheus adds the unit and _total / _bucket suffixes).
+OPERATION_DURATION: Final = "resource.operation.duration"
+OPERATIONS_TOTAL: Final = "resource.operations"
+OPERATION_ERRORS: Final = "resource.operation.errors"
+RESOURCE_COUNT: Final = "resource.count"
+CASCADE_SIZE: Final = "resource.cascade.size"
+CIRCULAR_DEPENDENCY_DETECTED: Final = "resource.circular_dependency.detected"
+METRICS: Final = (
+    OPERATION_DURATION,
+    OPERATIONS_TOTAL,
+    OPERATION_ERRORS,
+    RESOURCE_COUNT,
+    CASCADE_SIZE,
+    CIRCULAR_DEPENDENCY_DETECTED,
+)
+
+# Seconds from 0.5 ms to 10 s: the SDK's default boundaries assume milliseconds.
+DURATION_BUCKETS_S: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CASCADE_SIZE_BUCKETS: Final = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 5_000.0, 10_000.0)
+
+# Metric attributes: every value comes from the closed sets above.
+ATTR_OPERATION: Final = "operation"
+ATTR_OUTCOME: Final = "outcome"
+ATTR_ERROR_TYPE: Final = "error.type"
+
+# Spans.
+SPAN_PREFIX: Final = "resource."
+VALIDATE_SPAN: Final = "resource.validate"
+REPOSITORY_SPAN_PREFIX: Final = "resource.repository."
+SPAN_OPERATION: Final = "resource.operation"
+SPAN_RESOURCE_ID: Final = "resource.id"
+SPAN_DEPENDENCY_COUNT: Final = "resource.dependency.count"
+SPAN_CASCADE_SIZE: Final = "resource.cascade.size"
+SPAN_SEARCH_QUERY: Final = "search.query"
+SPAN_SEARCH_QUERY_LENGTH: Final = "search.query.length"
+SPAN_SEARCH_RESULT_COUNT: Final = "search.result.count"
+SPAN_REPOSITORY_METHOD: Final = "resource.repository.method"
+SEARCH_QUERY_MAX_CHARS: Final = 256
+
+# Logs.
+LOGGER_NAME: Final = "resource_service.operations"
+EVENT_STARTED: Final = "operation.started"
+EVENT_COMPLETED: Final = "operation.completed"
+EVENT_FAILED: Final = "operation.failed"
+LOG_EVENTS: Final = (EVENT_STARTED, EVENT_COMPLETED, EVENT_FAILED)
+# Failures the client caused are warnings; failures of the service itself are errors.
+SERVER_ERROR_TYPES: Final[frozenset[ErrorType]] = frozenset({"database", "internal"})
+
+
+def operation_span_name(operation: Operation) -> str:
+    """`resource.<operation>`."""
+    return SPAN_PREFIX + operation
+
+
+def repository_span_name(method: str) -> str:
+    """`resource.repository.<method>`."""
+    return REPOSITORY_SPAN_PREFIX + method
+
+
+def outcome_of(error_type: ErrorType | None) -> Outcome:
+    """`success` when there is no error type."""
+    return "success" if error_type is None else "error"
+
+
+def duration_attributes(operation: Operation, error_type: ErrorType | None) -> dict[str, str]:
+    """Attributes of `resource.operation.duration`: operation, outcome, and error.type on errors."""
+    attributes: dict[str, str] = {ATTR_OPERATION: operation, ATTR_OUTCOME: outcome_of(error_type)}
+    if error_type is not None:
+        attributes[ATTR_ERROR_TYPE] = error_type
+    return attributes
+
+
+def count_attributes(operation: Operation, error_type: ErrorType | None) -> dict[str, str]:
+    """Attributes of `resource.operations`: operation and outcome."""
+    return {ATTR_OPERATION: operation, ATTR_OUTCOME: outcome_of(error_type)}
+
+
+def error_attributes(operation: Operation, error_type: ErrorType) -> dict[str, str]:
+    """Attributes of `resource.operation.errors`: operation and error.type."""
+    return {ATTR_OPERATION: operation, ATTR_ERROR_TYPE: error_type}

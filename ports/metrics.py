@@ -1,0 +1,31 @@
+"""The metrics port: what the core measures, in its own vocabulary."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from core.telemetry import ErrorType, Operation
+
+
+class MetricsPort(Protocol):
+    """Records measurements; never raises, never blocks on export.
+
+    Adapters map these calls to the instruments named in `core.telemetry`, with the attribute
+    sets built by its `*_attributes` functions, so every adapter emits the same series.
+    """
+
+    def record_operation(self, operation: Operation, duration_s: float, error_type: ErrorType | None) -> None:
+        """One finished operation: its duration and count by outcome, and its error type if it failed."""
+        ...
+
+    def record_cascade(self, size: int) -> None:
+        """A cascading delete removed `size` resources."""
+        ...
+
+    def record_circular_dependency(self, operation: Operation) -> None:
+        """`operation` was refused because it would have closed a cycle."""
+        ...
+
+    def set_resource_count(self, count: int) -> None:
+        """The number of resources stored, as read from the store (not counted in this process)."""
+        ...

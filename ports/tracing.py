@@ -1,0 +1,58 @@
+"""The tracing port: spans around the core's work, and trace context carried across process boundaries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from core.telemetry import ErrorType
+
+AttributeValue = str | bool | int | float
+
+
+@dataclass(frozen=True, slots=True)
+class TraceIds:
+    """The current trace and span ids, lower-case hex (32 and 16 digits)."""
+
+    trace_id: str
+    span_id: str
+
+
+class SpanPort(Protocol):
+    """An open span."""
+
+    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
+        """Add or replace attributes."""
+        ...
+
+    def fail(self, exc: BaseException, error_type: ErrorType) -> None:
+        """Mark the span failed: status ERROR, the exception recorded, `error.type` set."""
+        ...
+
+
+class TracingPort(Protocol):
+    """Opens spans (kind INTERNAL) as children of the current one; never raises.
+
+    An exception that leaves a `span()` block marks that span failed unless `fail()` already
+    did. Spans end when their block ends; success leaves the status UNSET.
+    """
+
+    def span(
+        self, name: str, attributes: Mapping[str, AttributeValue] | None = None
+    ) -> AbstractContextManager[SpanPort]:
+        """A span that is current inside the block."""
+        ...
+
+    def current_ids(self) -> TraceIds | None:
+        """The ids of the current span, if one is recording."""
+        ...
+
+    def inject(self, carrier: MutableMapping[str, str]) -> None:
+        """Write the current trace context into `carrier` (W3C `traceparent` headers)."""
+        ...
+
+    def continue_trace(self, carrier: Mapping[str, str]) -> AbstractContextManager[None]:
+        """Inside the block, new spans continue the trace whose context `carrier` holds."""
+        ...
