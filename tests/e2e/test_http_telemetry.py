@@ -1,0 +1,109 @@
+"""Through both apps: each request counts once, as its operation, including requests refused at the HTTP edge."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.observability import InMemoryMetrics, InMemoryTracing, in_memory_telemetry
+from core.telemetry import OPERATIONS_TOTAL, Operation, operation_span_name
+from entrypoints.bootstrap import bootstrap
+from entrypoints.settings import Settings
+
+from .apps import BASE_URL, FRAMEWORKS, Framework, _asgi_app
+
+
+@dataclass
+class Observed:
+    client: httpx.AsyncClient
+    metrics: InMemoryMetrics
+    tracing: InMemoryTracing
+
+    def outcomes(self) -> list[tuple[str, str, str | None]]:
+        """(operation, outcome, error.type) of every operation counted so far."""
+        errors = iter(p for p in self.metrics.points if p.instrument == "resource.operation.errors")
+        counted = []
+        for point in self.metrics.of(OPERATIONS_TOTAL):
+            error_type = next(errors).attributes["error.type"] if point.attributes["outcome"] == "error" else None
+            counted.append((point.attributes["operation"], point.attributes["outcome"], error_type))
+        return counted
+
+
+@pytest.fixture(params=FRAMEWORKS)
+async def observed(request: pytest.FixtureRequest) -> AsyncIterator[Observed]:
+    framework: Framework = request.param
+    telemetry, metrics, tracing, _ = in_memory_telemetry()
+    runtime = bootstrap(Settings(), InMemoryUnitOfWork(), telemetry)
+    transport = httpx.ASGITransport(app=_asgi_app(framework, runtime))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        yield Observed(client, metrics, tracing)
+
+
+async def _create(observed: Observed, name: str, *dependencies: str) -> str:
+    response = await observed.client.post("/resources", json={"name": name, "dependencies": list(dependencies)})
+    assert response.status_code == 201
+    identifier: str = response.json()["id"]
+    return identifier
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content", "content_type", "operation"),
+    [
+        ("POST", "/resources", b"{", "application/json", "create"),
+        ("POST", "/resources", b"{}", "text/plain", "create"),
+        ("POST", "/resources", b'{"name": " "}', "application/json", "create"),
+        ("GET", "/resources?limit=0", None, None, "list"),
+        ("GET", "/resources/search?q=", None, None, "search"),
+        ("GET", "/resources/not-a-uuid", None, None, "get"),
+        ("PATCH", "/resources/not-a-uuid", b'{"name": 5}', "application/json", "update"),
+        ("DELETE", "/resources/not-a-uuid?cascade=maybe", None, None, "delete"),
+        ("GET", "/resources/not-a-uuid/dependencies", None, None, "dependencies"),
+    ],
+)
+async def test_a_request_refused_at_the_edge_counts_once_as_a_validation_failure(
+    observed: Observed, method: str, path: str, content: bytes | None, content_type: str | None, operation: Operation
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    response = await observed.client.request(method, path, content=content, headers=headers)
+    assert 400 <= response.status_code < 500
+    assert observed.outcomes() == [(operation, "error", "validation")]
+    [span] = [s for s in observed.tracing.spans if s.parent_id is None]
+    assert (span.name, span.status, span.attributes["error.type"]) == (
+        operation_span_name(operation),
+        "ERROR",
+        "validation",
+    )
+
+
+async def test_a_refusal_by_the_service_counts_once_with_its_own_error_type(observed: Observed) -> None:
+    a = await _create(observed, "a")
+    b = await _create(observed, "b", a)
+    response = await observed.client.patch(f"/resources/{a}", json={"dependencies": [b]})
+    assert response.status_code == 409
+    assert observed.outcomes()[-1:] == [("update", "error", "circular_dependency")]
+    assert len(observed.outcomes()) == 3
+
+
+async def test_successes_count_once_each(observed: Observed) -> None:
+    a = await _create(observed, "a")
+    await observed.client.get(f"/resources/{a}")
+    await observed.client.get("/resources/search?q=a")
+    await observed.client.delete(f"/resources/{a}?cascade=true")
+    assert observed.outcomes() == [
+        ("create", "success", None),
+        ("get", "success", None),
+        ("search", "success", None),
+        ("delete", "success", None),
+    ]
+    assert observed.metrics.resource_count == 0
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/health/live"), ("GET", "/nowhere"), ("PUT", "/resources")])
+async def test_requests_that_are_no_operation_count_nothing(observed: Observed, method: str, path: str) -> None:
+    await observed.client.request(method, path)
+    assert observed.outcomes() == []
+    assert observed.tracing.spans == []
