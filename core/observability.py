@@ -12,6 +12,7 @@ from uuid import UUID
 
 from core.errors import error_type_of
 from core.telemetry import (
+    LOG_RESOURCE_ID,
     SEARCH_QUERY_MAX_CHARS,
     SPAN_CASCADE_SIZE,
     SPAN_DEPENDENCY_COUNT,
@@ -54,7 +55,7 @@ class OperationScope:
 
     def resource(self, resource_id: UUID) -> None:
         """The operation concerns this resource."""
-        self.log_fields["resource_id"] = str(resource_id)
+        self.log_fields[LOG_RESOURCE_ID] = str(resource_id)
         self.annotate({SPAN_RESOURCE_ID: str(resource_id)})
 
     def dependencies(self, count: int) -> None:
@@ -101,12 +102,14 @@ class Instrumentation:
 
     @asynccontextmanager
     async def operation(
-        self, operation: Operation, *, error_type: ErrorType | None = None
+        self, operation: Operation, resource_id: UUID | None = None, *, error_type: ErrorType | None = None
     ) -> AsyncIterator[OperationScope]:
-        """Run one operation; `error_type` overrides the classification of its failure."""
+        """Run one operation on `resource_id` if it has one; `error_type` overrides how its failure is classed."""
         started = self._clock()
         with self._tracing.span(operation_span_name(operation), {SPAN_OPERATION: operation}) as span:
             scope = OperationScope(span)
+            if resource_id is not None:
+                scope.resource(resource_id)
             _quietly(self._logging.operation_started, operation, dict(scope.log_fields))
             try:
                 yield scope

@@ -56,8 +56,7 @@ class ResourceService:
 
     async def get(self, resource_id: UUID) -> Resource:
         """The resource with this id."""
-        async with self._observe.operation("get") as op, self._read() as repo:
-            op.resource(resource_id)
+        async with self._observe.operation("get", resource_id) as op, self._read() as repo:
             resource = await _existing(repo, resource_id)
             op.dependencies(len(resource.dependencies))
             return resource
@@ -84,8 +83,7 @@ class ResourceService:
 
     async def update(self, resource_id: UUID, changes: ResourceChanges) -> Resource:
         """Apply a partial update; new dependencies must exist and must not close a cycle."""
-        async with self._observe.operation("update") as op:
-            op.resource(resource_id)
+        async with self._observe.operation("update", resource_id) as op:
             with self._observe.validation():
                 changes = checked_changes(changes)
             async with self._write() as repo:
@@ -104,8 +102,7 @@ class ResourceService:
 
     async def delete(self, resource_id: UUID) -> None:
         """Delete a resource that nothing depends on."""
-        async with self._observe.operation("delete") as op, self._write() as repo:
-            op.resource(resource_id)
+        async with self._observe.operation("delete", resource_id) as op, self._write() as repo:
             await _existing(repo, resource_id)
             dependents = await repo.direct_dependents(resource_id)
             if dependents:
@@ -115,8 +112,7 @@ class ResourceService:
 
     async def delete_cascade(self, resource_id: UUID) -> CascadeResult:
         """Delete a resource and everything that depends on it, directly or not."""
-        async with self._observe.operation("delete") as op, self._write() as repo:
-            op.resource(resource_id)
+        async with self._observe.operation("delete", resource_id) as op, self._write() as repo:
             await _existing(repo, resource_id)
             deleted = [resource_id, *await repo.transitive_dependents(resource_id)]
             await repo.delete(deleted)
@@ -126,8 +122,7 @@ class ResourceService:
 
     async def dependencies(self, resource_id: UUID, *, transitive: bool) -> list[Resource]:
         """The resources this one depends on, directly or transitively."""
-        async with self._observe.operation("dependencies") as op, self._read() as repo:
-            op.resource(resource_id)
+        async with self._observe.operation("dependencies", resource_id) as op, self._read() as repo:
             resource = await _existing(repo, resource_id)
             found = (
                 await repo.transitive_dependencies(resource_id)

@@ -20,6 +20,8 @@ OPERATION_ERRORS: Final = "resource.operation.errors"
 RESOURCE_COUNT: Final = "resource.count"
 CASCADE_SIZE: Final = "resource.cascade.size"
 CIRCULAR_DEPENDENCY_DETECTED: Final = "resource.circular_dependency.detected"
+# Emitted by the OpenTelemetry adapters only: exports to the collector that failed, by `signal`.
+EXPORT_FAILURES: Final = "telemetry.export.failures"
 METRICS: Final = (
     OPERATION_DURATION,
     OPERATIONS_TOTAL,
@@ -49,7 +51,6 @@ SPAN_CASCADE_SIZE: Final = "resource.cascade.size"
 SPAN_SEARCH_QUERY: Final = "search.query"
 SPAN_SEARCH_QUERY_LENGTH: Final = "search.query.length"
 SPAN_SEARCH_RESULT_COUNT: Final = "search.result.count"
-SPAN_REPOSITORY_METHOD: Final = "resource.repository.method"
 SEARCH_QUERY_MAX_CHARS: Final = 256
 
 # Logs.
@@ -58,6 +59,10 @@ EVENT_STARTED: Final = "operation.started"
 EVENT_COMPLETED: Final = "operation.completed"
 EVENT_FAILED: Final = "operation.failed"
 LOG_EVENTS: Final = (EVENT_STARTED, EVENT_COMPLETED, EVENT_FAILED)
+LOG_RESOURCE_ID: Final = "resource_id"
+LOG_DURATION_MS: Final = "duration_ms"
+LOG_OUTCOME: Final = "outcome"
+LOG_EXCEPTION: Final = "exception"
 # Failures the client caused are warnings; failures of the service itself are errors.
 SERVER_ERROR_TYPES: Final[frozenset[ErrorType]] = frozenset({"database", "internal"})
 
@@ -88,6 +93,11 @@ def duration_attributes(operation: Operation, error_type: ErrorType | None) -> d
 def count_attributes(operation: Operation, error_type: ErrorType | None) -> dict[str, str]:
     """Attributes of `resource.operations`: operation and outcome."""
     return {ATTR_OPERATION: operation, ATTR_OUTCOME: outcome_of(error_type)}
+
+
+def circular_dependency_attributes(operation: Operation) -> dict[str, str]:
+    """Attributes of `resource.circular_dependency.detected`: operation."""
+    return {ATTR_OPERATION: operation}
 
 
 def error_attributes(operation: Operation, error_type: ErrorType) -> dict[str, str]:

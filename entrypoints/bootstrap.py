@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
@@ -15,8 +16,11 @@ from core.errors import StorageError
 from core.observability import Telemetry
 from core.service import ResourceService
 from entrypoints.http.api import ApiContext
+from entrypoints.observability import Observability, init_observability
 from entrypoints.settings import Settings
 from ports.unit_of_work import UnitOfWork
+
+_log = logging.getLogger(__name__)
 
 
 def service_version() -> str:
@@ -33,6 +37,7 @@ class Runtime:
 
     settings: Settings
     api: ApiContext
+    observability: Observability
     engine: AsyncEngine | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -43,7 +48,7 @@ class Runtime:
         self._background.append(asyncio.create_task(self._report_resource_count()))
 
     async def stop(self) -> None:
-        """Stop background work and close database connections."""
+        """Stop background work, close database connections, flush telemetry within its time budget."""
         for task in self._background:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -51,12 +56,17 @@ class Runtime:
         self._background.clear()
         if self.engine is not None:
             await self.engine.dispose()
+        await asyncio.to_thread(self.observability.shutdown)
 
     async def _report_resource_count(self) -> None:
         # Every process reads the count from the store, so all report the same, true value.
         while True:
-            with contextlib.suppress(StorageError):
+            try:
                 await self.api.service.refresh_resource_count()
+            except StorageError:
+                pass  # the database is away: the gauge keeps its last value, readiness reports the outage
+            except Exception:
+                _log.exception("reading the resource count failed; trying again next interval")
             await asyncio.sleep(self.settings.resource_count_interval_s)
 
 
@@ -64,12 +74,23 @@ def bootstrap(
     settings: Settings | None = None,
     unit_of_work: UnitOfWork | None = None,
     telemetry: Telemetry | None = None,
+    *,
+    framework: str = "fastapi",
 ) -> Runtime:
     """Build the runtime from settings (the environment by default); tests may pass their own adapters."""
     settings = settings or Settings.from_env()
+    observability = _observability(settings, telemetry, framework)
     engine = None
     if unit_of_work is None:
         engine = create_engine(settings.database_url)
         unit_of_work = SqlaUnitOfWork(engine)
-    service = ResourceService(unit_of_work, telemetry or noop_telemetry())
-    return Runtime(settings, ApiContext(service, unit_of_work), engine)
+    service = ResourceService(unit_of_work, observability.telemetry)
+    return Runtime(settings, ApiContext(service, unit_of_work), observability, engine)
+
+
+def _observability(settings: Settings, telemetry: Telemetry | None, framework: str) -> Observability:
+    if telemetry is not None:
+        return Observability(telemetry, None, 0.0)
+    if settings.telemetry is None:
+        return Observability(noop_telemetry(), None, 0.0)
+    return init_observability(settings.telemetry, service_version=service_version(), framework=framework)

@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         lifespan="on",
+        # The app's composition root sends uvicorn's records through the service's JSON log pipeline.
+        log_config=None,
     )
     return 0
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from adapters.otel.sdk import Exporter, MetricsExporter, OtelConfig, Protocol
+from adapters.structlog_logging import LogFormat
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///resources.db"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -16,6 +21,142 @@ class SettingsError(ValueError):
     """An environment variable has a value the service cannot use."""
 
 
+T = TypeVar("T", bound=str)
+
+_ENDPOINT_VARIABLES = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+)
+_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+_HEADERS = re.compile(r"^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$")
+LogLevel = Literal["debug", "info", "warning", "error"]
+DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    """How the service observes itself."""
+
+    disabled: bool = False
+    traces_exporter: Exporter = "none"
+    metrics_exporter: MetricsExporter = "none"
+    logs_exporter: Exporter = "none"
+    traces_protocol: Protocol = "http/protobuf"
+    metrics_protocol: Protocol = "http/protobuf"
+    logs_protocol: Protocol = "http/protobuf"
+    log_level: LogLevel = "info"
+    log_format: LogFormat = "json"
+    service_name: str = "resource-service"
+    deployment_environment: str = "development"
+    shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
+    prometheus_host: str = "127.0.0.1"
+    prometheus_port: int = 9464
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> TelemetrySettings:
+        """Read and check every variable; the first invalid one raises `SettingsError` naming it."""
+        _check_standard_variables(env)
+        default_exporter: Exporter = "otlp" if any(env.get(name) for name in _ENDPOINT_VARIABLES) else "none"
+        protocols: tuple[Protocol, ...] = ("grpc", "http/protobuf")
+        general_protocol = _choice(env, "OTEL_EXPORTER_OTLP_PROTOCOL", protocols, "http/protobuf")
+        return cls(
+            disabled=_boolean(env, "OTEL_SDK_DISABLED"),
+            traces_exporter=_choice(env, "OTEL_TRACES_EXPORTER", ("otlp", "console", "none"), default_exporter),
+            metrics_exporter=_choice(
+                env, "OTEL_METRICS_EXPORTER", ("otlp", "console", "prometheus", "none"), default_exporter
+            ),
+            logs_exporter=_choice(env, "OTEL_LOGS_EXPORTER", ("otlp", "console", "none"), default_exporter),
+            traces_protocol=_choice(
+                env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", ("grpc", "http/protobuf"), general_protocol
+            ),
+            metrics_protocol=_choice(env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", protocols, general_protocol),
+            logs_protocol=_choice(env, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", protocols, general_protocol),
+            log_level=_choice(env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info"),
+            log_format=_choice(env, "LOG_FORMAT", ("json", "console"), "json"),
+            service_name=env.get("OTEL_SERVICE_NAME") or "resource-service",
+            deployment_environment=env.get("DEPLOYMENT_ENVIRONMENT") or "development",
+            shutdown_timeout_s=_number(env, "OBSERVABILITY_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT_S, 0.0, 300.0),
+            prometheus_host=env.get("OTEL_EXPORTER_PROMETHEUS_HOST") or "127.0.0.1",
+            prometheus_port=int(_number(env, "OTEL_EXPORTER_PROMETHEUS_PORT", 9464, 1, 65535, whole=True)),
+        )
+
+    def otel_config(self, service_version: str, framework: str) -> OtelConfig:
+        """The SDK configuration for one process serving `framework`."""
+        return OtelConfig(
+            service_version=service_version,
+            framework=framework,
+            deployment_environment=self.deployment_environment,
+            traces_exporter=self.traces_exporter,
+            metrics_exporter=self.metrics_exporter,
+            logs_exporter=self.logs_exporter,
+            traces_protocol=self.traces_protocol,
+            metrics_protocol=self.metrics_protocol,
+            logs_protocol=self.logs_protocol,
+            prometheus_host=self.prometheus_host,
+            prometheus_port=self.prometheus_port,
+        )
+
+
+def _check_standard_variables(env: Mapping[str, str]) -> None:
+    """Values the SDK reads itself: checked here so that a mistake stops the start with one clear sentence."""
+    sampler = env.get("OTEL_TRACES_SAMPLER")
+    if sampler:
+        _choice(env, "OTEL_TRACES_SAMPLER", _SAMPLERS, "parentbased_always_on")
+        if sampler.endswith("traceidratio"):
+            _number(env, "OTEL_TRACES_SAMPLER_ARG", 1.0, 0.0, 1.0)
+    _number(env, "OTEL_METRIC_EXPORT_INTERVAL", 60_000, 1, 86_400_000, whole=True)
+    for name in (
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        *(f"OTEL_EXPORTER_OTLP_{s}_TIMEOUT" for s in ("TRACES", "METRICS", "LOGS")),
+    ):
+        _number(env, name, 10_000, 1, 600_000, whole=True)
+    for name in _ENDPOINT_VARIABLES:
+        endpoint = env.get(name)
+        if endpoint and not re.match(r"^https?://[^\s/]+", endpoint):
+            raise SettingsError(f"{name} must be an http:// or https:// URL, not {endpoint!r}")
+    headers = env.get("OTEL_EXPORTER_OTLP_HEADERS")
+    if headers and not _HEADERS.match(headers):
+        raise SettingsError("OTEL_EXPORTER_OTLP_HEADERS must be comma-separated key=value pairs")
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[T, ...], default: T) -> T:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    for value in allowed:
+        if raw == value:
+            return value
+    raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+
+
+def _boolean(env: Mapping[str, str], name: str) -> bool:
+    return _choice(env, name, ("true", "false"), "false") == "true"
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: float, low: float, high: float, *, whole: bool = False
+) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a {'whole ' if whole else ''}number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {raw!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """What the service is configured with."""
@@ -23,22 +164,20 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     resource_count_interval_s: float = DEFAULT_RESOURCE_COUNT_INTERVAL_S
+    # None: this runtime sets up no telemetry and no logging (tests, or a host app that owns them).
+    telemetry: TelemetrySettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        """Settings from `DATABASE_URL`, `MAX_BODY_BYTES` and `RESOURCE_COUNT_INTERVAL_SECONDS`, with defaults."""
+        """Settings from the environment (see .env.example); the first invalid variable raises `SettingsError`."""
         database_url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
         if not database_url.startswith(_SUPPORTED_DRIVERS):
             raise SettingsError(f"DATABASE_URL must start with one of {', '.join(_SUPPORTED_DRIVERS)}")
         return cls(
-            database_url=database_url, max_body_bytes=_positive_int(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+            database_url=database_url,
+            max_body_bytes=int(_number(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1, 2**40, whole=True)),
+            resource_count_interval_s=_number(
+                env, "RESOURCE_COUNT_INTERVAL_SECONDS", DEFAULT_RESOURCE_COUNT_INTERVAL_S, 1, 86_400, whole=True
+            ),
+            telemetry=TelemetrySettings.from_env(env),
         )
-
-
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) == 0:
-        raise SettingsError(f"{name} must be a positive whole number, not {raw!r}")
-    return int(raw)

@@ -11,7 +11,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from adapters.observability.records import exception_fields, failure_level, utc_timestamp
+from adapters.observability.records import completed_fields, failed_fields, failure_level, utc_timestamp
 from core.observability import Telemetry
 from core.telemetry import (
     ATTR_ERROR_TYPE,
@@ -27,10 +27,10 @@ from core.telemetry import (
     RESOURCE_COUNT,
     ErrorType,
     Operation,
+    circular_dependency_attributes,
     count_attributes,
     duration_attributes,
     error_attributes,
-    outcome_of,
 )
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
@@ -65,7 +65,7 @@ class InMemoryMetrics(MetricsPort):
         self.points.append(MetricPoint(CASCADE_SIZE, size, {}))
 
     def record_circular_dependency(self, operation: Operation) -> None:
-        self.points.append(MetricPoint(CIRCULAR_DEPENDENCY_DETECTED, 1, {"operation": operation}))
+        self.points.append(MetricPoint(CIRCULAR_DEPENDENCY_DETECTED, 1, circular_dependency_attributes(operation)))
 
     def set_resource_count(self, count: int) -> None:
         self.resource_count = count
@@ -163,7 +163,7 @@ class InMemoryLogging(LoggingPort):
         self._emit("debug", EVENT_STARTED, operation, fields)
 
     def operation_completed(self, operation: Operation, duration_ms: float, fields: Mapping[str, LogValue]) -> None:
-        self._emit("info", EVENT_COMPLETED, operation, fields, duration_ms=duration_ms, outcome=outcome_of(None))
+        self._emit("info", EVENT_COMPLETED, operation, {**fields, **completed_fields(duration_ms)})
 
     def operation_failed(
         self,
@@ -173,17 +173,10 @@ class InMemoryLogging(LoggingPort):
         exc: BaseException,
         fields: Mapping[str, LogValue],
     ) -> None:
-        self._emit(
-            failure_level(error_type),
-            EVENT_FAILED,
-            operation,
-            fields,
-            duration_ms=duration_ms,
-            outcome=outcome_of(error_type),
-            **{ATTR_ERROR_TYPE: error_type, "exception": exception_fields(exc)},
-        )
+        failure = failed_fields(duration_ms, error_type, exc)
+        self._emit(failure_level(error_type), EVENT_FAILED, operation, {**fields, **failure})
 
-    def _emit(self, level: str, event: str, operation: Operation, fields: Mapping[str, LogValue], **extra: Any) -> None:
+    def _emit(self, level: str, event: str, operation: Operation, fields: Mapping[str, Any]) -> None:
         record: dict[str, Any] = {
             "timestamp": utc_timestamp(),
             "level": level,
@@ -192,7 +185,6 @@ class InMemoryLogging(LoggingPort):
             "service.name": self._service_name,
             "operation": operation,
             **fields,
-            **extra,
         }
         ids = self._tracing.current_ids()
         if ids is not None:

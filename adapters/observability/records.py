@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import traceback
 from datetime import UTC, datetime
+from typing import Any
 
-from core.telemetry import SERVER_ERROR_TYPES, ErrorType
+from core.telemetry import (
+    ATTR_ERROR_TYPE,
+    LOG_DURATION_MS,
+    LOG_EXCEPTION,
+    LOG_OUTCOME,
+    SERVER_ERROR_TYPES,
+    ErrorType,
+    outcome_of,
+)
 
 
 def utc_timestamp() -> str:
@@ -24,4 +33,19 @@ def exception_fields(exc: BaseException) -> dict[str, str]:
         "type": type(exc).__qualname__,
         "message": str(exc),
         "stack": "".join(traceback.format_exception(exc)),
+    }
+
+
+def completed_fields(duration_ms: float) -> dict[str, Any]:
+    """The fields `operation.completed` adds to the operation's own."""
+    return {LOG_DURATION_MS: duration_ms, LOG_OUTCOME: outcome_of(None)}
+
+
+def failed_fields(duration_ms: float, error_type: ErrorType, exc: BaseException) -> dict[str, Any]:
+    """The fields `operation.failed` adds to the operation's own."""
+    return {
+        LOG_DURATION_MS: duration_ms,
+        LOG_OUTCOME: outcome_of(error_type),
+        ATTR_ERROR_TYPE: error_type,
+        LOG_EXCEPTION: exception_fields(exc),
     }

@@ -18,12 +18,14 @@ SQLITE_IMMEDIATE = "sqlite_immediate"
 def create_engine(url: str, *, connect_timeout: float = 5.0) -> AsyncEngine:
     """An async engine for `url`: `sqlite+aiosqlite://...` or `postgresql+asyncpg://...`."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": connect_timeout})
+        engine = create_async_engine(url, connect_args={"timeout": connect_timeout}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
         return engine
     return create_async_engine(
         url,
+        # Driver errors end up in spans and logs: keep user data (bound parameters) out of their text.
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_timeout=connect_timeout,
         connect_args={"timeout": connect_timeout},

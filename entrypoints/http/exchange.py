@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
+from core.errors import DomainError
 from entrypoints.http.api import ApiContext, ApiRequest, ApiResponse, Route, allow_header
 from entrypoints.http.decoding import InvalidRequest, RequestError, ensure_json_content_type, read_body
 from entrypoints.http.dto import Problem
@@ -66,6 +67,7 @@ async def exchange(route: Route, api: ApiContext, request: FrameworkRequest, max
         if route.operation is not None and isinstance(exc, InvalidRequest | RequestError):
             await api.service.reject(route.operation, exc)
         problem = problem_for(exc)
-        if problem.status >= 500:
+        # Failures the service raised were logged by its instrumentation as operation.failed.
+        if problem.status >= 500 and not isinstance(exc, DomainError):
             logger.error("%s %s failed", route.method, route.path, exc_info=exc)
         return problem_response(problem)

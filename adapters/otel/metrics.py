@@ -1,0 +1,74 @@
+"""OtelMetrics: the metrics port on OpenTelemetry instruments named by the telemetry contract."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from core.telemetry import (
+    CASCADE_SIZE,
+    CASCADE_SIZE_BUCKETS,
+    CIRCULAR_DEPENDENCY_DETECTED,
+    DURATION_BUCKETS_S,
+    OPERATION_DURATION,
+    OPERATION_ERRORS,
+    OPERATIONS_TOTAL,
+    RESOURCE_COUNT,
+    ErrorType,
+    Operation,
+    circular_dependency_attributes,
+    count_attributes,
+    duration_attributes,
+    error_attributes,
+)
+from ports.metrics import MetricsPort
+
+INSTRUMENTATION_SCOPE = "resource_service"
+
+
+class OtelMetrics(MetricsPort):
+    """Instruments created once; `resource.count` is an observable gauge reporting the last count read."""
+
+    def __init__(self, meter_provider: metrics.MeterProvider, version: str | None = None) -> None:
+        meter = meter_provider.get_meter(INSTRUMENTATION_SCOPE, version)
+        self._duration = meter.create_histogram(
+            OPERATION_DURATION,
+            unit="s",
+            description="Duration of resource operations.",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS_S),
+        )
+        self._operations = meter.create_counter(OPERATIONS_TOTAL, description="Resource operations by outcome.")
+        self._errors = meter.create_counter(OPERATION_ERRORS, description="Failed resource operations by error type.")
+        self._cascade = meter.create_histogram(
+            CASCADE_SIZE,
+            unit="{resource}",
+            description="Resources removed by one cascading delete.",
+            explicit_bucket_boundaries_advisory=list(CASCADE_SIZE_BUCKETS),
+        )
+        self._circular = meter.create_counter(
+            CIRCULAR_DEPENDENCY_DETECTED, description="Changes refused because they would close a cycle."
+        )
+        self._resource_count: int | None = None
+        meter.create_observable_gauge(
+            RESOURCE_COUNT, [self._observe_count], description="Resources stored, as last read from the database."
+        )
+
+    def record_operation(self, operation: Operation, duration_s: float, error_type: ErrorType | None) -> None:
+        self._duration.record(duration_s, duration_attributes(operation, error_type))
+        self._operations.add(1, count_attributes(operation, error_type))
+        if error_type is not None:
+            self._errors.add(1, error_attributes(operation, error_type))
+
+    def record_cascade(self, size: int) -> None:
+        self._cascade.record(size)
+
+    def record_circular_dependency(self, operation: Operation) -> None:
+        self._circular.add(1, circular_dependency_attributes(operation))
+
+    def set_resource_count(self, count: int) -> None:
+        self._resource_count = count
+
+    def _observe_count(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return [] if self._resource_count is None else [Observation(self._resource_count)]

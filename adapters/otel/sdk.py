@@ -1,0 +1,173 @@
+"""The OpenTelemetry SDK providers: resource, exporters chosen by configuration, bounded shutdown."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter, LogRecordExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+from adapters.otel.resilience import ExportFailures, GuardedLogExporter, GuardedMetricExporter, GuardedSpanExporter
+
+Exporter = Literal["otlp", "console", "none"]
+MetricsExporter = Literal["otlp", "console", "prometheus", "none"]
+Protocol = Literal["grpc", "http/protobuf"]
+
+FRAMEWORK_ATTRIBUTE = "framework.name"
+# Resource attributes that become labels on every Prometheus series of the scrape path (the collector
+# path promotes the same ones): enough to tell instances and frameworks apart, nothing per-request.
+PROMOTED_RESOURCE_ATTRIBUTES = frozenset(
+    {"service.name", "service.version", "service.instance.id", "deployment.environment.name", FRAMEWORK_ATTRIBUTE}
+)
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OtelConfig:
+    """What the SDK is built from; endpoints, headers, timeouts and sampler come from the OTEL_* variables."""
+
+    service_version: str
+    framework: str
+    deployment_environment: str = "development"
+    traces_exporter: Exporter = "none"
+    metrics_exporter: MetricsExporter = "none"
+    logs_exporter: Exporter = "none"
+    traces_protocol: Protocol = "http/protobuf"
+    metrics_protocol: Protocol = "http/protobuf"
+    logs_protocol: Protocol = "http/protobuf"
+    prometheus_host: str = "127.0.0.1"
+    prometheus_port: int = 9464
+
+
+@dataclass(slots=True)
+class OtelProviders:
+    """The three SDK providers of this process, and how to stop them within a time budget."""
+
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+    export_failures: ExportFailures
+    _stopped: bool = field(default=False)
+
+    def shutdown(self, timeout_s: float) -> bool:
+        """Flush and stop every provider; give up after `timeout_s` (a dead collector would hold it 30 s or more)."""
+        if self._stopped:
+            return True
+        self._stopped = True
+        done = threading.Event()
+
+        def stop_all() -> None:
+            for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
+                try:
+                    provider.shutdown()
+                except Exception:
+                    _log.warning("telemetry provider %s failed to shut down", type(provider).__name__, exc_info=True)
+            done.set()
+
+        # A daemon thread: when the budget runs out the process may exit while an export still waits.
+        threading.Thread(target=stop_all, name="otel-shutdown", daemon=True).start()
+        return done.wait(timeout_s)
+
+
+def build_resource(config: OtelConfig) -> Resource:
+    """OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, plus version, a per-process instance id and the framework."""
+    ours = Resource(
+        {
+            "service.name": "resource-service",
+            "service.version": config.service_version,
+            "service.instance.id": str(uuid.uuid4()),
+            "deployment.environment.name": config.deployment_environment,
+            FRAMEWORK_ATTRIBUTE: config.framework,
+        }
+    )
+    # Resource.create() reads the environment; what it sets wins over our defaults, except the framework.
+    return ours.merge(Resource.create()).merge(Resource({FRAMEWORK_ATTRIBUTE: config.framework}))
+
+
+def build_providers(config: OtelConfig, clock: Callable[[], float] = time.monotonic) -> OtelProviders:
+    """Providers with the configured exporters, each wrapped so that a failing export is counted, never raised."""
+    resource = build_resource(config)
+    failures = ExportFailures(clock)
+    tracer_provider = TracerProvider(resource=resource)
+    span_exporter = _span_exporter(config)
+    if span_exporter is not None:
+        tracer_provider.add_span_processor(BatchSpanProcessor(GuardedSpanExporter(span_exporter, failures)))
+    logger_provider = LoggerProvider(resource=resource)
+    log_exporter = _log_exporter(config)
+    if log_exporter is not None:
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(GuardedLogExporter(log_exporter, failures)))
+    meter_provider = MeterProvider(resource=resource, metric_readers=_metric_readers(config, failures))
+    failures.observe_with(meter_provider)
+    return OtelProviders(tracer_provider, meter_provider, logger_provider, failures)
+
+
+def _span_exporter(config: OtelConfig) -> SpanExporter | None:
+    if config.traces_exporter == "console":
+        return ConsoleSpanExporter()
+    if config.traces_exporter != "otlp":
+        return None
+    if config.traces_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+
+        return GrpcSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+
+    return HttpSpanExporter()
+
+
+def _log_exporter(config: OtelConfig) -> LogRecordExporter | None:
+    if config.logs_exporter == "console":
+        return ConsoleLogRecordExporter()
+    if config.logs_exporter != "otlp":
+        return None
+    if config.logs_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+
+        return GrpcLogExporter()
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
+
+    return HttpLogExporter()
+
+
+def _metric_readers(config: OtelConfig, failures: ExportFailures) -> Sequence[MetricReader]:
+    if config.metrics_exporter == "prometheus":
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from prometheus_client import start_http_server
+
+        start_http_server(config.prometheus_port, addr=config.prometheus_host)
+        return [PrometheusMetricReader(resource_attribute_filter=PROMOTED_RESOURCE_ATTRIBUTES.__contains__)]
+    exporter = _metric_exporter(config)
+    if exporter is None:
+        return []
+    return [PeriodicExportingMetricReader(GuardedMetricExporter(exporter, failures))]
+
+
+def _metric_exporter(config: OtelConfig) -> MetricExporter | None:
+    if config.metrics_exporter == "console":
+        return ConsoleMetricExporter()
+    if config.metrics_exporter != "otlp":
+        return None
+    if config.metrics_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+
+        return GrpcMetricExporter()
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+
+    return HttpMetricExporter()

@@ -1,0 +1,169 @@
+"""StructlogLogging: the logging port as JSON lines on stdout (orjson), the same records exported over OTLP logs.
+
+One processor chain serves both structlog and the standard `logging` module (uvicorn, SQLAlchemy), so
+every line on stdout has the same shape and carries the trace and span ids current when it was emitted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Literal
+
+import orjson
+import structlog
+from opentelemetry import trace
+from opentelemetry._logs import Logger, LoggerProvider, SeverityNumber
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from adapters.observability.records import completed_fields, exception_fields, failed_fields, failure_level
+from core.telemetry import (
+    EVENT_COMPLETED,
+    EVENT_FAILED,
+    EVENT_STARTED,
+    LOG_EXCEPTION,
+    LOGGER_NAME,
+    ErrorType,
+    Operation,
+)
+from ports.logging import LoggingPort, LogValue
+
+LogFormat = Literal["json", "console"]
+
+_SEVERITY = {
+    "debug": SeverityNumber.DEBUG,
+    "info": SeverityNumber.INFO,
+    "warning": SeverityNumber.WARN,
+    "error": SeverityNumber.ERROR,
+    "critical": SeverityNumber.FATAL,
+}
+# Fields that OTLP carries in fields of its own rather than as attributes.
+_NOT_ATTRIBUTES = frozenset({"event", "timestamp", "level", "trace_id", "span_id"})
+
+
+def add_trace_context(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """`trace_id` and `span_id` of the span current at emit time, if one is recording."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event_dict["trace_id"] = trace.format_trace_id(span_context.trace_id)
+        event_dict["span_id"] = trace.format_span_id(span_context.span_id)
+    return event_dict
+
+
+def add_service_name(service_name: str) -> Processor:
+    """`service.name` on every record."""
+
+    def processor(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+        event_dict.setdefault("service.name", service_name)
+        return event_dict
+
+    return processor
+
+
+def exc_info_to_exception(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """A standard-library `exc_info` becomes the same `exception` {type, message, stack} as the service's."""
+    exc_info = event_dict.pop("exc_info", None)
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    if isinstance(exc_info, BaseException):
+        event_dict[LOG_EXCEPTION] = exception_fields(exc_info)
+    elif isinstance(exc_info, tuple) and exc_info[1] is not None:
+        event_dict[LOG_EXCEPTION] = exception_fields(exc_info[1])
+    return event_dict
+
+
+class ExportToOtel:
+    """A processor that sends each record to an OpenTelemetry LoggerProvider, in the current trace context."""
+
+    def __init__(self, provider: LoggerProvider) -> None:
+        self._logger: Logger = provider.get_logger("resource_service")
+
+    def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+        level = str(event_dict.get("level", "info"))
+        self._logger.emit(
+            severity_number=_SEVERITY.get(level, SeverityNumber.INFO),
+            severity_text=level.upper(),
+            body=str(event_dict.get("event", "")),
+            attributes=_attributes(event_dict),
+        )
+        return event_dict
+
+
+def _attributes(event_dict: EventDict) -> dict[str, str | int | float | bool]:
+    attributes: dict[str, str | int | float | bool] = {}
+    for key, value in event_dict.items():
+        if key in _NOT_ATTRIBUTES:
+            continue
+        if isinstance(value, Mapping):
+            attributes.update({f"{key}.{inner}": _primitive(item) for inner, item in value.items()})
+        else:
+            attributes[key] = _primitive(value)
+    return attributes
+
+
+def _primitive(value: object) -> str | int | float | bool:
+    return value if isinstance(value, str | int | float | bool) else str(value)
+
+
+def _render_json(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> str:
+    return orjson.dumps(event_dict, default=str).decode()
+
+
+def configure_logging(
+    *,
+    level: str = "info",
+    log_format: LogFormat = "json",
+    service_name: str = "resource-service",
+    logger_provider: LoggerProvider | None = None,
+) -> None:
+    """Route structlog and the standard `logging` module through one chain to stdout (and OTLP, if given)."""
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        add_service_name(service_name),
+        add_trace_context,
+        exc_info_to_exception,
+    ]
+    output: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
+    if logger_provider is not None:
+        output.append(ExportToOtel(logger_provider))
+    output.append(_render_json if log_format == "json" else structlog.dev.ConsoleRenderer())
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=output))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+class StructlogLogging(LoggingPort):
+    """Operation events through the chain `configure_logging` set up; the logger is built on first use."""
+
+    def __init__(self) -> None:
+        self._logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(LOGGER_NAME)
+
+    def operation_started(self, operation: Operation, fields: Mapping[str, LogValue]) -> None:
+        self._logger.debug(EVENT_STARTED, operation=operation, **fields)
+
+    def operation_completed(self, operation: Operation, duration_ms: float, fields: Mapping[str, LogValue]) -> None:
+        self._logger.info(EVENT_COMPLETED, operation=operation, **fields, **completed_fields(duration_ms))
+
+    def operation_failed(
+        self,
+        operation: Operation,
+        duration_ms: float,
+        error_type: ErrorType,
+        exc: BaseException,
+        fields: Mapping[str, LogValue],
+    ) -> None:
+        level = logging.getLevelNamesMapping()[failure_level(error_type).upper()]
+        failure = failed_fields(duration_ms, error_type, exc)
+        self._logger.log(level, EVENT_FAILED, operation=operation, **fields, **failure)

@@ -1,0 +1,50 @@
+"""init_observability: builds the telemetry adapters and SDK providers once per process, in the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapters.observability import noop_telemetry
+from adapters.otel import OtelMetrics, OtelTracing
+from adapters.otel.sdk import OtelProviders, build_providers
+from adapters.structlog_logging import StructlogLogging, configure_logging
+from core.observability import Telemetry
+from entrypoints.settings import TelemetrySettings
+
+
+@dataclass(slots=True)
+class Observability:
+    """The adapters the service reports to, and the SDK providers behind them (None when disabled)."""
+
+    telemetry: Telemetry
+    providers: OtelProviders | None
+    shutdown_timeout_s: float
+
+    def shutdown(self) -> bool:
+        """Flush and stop the providers within the configured budget; True when they finished in time."""
+        return True if self.providers is None else self.providers.shutdown(self.shutdown_timeout_s)
+
+
+def init_observability(settings: TelemetrySettings, *, service_version: str, framework: str) -> Observability:
+    """Logging to stdout always; metrics, traces and OTLP logs per settings; no-op adapters when disabled.
+
+    Providers are built here, before the app, because the HTTP instrumentations capture theirs when the
+    app is instrumented. They are passed explicitly and never installed as OpenTelemetry globals, so
+    that several apps (tests, or one process embedding this service) each keep their own.
+    """
+    if settings.disabled:
+        configure_logging(level=settings.log_level, log_format=settings.log_format, service_name=settings.service_name)
+        return Observability(noop_telemetry(), None, settings.shutdown_timeout_s)
+    providers = build_providers(settings.otel_config(service_version, framework))
+    configure_logging(
+        level=settings.log_level,
+        log_format=settings.log_format,
+        service_name=settings.service_name,
+        logger_provider=providers.logger_provider if settings.logs_exporter != "none" else None,
+    )
+    telemetry = Telemetry(
+        OtelMetrics(providers.meter_provider, service_version),
+        OtelTracing(providers.tracer_provider, service_version),
+        StructlogLogging(),
+    )
+    return Observability(telemetry, providers, settings.shutdown_timeout_s)

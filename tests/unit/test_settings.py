@@ -1,0 +1,175 @@
+"""Configuration from the environment: defaults, every accepted value, and one clear error per invalid variable."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from entrypoints.settings import DEFAULT_DATABASE_URL, Settings, SettingsError, TelemetrySettings
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPORTER_VARIABLES = {
+    "OTEL_TRACES_EXPORTER": ("otlp", "console", "none"),
+    "OTEL_METRICS_EXPORTER": ("otlp", "console", "prometheus", "none"),
+    "OTEL_LOGS_EXPORTER": ("otlp", "console", "none"),
+}
+CHOICE_VARIABLES = {
+    **EXPORTER_VARIABLES,
+    "OTEL_EXPORTER_OTLP_PROTOCOL": ("grpc", "http/protobuf"),
+    "OTEL_TRACES_SAMPLER": (
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ),
+    "OTEL_SDK_DISABLED": ("true", "false"),
+    "LOG_LEVEL": ("debug", "info", "warning", "error"),
+    "LOG_FORMAT": ("json", "console"),
+}
+# Each number variable and the values it accepts.
+# Each number variable: whole or not, and its range.
+NUMBER_VARIABLES: dict[str, tuple[bool, float, float]] = {
+    "OTEL_METRIC_EXPORT_INTERVAL": (True, 1, 86_400_000),
+    "OTEL_EXPORTER_OTLP_TIMEOUT": (True, 1, 600_000),
+    "OBSERVABILITY_SHUTDOWN_TIMEOUT": (False, 0, 300),
+    "OTEL_EXPORTER_PROMETHEUS_PORT": (True, 1, 65_535),
+    "MAX_BODY_BYTES": (True, 1, 2**40),
+    "RESOURCE_COUNT_INTERVAL_SECONDS": (True, 1, 86_400),
+}
+
+
+def _casings(value: str) -> st.SearchStrategy[str]:
+    return st.sampled_from([value, value.upper(), f" {value} "])
+
+
+def test_defaults_without_any_variable() -> None:
+    settings = Settings.from_env({})
+    assert (settings.database_url, settings.max_body_bytes, settings.resource_count_interval_s) == (
+        DEFAULT_DATABASE_URL,
+        1024 * 1024,
+        15,
+    )
+    assert settings.telemetry == TelemetrySettings()
+
+
+def test_without_an_endpoint_nothing_is_exported_and_with_one_everything_is() -> None:
+    assert TelemetrySettings.from_env({}).traces_exporter == "none"
+    configured = TelemetrySettings.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
+    assert (configured.traces_exporter, configured.metrics_exporter, configured.logs_exporter) == ("otlp",) * 3
+    only_traces = TelemetrySettings.from_env({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"})
+    assert only_traces.traces_exporter == "otlp"
+
+
+def test_a_signal_protocol_overrides_the_general_one() -> None:
+    settings = TelemetrySettings.from_env(
+        {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf"}
+    )
+    assert (settings.traces_protocol, settings.metrics_protocol, settings.logs_protocol) == (
+        "grpc",
+        "grpc",
+        "http/protobuf",
+    )
+
+
+@given(data=st.data(), name=st.sampled_from(sorted(CHOICE_VARIABLES)))
+def test_property_21_every_accepted_value_loads_in_any_case(data: st.DataObject, name: str) -> None:
+    value = data.draw(st.sampled_from(CHOICE_VARIABLES[name]))
+    env = {name: data.draw(_casings(value))}
+    if value.endswith("traceidratio"):
+        env["OTEL_TRACES_SAMPLER_ARG"] = data.draw(st.floats(0, 1).map(str))
+    settings = Settings.from_env(env)
+    assert settings.telemetry is not None
+    if name in EXPORTER_VARIABLES:
+        signal = name.removeprefix("OTEL_").removesuffix("_EXPORTER").lower()
+        assert getattr(settings.telemetry, f"{signal}_exporter") == value
+
+
+@given(name=st.sampled_from(sorted(CHOICE_VARIABLES)), value=st.text(min_size=1).filter(str.strip))
+def test_property_21_an_unknown_value_is_refused_naming_its_variable(name: str, value: str) -> None:
+    if value.strip().lower() in CHOICE_VARIABLES[name]:
+        return
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+NUMBERS = st.one_of(
+    st.text(min_size=1).filter(str.strip),
+    st.integers(-10, 10**9).map(str),
+    st.floats(-10, 1_000, allow_nan=False).map(str),
+)
+
+
+@given(name=st.sampled_from(sorted(NUMBER_VARIABLES)), value=NUMBERS)
+def test_property_21_numbers_are_accepted_exactly_within_their_range(name: str, value: str) -> None:
+    whole, low, high = NUMBER_VARIABLES[name]
+    try:
+        number: float | None = int(value) if whole else float(value)
+    except ValueError:
+        number = None
+    if number is not None and low <= number <= high:
+        Settings.from_env({name: value})
+        return
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "ftp://collector"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key"),
+        ("DATABASE_URL", "mysql://db"),
+    ],
+)
+def test_other_invalid_values_are_refused_naming_their_variable(name: str, value: str) -> None:
+    env = {name: value}
+    if name == "OTEL_TRACES_SAMPLER_ARG":
+        env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env(env)
+
+
+def test_valid_headers_and_numbers_are_accepted() -> None:
+    settings = Settings.from_env(
+        {
+            "OTEL_EXPORTER_OTLP_HEADERS": "api-key=secret, tenant=a",
+            "OTEL_METRIC_EXPORT_INTERVAL": "5000",
+            "RESOURCE_COUNT_INTERVAL_SECONDS": "3",
+            "MAX_BODY_BYTES": "2048",
+            "OBSERVABILITY_SHUTDOWN_TIMEOUT": "2.5",
+        }
+    )
+    assert (settings.resource_count_interval_s, settings.max_body_bytes) == (3, 2048)
+    assert settings.telemetry is not None
+    assert settings.telemetry.shutdown_timeout_s == 2.5
+
+
+def _example_variables() -> tuple[dict[str, str], set[str]]:
+    """The defaults (`NAME=value` lines) and the names of the variables unset by default (`#NAME=` lines)."""
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    defaults = dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z][A-Z_]*=", line))
+    optional = {line[1:].split("=", 1)[0] for line in lines if re.match(r"^#[A-Z][A-Z_]*=", line)}
+    return defaults, optional
+
+
+def _variables_the_code_reads() -> set[str]:
+    source = (ROOT / "entrypoints" / "settings.py").read_text()
+    names = set(re.findall(r'"((?:OTEL|LOG|DATABASE|MAX|RESOURCE|OBSERVABILITY|DEPLOYMENT)_[A-Z_]*)"', source))
+    signals = ("TRACES", "METRICS", "LOGS")
+    names |= {f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT" for signal in signals}
+    names |= {f"OTEL_EXPORTER_OTLP_{signal}_{kind}" for signal in signals for kind in ("PROTOCOL", "TIMEOUT")}
+    return names | {"OTEL_RESOURCE_ATTRIBUTES"}
+
+
+def test_env_example_lists_every_variable_and_loads_as_the_defaults() -> None:
+    defaults, optional = _example_variables()
+    assert set(defaults) | optional >= _variables_the_code_reads()
+    assert Settings.from_env(defaults) == Settings.from_env({})
