@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -13,6 +15,7 @@ from entrypoints.bootstrap import Runtime, bootstrap, service_version
 from entrypoints.http.api import PATHS, ROUTES, ApiResponse, Route, methods_shadowed_at, normalized_path
 from entrypoints.http.exchange import exchange, options_response, status_response
 from entrypoints.http.openapi import openapi_response
+from entrypoints.http_instrumentation import instrument_fastapi
 
 FRAMEWORK = "fastapi"
 TITLE = "Resource service (FastAPI)"
@@ -71,9 +74,19 @@ def _mount(app: FastAPI, runtime: Runtime) -> None:
         app.add_api_route(route.path, _endpoint(route, runtime), methods=[route.method], include_in_schema=False)
 
 
-def create_app(runtime: Runtime | None = None) -> FastAPI:
-    """The FastAPI app over `runtime` (built from the environment by default)."""
-    app_runtime = runtime or bootstrap()
+def create_app(
+    runtime: Runtime | None = None,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+) -> FastAPI:
+    """The FastAPI app over `runtime` (built from the environment by default).
+
+    HTTP requests are traced and measured (`http_instrumentation`) with the given providers, by default those
+    of the runtime's observability; with neither, the app is not instrumented.
+    """
+    app_runtime = runtime or bootstrap(framework=FRAMEWORK)
+    tracer_provider, meter_provider = app_runtime.observability.http_providers(tracer_provider, meter_provider)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -93,4 +106,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.add_api_route("/schema/openapi.json", openapi_schema, methods=["GET"], include_in_schema=False)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(NormalizePath)
+    if tracer_provider is not None or meter_provider is not None:
+        instrument_fastapi(app, tracer_provider=tracer_provider, meter_provider=meter_provider)
     return app

@@ -9,11 +9,15 @@ from typing import Any
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
+from litestar.types import ASGIApp
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
 from entrypoints.http.api import PATHS, ROUTES, ApiResponse, Route
 from entrypoints.http.exchange import exchange, options_response, status_response
 from entrypoints.http.openapi import openapi_response
+from entrypoints.http_instrumentation import instrument_litestar
 
 FRAMEWORK = "litestar"
 TITLE = "Resource service (Litestar)"
@@ -60,9 +64,20 @@ def _http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[byt
     return _response(status_response(status, request.url.path))
 
 
-def create_app(runtime: Runtime | None = None) -> Litestar:
-    """The Litestar app over `runtime` (built from the environment by default)."""
-    app_runtime = runtime or bootstrap()
+def create_app(
+    runtime: Runtime | None = None,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+) -> ASGIApp:
+    """The Litestar app over `runtime` (built from the environment by default).
+
+    Given a provider, the app's HTTP requests are traced or measured with it (`http_instrumentation`): the app
+    is then returned inside the instrumentation's ASGI middleware, which passes lifespan events through. By
+    default the providers are those of the runtime's observability; with none, the app is not instrumented.
+    """
+    app_runtime = runtime or bootstrap(framework=FRAMEWORK)
+    tracer_provider, meter_provider = app_runtime.observability.http_providers(tracer_provider, meter_provider)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -76,7 +91,7 @@ def create_app(runtime: Runtime | None = None) -> Litestar:
     async def openapi_schema() -> Response[bytes]:
         return _response(document)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *(_options_handler(path) for path in PATHS),
             *(_handler(route, app_runtime) for route in ROUTES),
@@ -89,3 +104,6 @@ def create_app(runtime: Runtime | None = None) -> Litestar:
         # The shared body reader enforces the configured limit, the same way in both apps.
         request_max_body_size=None,
     )
+    if tracer_provider is None and meter_provider is None:
+        return app
+    return instrument_litestar(app, tracer_provider=tracer_provider, meter_provider=meter_provider)

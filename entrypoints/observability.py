@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
+
 from adapters.observability import noop_telemetry
 from adapters.otel import OtelMetrics, OtelTracing
 from adapters.otel.sdk import OtelProviders, build_providers
@@ -19,6 +22,17 @@ class Observability:
     telemetry: Telemetry
     providers: OtelProviders | None
     shutdown_timeout_s: float
+
+    def http_providers(
+        self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None
+    ) -> tuple[TracerProvider | None, MeterProvider | None]:
+        """The providers to instrument HTTP with: those given, else this process's own (None when disabled)."""
+        if self.providers is None:
+            return tracer_provider, meter_provider
+        return (
+            tracer_provider or self.providers.tracer_provider,
+            meter_provider or self.providers.meter_provider,
+        )
 
     def shutdown(self) -> bool:
         """Flush and stop the providers within the configured budget; True when they finished in time."""

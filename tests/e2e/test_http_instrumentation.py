@@ -1,0 +1,500 @@
+"""Property 13 (HTTP span creation) and property 14 (coexistence), the same in both apps.
+
+Each app is instrumented with SDK providers that record in memory, and the service traces and measures on
+the same providers, so a test sees the HTTP server span, the operation span under it and the HTTP metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from uuid import uuid4
+
+import fastapi
+import httpx
+import pytest
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_trace_id
+
+from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.observability import NoOpLogging
+from adapters.otel.metrics import OtelMetrics
+from adapters.otel.tracing import INSTRUMENTATION_SCOPE, OtelTracing
+from core.errors import StorageUnavailable
+from core.observability import Telemetry
+from entrypoints import fastapi_app, litestar_app
+from entrypoints.bootstrap import Runtime, bootstrap
+from entrypoints.http_instrumentation import instrument_fastapi, instrument_litestar
+from entrypoints.settings import Settings
+from ports.repository import ResourceRepository
+
+from .apps import BASE_URL, FRAMEWORKS, Framework
+
+REQUEST_DURATION = "http.server.request.duration"
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN_ID = "00f067aa0ba902b7"
+# The keys of `http.server.request.duration` for a matched route (stable HTTP semantic conventions).
+MATCHED_KEYS = {
+    "http.request.method",
+    "http.response.status_code",
+    "http.route",
+    "url.scheme",
+    "network.protocol.version",
+}
+
+
+class UnavailableStore(InMemoryUnitOfWork):
+    """A store that cannot be reached: every read fails, so the service answers 503."""
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[ResourceRepository]:
+        raise StorageUnavailable("the store is down")
+        yield  # never reached: makes this an async generator
+
+
+@dataclass
+class Served:
+    """A client of one instrumented app, and everything its providers recorded."""
+
+    client: httpx.AsyncClient
+    spans: InMemorySpanExporter
+    metrics: InMemoryMetricReader
+
+    def http_spans(self) -> list[ReadableSpan]:
+        """Every span the HTTP instrumentation opened (the server span, or internal receive/send spans)."""
+        return [s for s in self.spans.get_finished_spans() if _scope_name(s) != INSTRUMENTATION_SCOPE]
+
+    def server_span(self) -> ReadableSpan:
+        """The one span the HTTP instrumentation opened since the last `forget_spans`; it must be SERVER."""
+        spans = self.http_spans()
+        assert len(spans) == 1, f"expected exactly one HTTP span, got {[(s.name, s.kind) for s in spans]}"
+        assert spans[0].kind == SpanKind.SERVER
+        return spans[0]
+
+    def operation_span(self, name: str) -> ReadableSpan:
+        [span] = [s for s in self.spans.get_finished_spans() if s.name == name]
+        return span
+
+    def forget_spans(self) -> None:
+        self.spans.clear()
+
+    def metric_points(self, name: str) -> list[tuple[str | None, dict[str, Any], Any]]:
+        """(unit, attributes, point) of each point of every instrument called `name`."""
+        data = self.metrics.get_metrics_data()
+        return [
+            (metric.unit, dict(point.attributes or {}), point)
+            for resource_metrics in (data.resource_metrics if data else [])
+            for scope_metrics in resource_metrics.scope_metrics
+            for metric in scope_metrics.metrics
+            if metric.name == name
+            for point in metric.data.data_points
+        ]
+
+    def durations(self) -> list[dict[str, Any]]:
+        """The attributes of each `http.server.request.duration` point, in a stable order."""
+        points = [attributes for _unit, attributes, _point in self.metric_points(REQUEST_DURATION)]
+        return sorted(points, key=lambda attributes: json.dumps(attributes, sort_keys=True))
+
+    def duration_counts(self) -> list[int]:
+        return [point.count for _unit, _attributes, point in self.metric_points(REQUEST_DURATION)]
+
+    def http_metric_names(self) -> set[str]:
+        data = self.metrics.get_metrics_data()
+        return {
+            metric.name
+            for resource_metrics in (data.resource_metrics if data else [])
+            for scope_metrics in resource_metrics.scope_metrics
+            if scope_metrics.scope.name != INSTRUMENTATION_SCOPE
+            for metric in scope_metrics.metrics
+        }
+
+
+def _scope_name(span: ReadableSpan) -> str | None:
+    return span.instrumentation_scope.name if span.instrumentation_scope else None
+
+
+def _create_app(framework: Framework, runtime: Runtime, tracer: TracerProvider, meter: MeterProvider) -> Any:
+    if framework == "fastapi":
+        return fastapi_app.create_app(runtime, tracer_provider=tracer, meter_provider=meter)
+    return litestar_app.create_app(runtime, tracer_provider=tracer, meter_provider=meter)
+
+
+def _instrument_again(framework: Framework, app: Any, tracer: TracerProvider, meter: MeterProvider) -> Any:
+    """The app after a second instrumentation with the same providers."""
+    if framework == "fastapi":
+        instrument_fastapi(app, tracer_provider=tracer, meter_provider=meter)
+        return app
+    return instrument_litestar(app, tracer_provider=tracer, meter_provider=meter)
+
+
+@asynccontextmanager
+async def serving(
+    framework: Framework, unit_of_work: InMemoryUnitOfWork | None = None, *, instrumented_twice: bool = False
+) -> AsyncIterator[Served]:
+    """`framework`'s app, instrumented with in-memory providers that the service's telemetry shares."""
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    metrics = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[metrics])
+    telemetry = Telemetry(OtelMetrics(meter_provider), OtelTracing(tracer_provider), NoOpLogging())
+    runtime = bootstrap(Settings(), unit_of_work or InMemoryUnitOfWork(), telemetry)
+    app = _create_app(framework, runtime, tracer_provider, meter_provider)
+    if instrumented_twice:
+        app = _instrument_again(framework, app, tracer_provider, meter_provider)
+    await runtime.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+            yield Served(client, spans, metrics)
+    finally:
+        await runtime.stop()
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+
+@pytest.fixture
+async def served(framework: Framework) -> AsyncIterator[Served]:
+    """`framework`'s app (both, through the `framework` fixture), instrumented in memory."""
+    async with serving(framework) as app:
+        yield app
+
+
+async def _create(served: Served, name: str = "api") -> str:
+    response = await served.client.post("/resources", json={"name": name})
+    assert response.status_code == 201, response.text
+    identifier: str = response.json()["id"]
+    return identifier
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "route"),
+    [
+        pytest.param("POST", "/resources", 201, "/resources", id="create"),
+        pytest.param("GET", "/resources/{created}", 200, "/resources/{id}", id="get-by-id"),
+        pytest.param("GET", "/resources/{unknown}", 404, "/resources/{id}", id="404-on-a-route"),
+        pytest.param("PUT", "/resources", 405, "/resources", id="405"),
+        pytest.param("DELETE", "/resources/{created}/dependencies", 405, "/resources/{id}/dependencies", id="405-id"),
+        pytest.param("GET", "/resources/not-a-uuid", 422, "/resources/{id}", id="422"),
+    ],
+)
+async def test_property_13_each_request_gets_one_server_span_named_by_its_route_template(
+    served: Served, method: str, path: str, status: int, route: str
+) -> None:
+    created = await _create(served)
+    served.forget_spans()
+    concrete = path.format(created=created, unknown=uuid4())
+    body = {"name": "other"} if method == "POST" else None
+
+    response = await served.client.request(method, concrete, json=body)
+
+    assert response.status_code == status
+    span = served.server_span()
+    assert span.name == f"{method} {route}"
+    assert span.attributes is not None
+    assert span.attributes["http.route"] == route
+    assert span.attributes["http.request.method"] == method
+    assert span.attributes["http.response.status_code"] == status
+    assert span.attributes["url.scheme"] == "http"
+    assert str(span.attributes["server.address"]).startswith("testserver")
+    assert span.attributes["url.path"] == concrete
+    # 4xx is the client's doing: the server span stays UNSET under the HTTP semantic conventions.
+    assert span.status.status_code == StatusCode.UNSET
+
+
+async def test_property_13_a_request_to_an_unknown_path_is_named_by_its_method_alone(served: Served) -> None:
+    response = await served.client.get("/nowhere/at/all")
+
+    assert response.status_code == 404
+    span = served.server_span()
+    assert span.name == "GET"
+    assert span.attributes is not None
+    assert "http.route" not in span.attributes
+    assert span.attributes["http.response.status_code"] == 404
+    [point] = served.durations()
+    assert "http.route" not in point
+    assert point["http.response.status_code"] == 404
+
+
+async def test_property_13_health_probes_are_neither_traced_nor_measured(served: Served) -> None:
+    for path in ("/health/live", "/health/ready"):
+        assert (await served.client.get(path)).status_code == 200
+    assert served.spans.get_finished_spans() == ()
+    await served.client.get("/resources")
+
+    assert [s.name for s in served.http_spans()] == ["GET /resources"]
+    assert [attributes["http.route"] for attributes in served.durations()] == ["/resources"]
+    assert served.duration_counts() == [1]
+
+
+async def test_property_13_the_environment_excludes_more_urls_in_both_apps(
+    framework: Framework, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_PYTHON_EXCLUDED_URLS", "/resources/search")
+    async with serving(framework) as served:
+        await served.client.get("/resources/search?q=a")
+        await served.client.get("/health/live")
+        assert served.http_spans() == []
+        # The service still traces its operation; it is the root, since no HTTP span was opened.
+        assert served.operation_span("resource.search").parent is None
+        assert served.durations() == []
+        await served.client.get("/resources")
+        assert [s.name for s in served.http_spans()] == ["GET /resources"]
+
+
+async def test_property_13_an_incoming_traceparent_is_continued(served: Served) -> None:
+    created = await _create(served)
+    served.forget_spans()
+
+    await served.client.get(f"/resources/{created}", headers={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"})
+
+    server = served.server_span()
+    assert format_trace_id(server.context.trace_id) == TRACE_ID
+    assert server.parent is not None
+    assert server.parent.is_remote
+    assert format_span_id(server.parent.span_id) == CALLER_SPAN_ID
+    operation = served.operation_span("resource.get")
+    assert format_trace_id(operation.context.trace_id) == TRACE_ID
+    assert operation.parent is not None
+    assert operation.parent.span_id == server.context.span_id
+
+
+async def test_property_13_the_operation_span_is_a_child_of_the_server_span(served: Served) -> None:
+    await served.client.post("/resources", json={"name": "api"})
+
+    server = served.server_span()
+    assert server.parent is None
+    operation = served.operation_span("resource.create")
+    assert operation.kind == SpanKind.INTERNAL
+    assert operation.parent is not None
+    assert operation.parent.span_id == server.context.span_id
+    assert operation.context.trace_id == server.context.trace_id
+
+
+async def test_property_13_request_duration_is_measured_with_the_stable_attributes(served: Served) -> None:
+    await served.client.post("/resources", json={"name": "api"})
+    await served.client.get("/resources/not-a-uuid")
+    await served.client.get("/nowhere")
+
+    assert {unit for unit, _attributes, _point in served.metric_points(REQUEST_DURATION)} == {"s"}
+    common = {"url.scheme": "http", "network.protocol.version": "1.1"}
+    assert served.durations() == [
+        {**common, "http.request.method": "GET", "http.response.status_code": 404},
+        {**common, "http.request.method": "GET", "http.response.status_code": 422, "http.route": "/resources/{id}"},
+        {**common, "http.request.method": "POST", "http.response.status_code": 201, "http.route": "/resources"},
+    ]
+    assert set(served.durations()[1]) == MATCHED_KEYS
+    # The old conventions' histogram (milliseconds) is not emitted beside it.
+    assert "http.server.duration" not in served.http_metric_names()
+
+
+async def test_property_13_a_server_error_sets_error_type_on_the_span_and_the_metric(framework: Framework) -> None:
+    async with serving(framework, UnavailableStore()) as served:
+        response = await served.client.get("/resources")
+
+        assert response.status_code == 503
+        span = served.server_span()
+        assert span.status.status_code == StatusCode.ERROR
+        assert span.attributes is not None
+        assert span.attributes["error.type"] == "503"
+        [point] = served.durations()
+        assert set(point) == MATCHED_KEYS | {"error.type"}
+        assert (point["error.type"], point["http.response.status_code"]) == ("503", 503)
+
+
+class WatchedStore(InMemoryUnitOfWork):
+    """A store that tells when it is first read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.was_read = asyncio.Event()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[ResourceRepository]:
+        self.was_read.set()
+        async with super().read() as repository:
+            yield repository
+
+
+async def test_property_13_lifespan_runs_through_the_instrumentation(framework: Framework) -> None:
+    store = WatchedStore()
+    app = _create_app(framework, bootstrap(Settings(), store), TracerProvider(), MeterProvider())
+    incoming: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, incoming.get, outgoing.put))
+
+    await incoming.put({"type": "lifespan.startup"})
+    assert (await asyncio.wait_for(outgoing.get(), 5))["type"] == "lifespan.startup.complete"
+    # The runtime started: its background task reads the store to report `resource.count`.
+    await asyncio.wait_for(store.was_read.wait(), 5)
+    await incoming.put({"type": "lifespan.shutdown"})
+    assert (await asyncio.wait_for(outgoing.get(), 5))["type"] == "lifespan.shutdown.complete"
+    await asyncio.wait_for(lifespan, 5)
+
+
+# Not PUT /resources/search: the one request the apps name differently (see entrypoints/http_instrumentation.py).
+SAME_REQUESTS: list[tuple[str, str, dict[str, str] | None]] = [
+    ("POST", "/resources", {"name": "api"}),
+    ("GET", "/resources", None),
+    ("GET", "/resources/search?q=api", None),
+    ("GET", f"/resources/{uuid4()}", None),
+    ("GET", "/resources/not-a-uuid", None),
+    ("PATCH", "/resources/not-a-uuid", {"name": "x"}),
+    ("DELETE", f"/resources/{uuid4()}", None),
+    ("GET", f"/resources/{uuid4()}/dependencies", None),
+    ("PUT", "/resources", None),
+    ("PATCH", "/resources/search", None),
+    ("OPTIONS", f"/resources/{uuid4()}", None),
+    ("GET", "/nowhere", None),
+    # Served after normalising, but named by neither instrumentation: both look up the route as received.
+    ("GET", "/resources/", None),
+    ("GET", "/resources/search/", None),
+    ("GET", f"/resources/{uuid4()}/", None),
+    ("GET", "/health/live", None),
+    ("GET", "/schema/openapi.json", None),
+]
+
+
+def _comparable(span: ReadableSpan) -> tuple[str, SpanKind, StatusCode, dict[str, Any], bool]:
+    return span.name, span.kind, span.status.status_code, dict(span.attributes or {}), span.parent is None
+
+
+async def _record(framework: Framework) -> tuple[list[list[Any]], list[tuple[str, int]], set[str]]:
+    """Per request, its HTTP spans; then each duration point's attributes and count; then the HTTP metrics."""
+    async with serving(framework) as served:
+        spans = []
+        for method, path, body in SAME_REQUESTS:
+            served.forget_spans()
+            await served.client.request(method, path, json=body)
+            spans.append([_comparable(span) for span in served.http_spans()])
+        points = served.metric_points(REQUEST_DURATION)
+        durations = sorted((json.dumps(attributes, sort_keys=True), point.count) for _u, attributes, point in points)
+        return spans, durations, served.http_metric_names()
+
+
+async def test_property_13_both_apps_record_the_same_spans_and_metrics() -> None:
+    fastapi_spans, fastapi_durations, fastapi_metrics = await _record("fastapi")
+    litestar_spans, litestar_durations, litestar_metrics = await _record("litestar")
+
+    for (method, path, _body), in_fastapi, in_litestar in zip(
+        SAME_REQUESTS, fastapi_spans, litestar_spans, strict=True
+    ):
+        assert in_fastapi == in_litestar, f"{method} {path}"
+    assert sum(count for _attributes, count in fastapi_durations) == len(SAME_REQUESTS) - 1  # not the health probe
+    assert fastapi_durations == litestar_durations
+    assert REQUEST_DURATION in fastapi_metrics
+    assert fastapi_metrics == litestar_metrics
+
+
+SCRIPT = """
+import asyncio, json
+import httpx
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from adapters.memory_repository import InMemoryUnitOfWork
+from entrypoints import fastapi_app, litestar_app
+from entrypoints.bootstrap import bootstrap
+from entrypoints.settings import Settings
+
+async def metric_names(module):
+    reader = InMemoryMetricReader()
+    runtime = bootstrap(Settings(), InMemoryUnitOfWork())
+    app = module.create_app(runtime, tracer_provider=TracerProvider(), meter_provider=MeterProvider([reader]))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        await client.get("/nowhere")
+    data = reader.get_metrics_data()
+    return sorted(m.name for r in data.resource_metrics for s in r.scope_metrics for m in s.metrics)
+
+async def main():
+    return {"fastapi": await metric_names(fastapi_app), "litestar": await metric_names(litestar_app)}
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def _metric_names_in_a_new_process(opt_in: str | None) -> dict[str, list[str]]:
+    """The HTTP metrics each app records in a process that starts with this OTEL_SEMCONV_STABILITY_OPT_IN."""
+    env = {k: v for k, v in os.environ.items() if k != "OTEL_SEMCONV_STABILITY_OPT_IN"}
+    if opt_in is not None:
+        env["OTEL_SEMCONV_STABILITY_OPT_IN"] = opt_in
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    names: dict[str, list[str]] = json.loads(result.stdout.splitlines()[-1])
+    return names
+
+
+def test_property_13_importing_an_app_opts_in_to_the_stable_http_conventions() -> None:
+    names = _metric_names_in_a_new_process(None)
+
+    for framework in FRAMEWORKS:
+        assert REQUEST_DURATION in names[framework], framework
+        assert "http.server.duration" not in names[framework], framework
+
+
+def test_property_13_a_deployment_choice_of_conventions_is_kept() -> None:
+    names = _metric_names_in_a_new_process("http/dup")
+
+    for framework in FRAMEWORKS:
+        # http/dup: the old conventions' histogram (milliseconds) beside the new one.
+        assert {REQUEST_DURATION, "http.server.duration"} <= set(names[framework]), framework
+
+
+async def test_property_14_instrumenting_an_app_twice_records_one_server_span(framework: Framework) -> None:
+    async with serving(framework, instrumented_twice=True) as served:
+        await served.client.post("/resources", json={"name": "api"})
+
+        server = served.server_span()
+        assert server.name == "POST /resources"
+        operation = served.operation_span("resource.create")
+        assert operation.parent is not None
+        assert operation.parent.span_id == server.context.span_id
+        assert served.duration_counts() == [1]
+
+
+@pytest.fixture
+def globally_instrumented(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """FastAPIInstrumentor().instrument(), as if it had run before the app module was imported; its spans."""
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    instrumentor = FastAPIInstrumentor()
+    uninstrumented = fastapi.FastAPI
+    instrumentor.instrument(
+        tracer_provider=tracer_provider, meter_provider=MeterProvider(), exclude_spans=["receive", "send"]
+    )
+    assert fastapi.FastAPI is not uninstrumented, "the global instrumentor did not replace FastAPI"
+    monkeypatch.setattr(fastapi_app, "FastAPI", fastapi.FastAPI)
+    try:
+        yield spans
+    finally:
+        instrumentor.uninstrument()
+
+
+async def test_property_14_the_global_fastapi_instrumentor_and_instrument_app_record_one_server_span(
+    globally_instrumented: InMemorySpanExporter,
+) -> None:
+    async with serving("fastapi") as served:
+        await served.client.post("/resources", json={"name": "api"})
+
+        # The first instrumentation stays, alone: the global one, whose provider records elsewhere.
+        assert served.http_spans() == []
+        assert served.durations() == []
+        [server] = globally_instrumented.get_finished_spans()
+        assert (server.name, server.kind) == ("POST /resources", SpanKind.SERVER)
+        operation = served.operation_span("resource.create")
+        assert operation.parent is not None
+        assert operation.parent.span_id == server.context.span_id
