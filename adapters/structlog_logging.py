@@ -38,6 +38,14 @@ _SEVERITY = {
     "error": SeverityNumber.ERROR,
     "critical": SeverityNumber.FATAL,
 }
+# During a collector outage the exporters log every retry, and those records would be exported too: the
+# guarded exporters (adapters/otel/resilience.py) report failures instead, at most once a minute. aiosqlite
+# logs every call at debug level.
+_QUIETER_LOGGERS = {
+    "opentelemetry.exporter": logging.ERROR,
+    "opentelemetry.sdk": logging.ERROR,
+    "aiosqlite": logging.INFO,
+}
 # Fields that OTLP carries in fields of its own rather than as attributes.
 _NOT_ATTRIBUTES = frozenset({"event", "timestamp", "level", "trace_id", "span_id"})
 
@@ -136,6 +144,8 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
+    for name, quieter in _QUIETER_LOGGERS.items():
+        logging.getLogger(name).setLevel(quieter)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -30,6 +30,7 @@ MetricsExporter = Literal["otlp", "console", "prometheus", "none"]
 Protocol = Literal["grpc", "http/protobuf"]
 
 FRAMEWORK_ATTRIBUTE = "framework.name"
+DEFAULT_SERVICE_NAME = "resource-service"
 # Resource attributes that become labels on every Prometheus series of the scrape path (the collector
 # path promotes the same ones): enough to tell instances and frameworks apart, nothing per-request.
 PROMOTED_RESOURCE_ATTRIBUTES = frozenset(
@@ -88,32 +89,38 @@ class OtelProviders:
 
 def build_resource(config: OtelConfig) -> Resource:
     """OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, plus version, a per-process instance id and the framework."""
-    ours = Resource(
+    defaults = Resource(
         {
-            "service.name": "resource-service",
             "service.version": config.service_version,
             "service.instance.id": str(uuid.uuid4()),
             "deployment.environment.name": config.deployment_environment,
-            FRAMEWORK_ATTRIBUTE: config.framework,
         }
     )
-    # Resource.create() reads the environment; what it sets wins over our defaults, except the framework.
-    return ours.merge(Resource.create()).merge(Resource({FRAMEWORK_ATTRIBUTE: config.framework}))
+    # Resource.create() reads both variables and wins over our defaults; but with neither naming the service
+    # it says "unknown_service:python3", so our name goes in then. The framework is always the real one.
+    detected = Resource.create()
+    name = detected.attributes.get("service.name")
+    if not isinstance(name, str) or name.startswith("unknown_service"):
+        name = DEFAULT_SERVICE_NAME
+    return defaults.merge(detected).merge(Resource({"service.name": name, FRAMEWORK_ATTRIBUTE: config.framework}))
 
 
 def build_providers(config: OtelConfig, clock: Callable[[], float] = time.monotonic) -> OtelProviders:
     """Providers with the configured exporters, each wrapped so that a failing export is counted, never raised."""
     resource = build_resource(config)
     failures = ExportFailures(clock)
-    tracer_provider = TracerProvider(resource=resource)
+    # shutdown_on_exit=False: the SDK's own exit hooks would repeat the shutdown without any time limit.
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     span_exporter = _span_exporter(config)
     if span_exporter is not None:
         tracer_provider.add_span_processor(BatchSpanProcessor(GuardedSpanExporter(span_exporter, failures)))
-    logger_provider = LoggerProvider(resource=resource)
+    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     log_exporter = _log_exporter(config)
     if log_exporter is not None:
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(GuardedLogExporter(log_exporter, failures)))
-    meter_provider = MeterProvider(resource=resource, metric_readers=_metric_readers(config, failures))
+    meter_provider = MeterProvider(
+        resource=resource, metric_readers=_metric_readers(config, failures), shutdown_on_exit=False
+    )
     failures.observe_with(meter_provider)
     return OtelProviders(tracer_provider, meter_provider, logger_provider, failures)
 
