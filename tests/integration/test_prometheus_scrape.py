@@ -1,0 +1,36 @@
+"""The scrape path (OTEL_METRICS_EXPORTER=prometheus): every series carries the resource labels and the framework."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .otlp_receiver import ServiceProcess, free_port, service_environment
+
+PROMOTED_LABELS = ("service_name", "service_version", "service_instance_id", "deployment_environment_name")
+
+
+@pytest.mark.parametrize("framework", ["fastapi", "litestar"])
+def test_every_series_carries_the_resource_labels_and_the_framework(tmp_path: Path, framework: str) -> None:
+    port = free_port()
+    env = service_environment(
+        f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        {"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_EXPORTER_PROMETHEUS_PORT": str(port)},
+    )
+    service = ServiceProcess(framework, tmp_path, env).start()
+    try:
+        assert httpx.post(f"{service.base_url}/resources", json={"name": "scraped"}).status_code == 201
+        exposition = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    finally:
+        service.terminate(10)
+        service.kill()
+    samples = [line for line in exposition.splitlines() if line.startswith(("resource_", "http_server_"))]
+    assert any(line.startswith("resource_operations_total{") for line in samples), exposition[:2000]
+    assert any(line.startswith("http_server_request_duration_seconds_bucket{") for line in samples)
+    for line in samples:
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
+        assert labels.get("framework_name") == framework, line
+        assert all(labels.get(label) for label in PROMOTED_LABELS), line
