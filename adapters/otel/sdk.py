@@ -96,7 +96,8 @@ def build_resource(config: OtelConfig) -> Resource:
             "deployment.environment.name": config.deployment_environment,
         }
     )
-    # Resource.create() reads both variables and wins over our defaults; but with neither naming the service
+    # Resource.create() reads both variables and wins over our defaults (recent SDKs also set their own
+    # per-process service.instance.id); but with neither variable naming the service
     # it says "unknown_service:python3", so our name goes in then. The framework is always the real one.
     detected = Resource.create()
     name = detected.attributes.get("service.name")
