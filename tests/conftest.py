@@ -20,7 +20,7 @@ from ports.unit_of_work import UnitOfWork
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
-settings.register_profile("default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Hypothesis's own defaults (100 examples, 200 ms deadline) unless HYPOTHESIS_PROFILE picks "thorough".
 settings.register_profile("thorough", max_examples=1_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
