@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ Protocol = Literal["grpc", "http/protobuf"]
 
 FRAMEWORK_ATTRIBUTE = "framework.name"
 DEFAULT_SERVICE_NAME = "resource-service"
+SDK_INTERNAL_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
 # Resource attributes that become labels on every Prometheus series of the scrape path (the collector
 # path promotes the same ones): enough to tell instances and frameworks apart, nothing per-request.
 PROMOTED_RESOURCE_ATTRIBUTES = frozenset(
@@ -108,21 +110,28 @@ def build_resource(config: OtelConfig) -> Resource:
 
 def build_providers(config: OtelConfig, clock: Callable[[], float] = time.monotonic) -> OtelProviders:
     """Providers with the configured exporters, each wrapped so that a failing export is counted, never raised."""
+    # The SDK's own metrics (spans processed, and dropped when a queue is full) are off unless this says
+    # otherwise; a deployment that sets it keeps its choice.
+    os.environ.setdefault(SDK_INTERNAL_METRICS, "true")
     resource = build_resource(config)
     failures = ExportFailures(clock)
     # shutdown_on_exit=False: the SDK's own exit hooks would repeat the shutdown without any time limit.
-    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    span_exporter = _span_exporter(config)
-    if span_exporter is not None:
-        tracer_provider.add_span_processor(BatchSpanProcessor(GuardedSpanExporter(span_exporter, failures)))
-    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    log_exporter = _log_exporter(config)
-    if log_exporter is not None:
-        logger_provider.add_log_record_processor(BatchLogRecordProcessor(GuardedLogExporter(log_exporter, failures)))
     meter_provider = MeterProvider(
         resource=resource, metric_readers=_metric_readers(config, failures), shutdown_on_exit=False
     )
     failures.observe_with(meter_provider)
+    # Given the meter provider, the batch processors count what they process and what a full queue drops
+    # (otel.sdk.processor.span.processed / .log.processed, error.type=queue_full).
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    span_exporter = _span_exporter(config)
+    if span_exporter is not None:
+        guarded_spans = GuardedSpanExporter(span_exporter, failures)
+        tracer_provider.add_span_processor(BatchSpanProcessor(guarded_spans, meter_provider=meter_provider))
+    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    log_exporter = _log_exporter(config)
+    if log_exporter is not None:
+        guarded_logs = GuardedLogExporter(log_exporter, failures)
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(guarded_logs, meter_provider=meter_provider))
     return OtelProviders(tracer_provider, meter_provider, logger_provider, failures)
 
 
