@@ -22,6 +22,7 @@ from core.telemetry import (
     EVENT_COMPLETED,
     EVENT_FAILED,
     EVENT_STARTED,
+    INSTRUMENTATION_SCOPE,
     LOG_EXCEPTION,
     LOGGER_NAME,
     ErrorType,
@@ -85,7 +86,7 @@ class ExportToOtel:
     """A processor that sends each record to an OpenTelemetry LoggerProvider, in the current trace context."""
 
     def __init__(self, provider: LoggerProvider) -> None:
-        self._logger: Logger = provider.get_logger("resource_service")
+        self._logger: Logger = provider.get_logger(INSTRUMENTATION_SCOPE)
 
     def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
         level = str(event_dict.get("level", "info"))

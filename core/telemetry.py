@@ -13,6 +13,9 @@ OPERATIONS: Final[tuple[Operation, ...]] = get_args(Operation)
 OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
 ERROR_TYPES: Final[tuple[ErrorType, ...]] = get_args(ErrorType)
 
+# The instrumentation scope of everything the service itself emits (Prometheus label otel_scope_name).
+INSTRUMENTATION_SCOPE: Final = "resource_service"
+
 # Metrics (OpenTelemetry names; Prometheus adds the unit and _total / _bucket suffixes).
 OPERATION_DURATION: Final = "resource.operation.duration"
 OPERATIONS_TOTAL: Final = "resource.operations"
@@ -58,7 +61,6 @@ LOGGER_NAME: Final = "resource_service.operations"
 EVENT_STARTED: Final = "operation.started"
 EVENT_COMPLETED: Final = "operation.completed"
 EVENT_FAILED: Final = "operation.failed"
-LOG_EVENTS: Final = (EVENT_STARTED, EVENT_COMPLETED, EVENT_FAILED)
 LOG_RESOURCE_ID: Final = "resource_id"
 LOG_DURATION_MS: Final = "duration_ms"
 LOG_OUTCOME: Final = "outcome"

@@ -12,6 +12,7 @@ from core.telemetry import (
     CASCADE_SIZE_BUCKETS,
     CIRCULAR_DEPENDENCY_DETECTED,
     DURATION_BUCKETS_S,
+    INSTRUMENTATION_SCOPE,
     OPERATION_DURATION,
     OPERATION_ERRORS,
     OPERATIONS_TOTAL,
@@ -24,8 +25,6 @@ from core.telemetry import (
     error_attributes,
 )
 from ports.metrics import MetricsPort
-
-INSTRUMENTATION_SCOPE = "resource_service"
 
 
 class OtelMetrics(MetricsPort):

@@ -14,7 +14,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from core.telemetry import EXPORT_FAILURES
+from core.telemetry import EXPORT_FAILURES, INSTRUMENTATION_SCOPE
 
 Signal = Literal["traces", "metrics", "logs"]
 SIGNALS: tuple[Signal, ...] = ("traces", "metrics", "logs")
@@ -46,7 +46,7 @@ class ExportFailures:
 
     def observe_with(self, meter_provider: MeterProvider) -> None:
         """Publish the counts as an observable counter."""
-        meter_provider.get_meter("resource_service.telemetry").create_observable_counter(
+        meter_provider.get_meter(f"{INSTRUMENTATION_SCOPE}.telemetry").create_observable_counter(
             EXPORT_FAILURES, [self._observe], description="Telemetry exports that failed, by signal."
         )
 

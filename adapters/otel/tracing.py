@@ -8,10 +8,8 @@ from contextlib import contextmanager
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from core.telemetry import ATTR_ERROR_TYPE, ErrorType
+from core.telemetry import ATTR_ERROR_TYPE, INSTRUMENTATION_SCOPE, ErrorType
 from ports.tracing import AttributeValue, SpanPort, TraceIds, TracingPort
-
-INSTRUMENTATION_SCOPE = "resource_service"
 
 
 class OtelSpan(SpanPort):

@@ -31,9 +31,10 @@ from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_tra
 from adapters.memory_repository import InMemoryUnitOfWork
 from adapters.observability import NoOpLogging
 from adapters.otel.metrics import OtelMetrics
-from adapters.otel.tracing import INSTRUMENTATION_SCOPE, OtelTracing
+from adapters.otel.tracing import OtelTracing
 from core.errors import StorageUnavailable
 from core.observability import Telemetry
+from core.telemetry import INSTRUMENTATION_SCOPE
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
 from entrypoints.http_instrumentation import instrument_fastapi, instrument_litestar
