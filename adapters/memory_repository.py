@@ -102,6 +102,10 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.resources: dict[UUID, Resource] = {}
         self._write_lock = asyncio.Lock()
 
+    @property
+    def database_system(self) -> str:
+        return "memory"
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[ResourceRepository]:
         yield InMemoryResourceRepository(self.resources)

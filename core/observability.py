@@ -12,6 +12,7 @@ from uuid import UUID
 
 from core.errors import error_type_of
 from core.telemetry import (
+    ATTR_DB_SYSTEM,
     LOG_RESOURCE_ID,
     SEARCH_QUERY_MAX_CHARS,
     SPAN_CASCADE_SIZE,
@@ -134,9 +135,12 @@ class Instrumentation:
         with self._tracing.span(VALIDATE_SPAN):
             yield
 
-    def traced(self, repository: ResourceRepository) -> ResourceRepository:
-        """`repository` with every call in a child span `resource.repository.<method>`."""
-        return cast(ResourceRepository, _TracedRepository(repository, self._tracing))
+    def traced(self, repository: ResourceRepository, database_system: str) -> ResourceRepository:
+        """`repository` with every call timed, in a child span `resource.repository.<method>`."""
+        traced = _TracedRepository(
+            repository, database_system, self._tracing, self._clock, self._record_repository_call(database_system)
+        )
+        return cast(ResourceRepository, traced)
 
     def _succeeded(self, operation: Operation, scope: OperationScope, elapsed: float) -> None:
         _quietly(self._metrics.record_operation, operation, elapsed, None)
@@ -156,18 +160,39 @@ class Instrumentation:
         _quietly(self._logging.operation_failed, operation, elapsed * 1000, error_type, exc, dict(scope.log_fields))
 
 
-class _TracedRepository:
-    """Delegates every repository method, each call in its own child span."""
+    def _record_repository_call(self, database_system: str) -> Callable[[str, float], None]:
+        def record(method: str, elapsed: float) -> None:
+            _quietly(self._metrics.record_repository_call, method, elapsed, database_system)
 
-    def __init__(self, repository: ResourceRepository, tracing: TracingPort) -> None:
+        return record
+
+
+class _TracedRepository:
+    """Delegates every repository method, each call timed and in its own child span."""
+
+    def __init__(
+        self,
+        repository: ResourceRepository,
+        database_system: str,
+        tracing: TracingPort,
+        clock: Callable[[], float],
+        record: Callable[[str, float], None],
+    ) -> None:
         self._repository = repository
+        self._span_attributes: dict[str, AttributeValue] = {ATTR_DB_SYSTEM: database_system}
         self._tracing = tracing
+        self._clock = clock
+        self._record = record
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         call = getattr(self._repository, method)
 
         async def traced(*args: Any, **kwargs: Any) -> Any:
-            with self._tracing.span(repository_span_name(method)):
-                return await call(*args, **kwargs)
+            started = self._clock()
+            try:
+                with self._tracing.span(repository_span_name(method), self._span_attributes):
+                    return await call(*args, **kwargs)
+            finally:
+                self._record(method, self._clock() - started)
 
         return traced

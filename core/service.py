@@ -145,12 +145,12 @@ class ResourceService:
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[ResourceRepository]:
         async with self._uow.read() as repo:
-            yield self._observe.traced(repo)
+            yield self._observe.traced(repo, self._uow.database_system)
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[ResourceRepository]:
         async with self._uow.write() as repo:
-            yield self._observe.traced(repo)
+            yield self._observe.traced(repo, self._uow.database_system)
 
 
 async def _existing(repo: ResourceRepository, resource_id: UUID) -> Resource:

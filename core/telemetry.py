@@ -23,6 +23,7 @@ OPERATION_ERRORS: Final = "resource.operation.errors"
 RESOURCE_COUNT: Final = "resource.count"
 CASCADE_SIZE: Final = "resource.cascade.size"
 CIRCULAR_DEPENDENCY_DETECTED: Final = "resource.circular_dependency.detected"
+REPOSITORY_DURATION: Final = "resource.repository.duration"
 # Emitted by the OpenTelemetry adapters only: exports to the collector that failed, by `signal`.
 EXPORT_FAILURES: Final = "telemetry.export.failures"
 METRICS: Final = (
@@ -32,6 +33,7 @@ METRICS: Final = (
     RESOURCE_COUNT,
     CASCADE_SIZE,
     CIRCULAR_DEPENDENCY_DETECTED,
+    REPOSITORY_DURATION,
 )
 
 # Seconds from 0.5 ms to 10 s: the SDK's default boundaries assume milliseconds.
@@ -42,6 +44,9 @@ CASCADE_SIZE_BUCKETS: Final = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 50
 ATTR_OPERATION: Final = "operation"
 ATTR_OUTCOME: Final = "outcome"
 ATTR_ERROR_TYPE: Final = "error.type"
+ATTR_REPOSITORY_METHOD: Final = "method"
+# OpenTelemetry's database semantic conventions: `postgresql`, `sqlite` (and `memory` for the in-memory store).
+ATTR_DB_SYSTEM: Final = "db.system.name"
 
 # Spans.
 SPAN_PREFIX: Final = "resource."
@@ -100,6 +105,11 @@ def count_attributes(operation: Operation, error_type: ErrorType | None) -> dict
 def circular_dependency_attributes(operation: Operation) -> dict[str, str]:
     """Attributes of `resource.circular_dependency.detected`: operation."""
     return {ATTR_OPERATION: operation}
+
+
+def repository_attributes(method: str, database_system: str) -> dict[str, str]:
+    """Attributes of `resource.repository.duration`: the repository method and the database system."""
+    return {ATTR_REPOSITORY_METHOD: method, ATTR_DB_SYSTEM: database_system}
 
 
 def error_attributes(operation: Operation, error_type: ErrorType) -> dict[str, str]:

@@ -26,6 +26,10 @@ class MetricsPort(Protocol):
         """`operation` was refused because it would have closed a cycle."""
         ...
 
+    def record_repository_call(self, method: str, duration_s: float, database_system: str) -> None:
+        """One call of the repository port's `method` on `database_system` took `duration_s`, failed or not."""
+        ...
+
     def set_resource_count(self, count: int) -> None:
         """The number of resources stored, as read from the store (not counted in this process)."""
         ...

@@ -18,6 +18,11 @@ class UnitOfWork(Protocol):
     writers.
     """
 
+    @property
+    def database_system(self) -> str:
+        """What stores the resources, named as OpenTelemetry's `db.system.name`: `postgresql`, `sqlite`, `memory`."""
+        ...
+
     def read(self) -> AbstractAsyncContextManager[ResourceRepository]:
         """A read-only transaction."""
         ...

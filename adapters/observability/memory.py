@@ -24,6 +24,7 @@ from core.telemetry import (
     OPERATION_DURATION,
     OPERATION_ERRORS,
     OPERATIONS_TOTAL,
+    REPOSITORY_DURATION,
     RESOURCE_COUNT,
     ErrorType,
     Operation,
@@ -31,6 +32,7 @@ from core.telemetry import (
     count_attributes,
     duration_attributes,
     error_attributes,
+    repository_attributes,
 )
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
@@ -66,6 +68,9 @@ class InMemoryMetrics(MetricsPort):
 
     def record_circular_dependency(self, operation: Operation) -> None:
         self.points.append(MetricPoint(CIRCULAR_DEPENDENCY_DETECTED, 1, circular_dependency_attributes(operation)))
+
+    def record_repository_call(self, method: str, duration_s: float, database_system: str) -> None:
+        self.points.append(MetricPoint(REPOSITORY_DURATION, duration_s, repository_attributes(method, database_system)))
 
     def set_resource_count(self, count: int) -> None:
         self.resource_count = count

@@ -24,6 +24,9 @@ class NoOpMetrics(MetricsPort):
     def record_circular_dependency(self, operation: Operation) -> None:
         pass
 
+    def record_repository_call(self, method: str, duration_s: float, database_system: str) -> None:
+        pass
+
     def set_resource_count(self, count: int) -> None:
         pass
 

@@ -12,10 +12,13 @@ from core.telemetry import (
     CASCADE_SIZE_BUCKETS,
     CIRCULAR_DEPENDENCY_DETECTED,
     DURATION_BUCKETS_S,
+    ERROR_TYPES,
     INSTRUMENTATION_SCOPE,
     OPERATION_DURATION,
     OPERATION_ERRORS,
+    OPERATIONS,
     OPERATIONS_TOTAL,
+    REPOSITORY_DURATION,
     RESOURCE_COUNT,
     ErrorType,
     Operation,
@@ -23,6 +26,7 @@ from core.telemetry import (
     count_attributes,
     duration_attributes,
     error_attributes,
+    repository_attributes,
 )
 from ports.metrics import MetricsPort
 
@@ -49,10 +53,26 @@ class OtelMetrics(MetricsPort):
         self._circular = meter.create_counter(
             CIRCULAR_DEPENDENCY_DETECTED, description="Changes refused because they would close a cycle."
         )
+        self._repository = meter.create_histogram(
+            REPOSITORY_DURATION,
+            unit="s",
+            description="Duration of repository calls (database round trips) by method and database system.",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS_S),
+        )
         self._resource_count: int | None = None
         meter.create_observable_gauge(
             RESOURCE_COUNT, [self._observe_count], description="Resources stored, as last read from the database."
         )
+        self._start_counters_at_zero()
+
+    def _start_counters_at_zero(self) -> None:
+        """Every series the counters can have exists from the start at 0, so that `increase()` sees a first event."""
+        for operation in OPERATIONS:
+            self._operations.add(0, count_attributes(operation, None))
+            self._operations.add(0, count_attributes(operation, "internal"))
+            for error_type in ERROR_TYPES:
+                self._errors.add(0, error_attributes(operation, error_type))
+        self._circular.add(0, circular_dependency_attributes("update"))
 
     def record_operation(self, operation: Operation, duration_s: float, error_type: ErrorType | None) -> None:
         self._duration.record(duration_s, duration_attributes(operation, error_type))
@@ -65,6 +85,9 @@ class OtelMetrics(MetricsPort):
 
     def record_circular_dependency(self, operation: Operation) -> None:
         self._circular.add(1, circular_dependency_attributes(operation))
+
+    def record_repository_call(self, method: str, duration_s: float, database_system: str) -> None:
+        self._repository.record(duration_s, repository_attributes(method, database_system))
 
     def set_resource_count(self, count: int) -> None:
         self._resource_count = count

@@ -42,6 +42,10 @@ class SqlaUnitOfWork(UnitOfWork):
         self._is_postgres = engine.dialect.name == "postgresql"
         self._local_writer = asyncio.Lock()
 
+    @property
+    def database_system(self) -> str:
+        return str(self._engine.dialect.name)
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[ResourceRepository]:
         options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True} if self._is_postgres else {}

@@ -92,6 +92,10 @@ class FailingReads(UnitOfWork):
         self.inner = inner
         self.failures: list[Exception] = []
 
+    @property
+    def database_system(self) -> str:
+        return self.inner.database_system
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[ResourceRepository]:
         if self.failures:

@@ -48,9 +48,11 @@ from core.model import (
 from core.observability import Telemetry
 from core.service import ResourceService
 from core.telemetry import (
+    ATTR_DB_SYSTEM,
     ATTR_ERROR_TYPE,
     ATTR_OPERATION,
     ATTR_OUTCOME,
+    ATTR_REPOSITORY_METHOD,
     CASCADE_SIZE,
     CIRCULAR_DEPENDENCY_DETECTED,
     ERROR_TYPES,
@@ -61,6 +63,7 @@ from core.telemetry import (
     OPERATIONS,
     OPERATIONS_TOTAL,
     OUTCOMES,
+    REPOSITORY_DURATION,
     RESOURCE_COUNT,
     ErrorType,
     Operation,
@@ -78,16 +81,17 @@ ERROR_TYPE_OF: Final[Mapping[type[DomainError], ErrorType]] = {
     CircularDependency: "circular_dependency",
     HasDependents: "has_dependents",
 }
+REPOSITORY_METHODS: Final = tuple(method for method in vars(ResourceRepository) if not method.startswith("_"))
 METRIC_ATTRIBUTE_VALUES: Final[Mapping[str, tuple[str, ...]]] = {
     ATTR_OPERATION: OPERATIONS,
     ATTR_OUTCOME: OUTCOMES,
     ATTR_ERROR_TYPE: ERROR_TYPES,
+    ATTR_REPOSITORY_METHOD: REPOSITORY_METHODS,
+    ATTR_DB_SYSTEM: ("memory",),
 }
 OPERATION_SPAN_NAMES: Final = frozenset(f"resource.{operation}" for operation in OPERATIONS)
 VALIDATE_SPAN: Final = "resource.validate"
-REPOSITORY_SPAN_NAMES: Final = frozenset(
-    f"resource.repository.{method}" for method in vars(ResourceRepository) if not method.startswith("_")
-)
+REPOSITORY_SPAN_NAMES: Final = frozenset(f"resource.repository.{method}" for method in REPOSITORY_METHODS)
 SEARCH_QUERY_MAX_CHARS: Final = 256
 SERVICE_NAME: Final = "resource-service"
 LOG_LEVELS: Final = {"operation.started": "debug", "operation.completed": "info", "operation.failed": "warning"}
@@ -343,6 +347,7 @@ def expected_metric_keys(instrument: str, failed: bool) -> set[str]:
         CIRCULAR_DEPENDENCY_DETECTED: {ATTR_OPERATION},
         RESOURCE_COUNT: set(),
         CASCADE_SIZE: set(),
+        REPOSITORY_DURATION: {ATTR_REPOSITORY_METHOD, ATTR_DB_SYSTEM},
     }
     return keys[instrument]
 
@@ -400,6 +405,17 @@ def assert_resource_count_matches_store(step: Step) -> None:
     else:
         assert set(counts) <= {step.stored_after}
         assert step.reported_count in (None, step.stored_after)
+
+
+def assert_repository_calls_timed(step: Step) -> None:
+    spans = [span for span in step.spans if span.name in REPOSITORY_SPAN_NAMES]
+    points = step.of(REPOSITORY_DURATION)
+    assert [point.attributes[ATTR_REPOSITORY_METHOD] for point in points] == [
+        span.name.removeprefix("resource.repository.") for span in spans
+    ]
+    assert all(span.attributes == {ATTR_DB_SYSTEM: "memory"} for span in spans)
+    assert all(point.attributes[ATTR_DB_SYSTEM] == "memory" for point in points)
+    assert all(is_non_negative_number(point.value) for point in points)
 
 
 def assert_cascade_size_recorded(step: Step) -> None:
@@ -660,6 +676,11 @@ def test_resource_count_equals_the_stored_resources(commands: list[Command]) -> 
 
 
 @given(command_sequences)
+def test_every_repository_call_is_timed_with_its_method_and_database(commands: list[Command]) -> None:
+    holds_for_every_step(assert_repository_calls_timed, commands)
+
+
+@given(command_sequences)
 def test_cascade_delete_records_the_number_removed(commands: list[Command]) -> None:
     holds_for_every_step(assert_cascade_size_recorded, commands)
 
@@ -828,6 +849,9 @@ class BrokenMetrics(Broken, MetricsPort):
         self.outage()
 
     def record_circular_dependency(self, operation: Operation) -> None:
+        self.outage()
+
+    def record_repository_call(self, method: str, duration_s: float, database_system: str) -> None:
         self.outage()
 
     def set_resource_count(self, count: int) -> None:
