@@ -40,6 +40,7 @@ _SAMPLERS = (
 _HEADERS = re.compile(r"^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$")
 LogLevel = Literal["debug", "info", "warning", "error"]
 DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0
+DEFAULT_EXPORT_TIMEOUT_MS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,9 @@ class TelemetrySettings:
     traces_protocol: Protocol = "http/protobuf"
     metrics_protocol: Protocol = "http/protobuf"
     logs_protocol: Protocol = "http/protobuf"
+    traces_timeout_s: float = DEFAULT_EXPORT_TIMEOUT_MS / 1000
+    metrics_timeout_s: float = DEFAULT_EXPORT_TIMEOUT_MS / 1000
+    logs_timeout_s: float = DEFAULT_EXPORT_TIMEOUT_MS / 1000
     log_level: LogLevel = "info"
     log_format: LogFormat = "json"
     service_name: str = "resource-service"
@@ -80,6 +84,9 @@ class TelemetrySettings:
             ),
             metrics_protocol=_choice(env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", protocols, general_protocol),
             logs_protocol=_choice(env, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", protocols, general_protocol),
+            traces_timeout_s=_export_timeout_s(env, "TRACES"),
+            metrics_timeout_s=_export_timeout_s(env, "METRICS"),
+            logs_timeout_s=_export_timeout_s(env, "LOGS"),
             log_level=_choice(env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info"),
             log_format=_choice(env, "LOG_FORMAT", ("json", "console"), "json"),
             service_name=env.get("OTEL_SERVICE_NAME") or "resource-service",
@@ -101,6 +108,9 @@ class TelemetrySettings:
             traces_protocol=self.traces_protocol,
             metrics_protocol=self.metrics_protocol,
             logs_protocol=self.logs_protocol,
+            traces_timeout_s=self.traces_timeout_s,
+            metrics_timeout_s=self.metrics_timeout_s,
+            logs_timeout_s=self.logs_timeout_s,
             prometheus_host=self.prometheus_host,
             prometheus_port=self.prometheus_port,
         )
@@ -118,7 +128,7 @@ def _check_standard_variables(env: Mapping[str, str]) -> None:
         "OTEL_EXPORTER_OTLP_TIMEOUT",
         *(f"OTEL_EXPORTER_OTLP_{s}_TIMEOUT" for s in ("TRACES", "METRICS", "LOGS")),
     ):
-        _number(env, name, 10_000, 1, 600_000, whole=True)
+        _number(env, name, DEFAULT_EXPORT_TIMEOUT_MS, 1, 600_000, whole=True)
     for name in _ENDPOINT_VARIABLES:
         endpoint = env.get(name)
         if endpoint and not re.match(r"^https?://[^\s/]+", endpoint):
@@ -136,6 +146,12 @@ def _choice(env: Mapping[str, str], name: str, allowed: tuple[T, ...], default: 
         if raw == value:
             return value
     raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+
+
+def _export_timeout_s(env: Mapping[str, str], signal: str) -> float:
+    """OTEL_EXPORTER_OTLP_<signal>_TIMEOUT, else OTEL_EXPORTER_OTLP_TIMEOUT: milliseconds, as the spec says."""
+    general = _number(env, "OTEL_EXPORTER_OTLP_TIMEOUT", DEFAULT_EXPORT_TIMEOUT_MS, 1, 600_000, whole=True)
+    return _number(env, f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", general, 1, 600_000, whole=True) / 1000
 
 
 def _boolean(env: Mapping[str, str], name: str) -> bool:

@@ -55,6 +55,11 @@ class OtelConfig:
     traces_protocol: Protocol = "http/protobuf"
     metrics_protocol: Protocol = "http/protobuf"
     logs_protocol: Protocol = "http/protobuf"
+    # Seconds, passed to the exporters: the Python exporters would read OTEL_EXPORTER_OTLP_*TIMEOUT as seconds,
+    # where the specification (and every other SDK) says milliseconds.
+    traces_timeout_s: float = 10.0
+    metrics_timeout_s: float = 10.0
+    logs_timeout_s: float = 10.0
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
 
@@ -143,10 +148,10 @@ def _span_exporter(config: OtelConfig) -> SpanExporter | None:
     if config.traces_protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 
-        return GrpcSpanExporter()
+        return GrpcSpanExporter(timeout=config.traces_timeout_s)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 
-    return HttpSpanExporter()
+    return HttpSpanExporter(timeout=config.traces_timeout_s)
 
 
 def _log_exporter(config: OtelConfig) -> LogRecordExporter | None:
@@ -157,10 +162,10 @@ def _log_exporter(config: OtelConfig) -> LogRecordExporter | None:
     if config.logs_protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
 
-        return GrpcLogExporter()
+        return GrpcLogExporter(timeout=config.logs_timeout_s)
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
 
-    return HttpLogExporter()
+    return HttpLogExporter(timeout=config.logs_timeout_s)
 
 
 def _metric_readers(config: OtelConfig, failures: ExportFailures) -> Sequence[MetricReader]:
@@ -184,7 +189,7 @@ def _metric_exporter(config: OtelConfig) -> MetricExporter | None:
     if config.metrics_protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
 
-        return GrpcMetricExporter()
+        return GrpcMetricExporter(timeout=config.metrics_timeout_s)
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
 
-    return HttpMetricExporter()
+    return HttpMetricExporter(timeout=config.metrics_timeout_s)

@@ -49,10 +49,12 @@ from adapters.otel.resilience import (
     GuardedSpanExporter,
     Signal,
 )
+from adapters.otel.sdk import build_providers
 from core.model import PageRequest, ResourceDraft
 from core.observability import Telemetry
 from core.service import ResourceService
 from core.telemetry import EXPORT_FAILURES, LOGGER_NAME
+from entrypoints.settings import Settings
 
 from .otlp_receiver import (
     BlackHole,
@@ -188,6 +190,35 @@ def test_property_23_an_export_to_a_black_hole_times_out_as_a_failure(protocol: 
     assert result is SpanExportResult.FAILURE
     assert failures.counts["traces"] == 1
     assert elapsed < 5.0, f"the export took {elapsed:.1f} s"
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_property_23_the_timeout_variable_is_read_as_milliseconds(
+    protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OTEL_EXPORTER_OTLP_TIMEOUT=500 is half a second (the Python exporters alone would wait 500 s)."""
+    with BlackHole() as hole:
+        for name, value in {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": hole.endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "500",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+        }.items():
+            monkeypatch.setenv(name, value)
+        telemetry = Settings.from_env().telemetry
+        assert telemetry is not None
+        providers = build_providers(telemetry.otel_config("0.0.0", "fastapi"))
+        try:
+            with providers.tracer_provider.get_tracer("test").start_as_current_span("one"):
+                pass
+            started = time.monotonic()
+            providers.tracer_provider.force_flush(timeout_millis=30_000)
+            elapsed = time.monotonic() - started
+        finally:
+            providers.shutdown(timeout_s=5)
+    assert providers.export_failures.counts["traces"] == 1
+    assert elapsed < 3.0, f"the export took {elapsed:.1f} s"
 
 
 class _CapturingSpanExporter(SpanExporter):

@@ -173,3 +173,14 @@ def test_env_example_lists_every_variable_and_loads_as_the_defaults() -> None:
     defaults, optional = _example_variables()
     assert set(defaults) | optional >= _variables_the_code_reads()
     assert Settings.from_env(defaults) == Settings.from_env({})
+
+
+def test_export_timeouts_are_milliseconds_and_a_signal_s_own_variable_wins() -> None:
+    telemetry = Settings.from_env(
+        {"OTEL_EXPORTER_OTLP_TIMEOUT": "500", "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "2000"}
+    ).telemetry
+    assert telemetry is not None
+    assert (telemetry.traces_timeout_s, telemetry.metrics_timeout_s, telemetry.logs_timeout_s) == (0.5, 0.5, 2.0)
+    defaults = Settings.from_env({}).telemetry
+    assert defaults is not None
+    assert defaults.otel_config("1", "fastapi").traces_timeout_s == 10.0
