@@ -324,6 +324,7 @@ _HTTP_PATHS: dict[str, tuple[Signal, Callable[[bytes], ExportRequest], Callable[
 class _OtlpHttpServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     received: Received
+    refusing = False
 
 
 class _OtlpHandler(http.server.BaseHTTPRequestHandler):
@@ -336,6 +337,9 @@ class _OtlpHandler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         if route is None:
             self._answer(404, b"")
+            return
+        if self.server.refusing:
+            self._answer(503, b"")
             return
         signal, decode, response_type = route
         encoding = (self.headers.get("Content-Encoding") or "").lower()
@@ -380,6 +384,10 @@ class HttpReceiver:
     def start(self) -> Self:
         self._thread.start()
         return self
+
+    def refuse(self) -> None:
+        """From now on answer every export 503, as an overloaded collector does (connections stay open)."""
+        self._server.refusing = True
 
     def stop(self) -> None:
         if self._thread.is_alive():
@@ -533,7 +541,7 @@ def closed_port() -> int:
 # --- The service under test, as a `resource-service serve` subprocess -----------------------------------------
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("resource-service")
-STARTUP_SECONDS = 20.0
+STARTUP_SECONDS = 60.0
 # Variables of the service that the calling environment must not leak into a test's run.
 _SERVICE_PREFIXES = ("OTEL_", "DATABASE_URL", "LOG_", "RESOURCE_COUNT_", "OBSERVABILITY_", "DEPLOYMENT_", "MAX_BODY")
 

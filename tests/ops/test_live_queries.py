@@ -1,0 +1,172 @@
+"""Every PromQL query of every dashboard and alert, run by a real Prometheus against the running service.
+
+FastAPI on SQLite and Litestar on PostgreSQL serve with `OTEL_METRICS_EXPORTER=prometheus`; Prometheus scrapes
+both every second. First healthy traffic, after which no alert may fire; then each fault an alert watches, after
+which every alert whose series the service produces must fire, and every dashboard query must return series.
+Queries on series only the collector (`otelcol_*`) or Tempo's metrics generator produce are checked to parse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from integration.otlp_receiver import HttpReceiver, ServiceProcess, free_port, service_environment
+
+from .live import (
+    Client,
+    PrometheusServer,
+    drive_errors,
+    drive_healthy,
+    drive_slow_writes,
+    fires,
+    resources_table_hidden,
+)
+from .provisioning import AlertRule, PanelQuery, alert_rules, prometheus_queries
+
+SLOW_WRITES = 40
+LOCK_HOLD_S = 1.5
+DATABASE_ERRORS = 8
+
+
+@dataclass
+class Service:
+    framework: str
+    database_url: str
+    metrics_port: int
+    process: ServiceProcess
+    client: Client
+
+
+@dataclass
+class LiveStack:
+    prometheus: PrometheusServer
+    services: list[Service]
+    receiver: HttpReceiver
+    healthy_alert_values: dict[str, list[float]]
+
+
+def _service(framework: str, database_url: str, directory: Path, otlp_port: int) -> Service:
+    metrics_port = free_port()
+    env = service_environment(
+        database_url,
+        {
+            "OTEL_METRICS_EXPORTER": "prometheus",
+            "OTEL_EXPORTER_PROMETHEUS_PORT": str(metrics_port),
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_LOGS_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "500",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "OTEL_BLRP_SCHEDULE_DELAY": "200",
+            "RESOURCE_COUNT_INTERVAL_SECONDS": "1",
+        },
+    )
+    process = ServiceProcess(framework, directory / framework, env).start()
+    return Service(framework, database_url, metrics_port, process, Client(process.base_url))
+
+
+def _alert_values(prometheus: PrometheusServer) -> dict[str, list[float]]:
+    return {rule.uid: prometheus.values(rule.expr) for rule in alert_rules("service")}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) -> Iterator[LiveStack]:
+    directory = tmp_path_factory.mktemp("live")
+    receiver = HttpReceiver().start()
+    databases = {"fastapi": f"sqlite+aiosqlite:///{directory / 'resources.db'}", "litestar": postgres_database}
+    services: list[Service] = []
+    prometheus: PrometheusServer | None = None
+    try:
+        for framework, database_url in databases.items():
+            services.append(_service(framework, database_url, directory, receiver.port))
+        targets = [f"127.0.0.1:{service.metrics_port}" for service in services]
+        prometheus = PrometheusServer(directory / "prometheus", targets).start()
+        for service in services:
+            drive_healthy(service.client, f"healthy-{service.framework}")
+        prometheus.wait_for_scrapes()
+        yield LiveStack(prometheus, services, receiver, _alert_values(prometheus))
+    finally:
+        if prometheus is not None:
+            prometheus.stop()
+        for service in services:
+            service.process.terminate(10)
+            service.process.kill()
+        receiver.stop()
+
+
+@pytest.fixture(scope="module")
+def faulted(stack: LiveStack) -> LiveStack:
+    """The stack after every fault an alert watches, with healthy traffic around it."""
+    for service in stack.services:
+        drive_errors(service.client, f"faulty-{service.framework}")
+        durations = drive_slow_writes(
+            service.process.base_url, service.database_url, f"slow-{service.framework}", SLOW_WRITES, LOCK_HOLD_S
+        )
+        assert min(durations) > 1.0, f"the writers' lock did not hold the creates back: {durations}"
+    postgres = next(service for service in stack.services if service.database_url.startswith("postgresql"))
+    with resources_table_hidden(postgres.database_url):
+        statuses = [postgres.client.request("GET", "/resources").status_code for _ in range(DATABASE_ERRORS)]
+    assert all(status >= 500 for status in statuses), f"the hidden table caused no database error: {statuses}"
+    stack.receiver.refuse()
+    for service in stack.services:
+        drive_healthy(service.client, f"unexported-{service.framework}", rounds=6)
+    stack.prometheus.wait_for_scrapes(6)
+    return stack
+
+
+def test_no_alert_fires_on_healthy_traffic(stack: LiveStack) -> None:
+    firing = {
+        uid: values
+        for uid, values in stack.healthy_alert_values.items()
+        if fires(values, next(rule.threshold for rule in alert_rules() if rule.uid == uid))
+    }
+    assert not firing, f"alerts firing on healthy traffic: {firing}"
+
+
+@pytest.mark.parametrize("rule", alert_rules("service"), ids=lambda rule: rule.uid)
+def test_the_alert_fires_when_its_condition_is_produced(faulted: LiveStack, rule: AlertRule) -> None:
+    values = faulted.prometheus.values(rule.expr)
+    assert fires(values, rule.threshold), f"{rule.title}: {rule.expr} gave {values}, threshold {rule.threshold}"
+
+
+@pytest.mark.parametrize("rule", alert_rules("collector") + alert_rules("tempo"), ids=lambda rule: rule.uid)
+def test_alerts_on_collector_or_tempo_series_parse(stack: LiveStack, rule: AlertRule) -> None:
+    stack.prometheus.query(rule.expr)
+
+
+@pytest.mark.parametrize(
+    "query", prometheus_queries("service"), ids=lambda query: f"{query.dashboard}:{query.panel}:{query.ref_id}"
+)
+def test_the_dashboard_query_returns_series(faulted: LiveStack, query: PanelQuery) -> None:
+    result = faulted.prometheus.query(query.expr)
+    assert result, f"{query.dashboard} / {query.panel}: no series for {query.expr}"
+    frameworks = {sample["metric"].get("framework_name") for sample in result}
+    assert frameworks <= {"fastapi", "litestar", None}
+
+
+@pytest.mark.parametrize(
+    "query",
+    prometheus_queries("collector") + prometheus_queries("tempo"),
+    ids=lambda query: f"{query.dashboard}:{query.panel}:{query.ref_id}",
+)
+def test_dashboard_queries_on_collector_or_tempo_series_parse(stack: LiveStack, query: PanelQuery) -> None:
+    stack.prometheus.query(query.expr)
+
+
+def test_both_frameworks_and_both_databases_reach_prometheus(faulted: LiveStack) -> None:
+    series = faulted.prometheus.query(
+        "sum by (framework_name, db_system_name) (resource_repository_duration_seconds_count)"
+    )
+    pairs = {(sample["metric"]["framework_name"], sample["metric"]["db_system_name"]) for sample in series}
+    assert pairs == {("fastapi", "sqlite"), ("litestar", "postgresql")}
+
+
+def test_the_scrape_targets_are_up(stack: LiveStack) -> None:
+    assert stack.prometheus.values("up") == [1.0, 1.0]
+    response = httpx.get(f"{stack.prometheus.url}/api/v1/targets", timeout=5).json()
+    assert all(target["health"] == "up" for target in response["data"]["activeTargets"])
