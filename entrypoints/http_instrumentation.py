@@ -47,6 +47,11 @@ SEMCONV_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
 # A value the deployment chose, such as http/dup, is kept.
 os.environ.setdefault(SEMCONV_OPT_IN, "http")
 
+# A deployment may record request headers on spans (OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST);
+# credentials are then recorded as "[REDACTED]" unless the deployment names its own list of fields to redact.
+SANITIZE_FIELDS: Final = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
+os.environ.setdefault(SANITIZE_FIELDS, "authorization,proxy-authorization,cookie,set-cookie,.*api[-_]key.*")
+
 # Searched in the full URL the instrumentation builds: scheme://host/path. No comma: the list is comma-separated.
 HEALTH_URLS: Final = r"^[^:/?#]+://[^/?#]*/health/"
 GENERIC_EXCLUDED_URLS_ENV: Final = "OTEL_PYTHON_EXCLUDED_URLS"

@@ -254,6 +254,27 @@ async def test_property_13_the_environment_excludes_more_urls_in_both_apps(
         assert [s.name for s in served.http_spans()] == ["GET /resources"]
 
 
+async def test_captured_credential_headers_are_redacted_in_both_apps(
+    framework: Framework, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST", "authorization,cookie,x-api-key,x-trace"
+    )
+    async with serving(framework) as served:
+        headers = {
+            "authorization": "Bearer s3cr3t",
+            "cookie": "session=s3cr3t",
+            "x-api-key": "s3cr3t",
+            "x-trace": "kept",
+        }
+        await served.client.get("/resources", headers=headers)
+        attributes = dict(served.server_span().attributes or {})
+    assert attributes["http.request.header.x_trace"] == ("kept",)
+    for header in ("authorization", "cookie", "x_api_key"):
+        assert attributes[f"http.request.header.{header}"] == ("[REDACTED]",), header
+    assert "s3cr3t" not in repr(attributes)
+
+
 async def test_property_13_an_incoming_traceparent_is_continued(served: Served) -> None:
     created = await _create(served)
     served.forget_spans()
