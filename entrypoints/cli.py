@@ -10,6 +10,7 @@ from types import FrameType
 
 import uvicorn
 
+from entrypoints import traffic
 from entrypoints.settings import Settings, SettingsError
 
 APP_FACTORIES = {
@@ -30,6 +31,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     serve.add_argument("--port", type=int, default=8000, help="default: 8000")
     serve.add_argument("--workers", type=int, default=1, help="server processes (default: 1)")
+    traffic.add_arguments(
+        commands.add_parser(
+            "traffic",
+            help="drive running services with a realistic mix of requests, mistakes included",
+            description="Drive running services with a realistic mix of requests (creates, reads, lists, searches, "
+            "updates, deletes, cascades) and deliberate mistakes, showing live progress and a summary. "
+            "Exits 1 when any answer is not the one expected (a 5xx, no answer, a wrong status).",
+        )
+    )
     return parser
 
 
@@ -41,6 +51,8 @@ def _stopped(_signal: int, _frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "traffic":
+        return traffic.run_command(args)
     try:
         Settings.from_env()
     except SettingsError as exc:
