@@ -13,9 +13,11 @@ from adapters.sqla.tables import metadata
 # Any fixed number: the key of the PostgreSQL advisory lock that serialises writers.
 GRAPH_LOCK_KEY = 0x7265736F75726365
 SQLITE_IMMEDIATE = "sqlite_immediate"
+# How long one attempt to reach the database may take: the most a request waits on a database that is away.
+CONNECT_TIMEOUT_S = 5.0
 
 
-def create_engine(url: str, *, connect_timeout: float = 5.0) -> AsyncEngine:
+def create_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT_S) -> AsyncEngine:
     """An async engine for `url`: `sqlite+aiosqlite://...` or `postgresql+asyncpg://...`."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": connect_timeout}, hide_parameters=True)

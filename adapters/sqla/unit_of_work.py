@@ -18,13 +18,22 @@ from core.errors import StorageError, StorageUnavailable
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
+# SQLSTATE prefixes of a server that is unreachable, starting, stopping or out of connections: PostgreSQL
+# answers "the database system is starting up" (57P03) as a plain DBAPIError while it recovers from a crash.
+UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
 
 def storage_error(exc: BaseException) -> StorageError:
     """The domain error for a driver failure: unavailable when retrying later may help."""
     unreachable = isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | OSError | TimeoutError)
-    if unreachable or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+    if unreachable or (isinstance(exc, DBAPIError) and (exc.connection_invalidated or _server_unavailable(exc))):
         return StorageUnavailable("the database is unavailable")
     return StorageError("the database failed to complete the operation")
+
+
+def _server_unavailable(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(UNAVAILABLE_SQLSTATES)
 
 
 class SqlaUnitOfWork(UnitOfWork):
