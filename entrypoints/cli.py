@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 from collections.abc import Sequence
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _stopped(_signal: int, _frame: FrameType | None) -> None:
     """A stop that was asked for: by the time uvicorn passes the signal on, it has shut down gracefully."""
+    # Requests are answered, connections closed and telemetry flushed within its budget: the collection of the
+    # whole heap at interpreter exit would only add seconds (measured: 2 s after a load) past that budget.
+    gc.freeze()
     raise SystemExit(0)
 
 
