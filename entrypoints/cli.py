@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "traffic":
         return traffic.run_command(args)
     try:
-        Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as exc:
         print(f"resource-service: {exc}", file=sys.stderr)
         return 2
@@ -72,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         lifespan="on",
+        # After SIGTERM, requests in flight get this long to finish; then they are cancelled and shutdown goes on.
+        timeout_graceful_shutdown=settings.shutdown_drain_s,
         # The app's composition root sends uvicorn's records through the service's JSON log pipeline.
         log_config=None,
     )

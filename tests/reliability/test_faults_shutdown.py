@@ -123,3 +123,23 @@ async def test_sigterm_under_load_finishes_in_flight_requests_and_flushes(
     assert any(r.attributes.get(LOG_RESOURCE_ID) == created["id"] for r in receiver.received.log_records())
     assert _created_count(receiver) == 1 + len(traffic.acknowledged)
     assert "Traceback" not in service.stderr(), service.output()
+
+
+@pytest.mark.parametrize("framework", ["fastapi", "litestar"])
+def test_a_request_that_never_completes_is_cancelled_after_the_drain(
+    framework: str, receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    drain_s = 1.0
+    service = _service(framework, receiver, tmp_path)
+    service.env = {**service.env, "SHUTDOWN_DRAIN_SECONDS": str(drain_s)}
+    try:
+        service.start()
+        stuck = SlowRequest(service.port, f"never-finished-{uuid4().hex}")
+        time.sleep(HEADERS_FIRST_S)
+        return_code = service.terminate(30.0)
+    finally:
+        service.kill()
+    del stuck
+    assert return_code == 0, service.output()
+    assert service.shutdown_seconds is not None
+    assert drain_s <= service.shutdown_seconds <= drain_s + SHUTDOWN_BUDGET_S + SHUTDOWN_MARGIN_S, service.output()

@@ -162,7 +162,7 @@ def _example_variables() -> tuple[dict[str, str], set[str]]:
 
 def _variables_the_code_reads() -> set[str]:
     source = (ROOT / "entrypoints" / "settings.py").read_text()
-    names = set(re.findall(r'"((?:OTEL|LOG|DATABASE|MAX|RESOURCE|OBSERVABILITY|DEPLOYMENT)_[A-Z_]*)"', source))
+    names = set(re.findall(r'"((?:OTEL|LOG|DATABASE|MAX|RESOURCE|OBSERVABILITY|DEPLOYMENT|SHUTDOWN)_[A-Z_]*)"', source))
     signals = ("TRACES", "METRICS", "LOGS")
     names |= {f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT" for signal in signals}
     names |= {f"OTEL_EXPORTER_OTLP_{signal}_{kind}" for signal in signals for kind in ("PROTOCOL", "TIMEOUT")}
