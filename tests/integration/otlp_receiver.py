@@ -543,7 +543,16 @@ def closed_port() -> int:
 CONSOLE_SCRIPT = Path(sys.executable).with_name("resource-service")
 STARTUP_SECONDS = 60.0
 # Variables of the service that the calling environment must not leak into a test's run.
-_SERVICE_PREFIXES = ("OTEL_", "DATABASE_URL", "LOG_", "RESOURCE_COUNT_", "OBSERVABILITY_", "DEPLOYMENT_", "MAX_BODY", "SHUTDOWN_")
+_SERVICE_PREFIXES = (
+    "OTEL_",
+    "DATABASE_URL",
+    "LOG_",
+    "RESOURCE_COUNT_",
+    "OBSERVABILITY_",
+    "DEPLOYMENT_",
+    "MAX_BODY",
+    "SHUTDOWN_",
+)
 
 
 def service_environment(database_url: str, overrides: Mapping[str, str]) -> dict[str, str]:
