@@ -14,7 +14,7 @@ from adapters.structlog_logging import LogFormat
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///resources.db"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_RESOURCE_COUNT_INTERVAL_S = 15
-DEFAULT_SHUTDOWN_DRAIN_S = 10.0
+DEFAULT_SHUTDOWN_DRAIN_S = 10
 _SUPPORTED_DRIVERS = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 
 
@@ -181,7 +181,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     resource_count_interval_s: float = DEFAULT_RESOURCE_COUNT_INTERVAL_S
-    shutdown_drain_s: float = DEFAULT_SHUTDOWN_DRAIN_S
+    shutdown_drain_s: int = DEFAULT_SHUTDOWN_DRAIN_S
     # None: this runtime sets up no telemetry and no logging (tests, or a host app that owns them).
     telemetry: TelemetrySettings | None = None
 
@@ -197,6 +197,8 @@ class Settings:
             resource_count_interval_s=_number(
                 env, "RESOURCE_COUNT_INTERVAL_SECONDS", DEFAULT_RESOURCE_COUNT_INTERVAL_S, 1, 86_400, whole=True
             ),
-            shutdown_drain_s=_number(env, "SHUTDOWN_DRAIN_SECONDS", DEFAULT_SHUTDOWN_DRAIN_S, 0.0, 3_600.0),
+            shutdown_drain_s=int(
+                _number(env, "SHUTDOWN_DRAIN_SECONDS", DEFAULT_SHUTDOWN_DRAIN_S, 0, 3_600, whole=True)
+            ),
             telemetry=TelemetrySettings.from_env(env),
         )

@@ -129,7 +129,7 @@ async def test_sigterm_under_load_finishes_in_flight_requests_and_flushes(
 def test_a_request_that_never_completes_is_cancelled_after_the_drain(
     framework: str, receiver: HttpReceiver, tmp_path: Path
 ) -> None:
-    drain_s = 1.0
+    drain_s = 1
     service = _service(framework, receiver, tmp_path)
     service.env = {**service.env, "SHUTDOWN_DRAIN_SECONDS": str(drain_s)}
     try:
