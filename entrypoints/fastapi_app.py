@@ -12,8 +12,16 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
-from entrypoints.http.api import PATHS, ROUTES, ApiResponse, Route, methods_shadowed_at, normalized_path
-from entrypoints.http.exchange import exchange, options_response, status_response
+from entrypoints.http.api import (
+    PATHS,
+    ROUTES,
+    ApiResponse,
+    Route,
+    methods_shadowed_at,
+    normalized_path,
+    served_methods,
+)
+from entrypoints.http.exchange import answer_to, exchange, options_response, status_response
 from entrypoints.http.openapi import openapi_response
 from entrypoints.http_instrumentation import instrument_fastapi
 
@@ -55,12 +63,12 @@ async def _options(request: Request) -> Response:
 
 
 async def _method_not_allowed(request: Request) -> Response:
-    return _response(status_response(405, request.url.path))
+    return _response(status_response(405, request.url.path, request.method))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    return _response(status_response(status, request.url.path))
+    return _response(status_response(status, request.url.path, request.method))
 
 
 def _mount(app: FastAPI, runtime: Runtime) -> None:
@@ -71,7 +79,9 @@ def _mount(app: FastAPI, runtime: Runtime) -> None:
         if shadowed:
             app.add_api_route(path, _method_not_allowed, methods=sorted(shadowed), include_in_schema=False)
     for route in ROUTES:
-        app.add_api_route(route.path, _endpoint(route, runtime), methods=[route.method], include_in_schema=False)
+        app.add_api_route(
+            route.path, _endpoint(route, runtime), methods=list(served_methods(route)), include_in_schema=False
+        )
 
 
 def create_app(
@@ -100,10 +110,10 @@ def create_app(
     _mount(app, app_runtime)
     document = openapi_response(TITLE, service_version())
 
-    async def openapi_schema() -> Response:
-        return _response(document)
+    async def openapi_schema(request: Request) -> Response:
+        return _response(answer_to(request.method, document))
 
-    app.add_api_route("/schema/openapi.json", openapi_schema, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/schema/openapi.json", openapi_schema, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(NormalizePath)
     if tracer_provider is not None or meter_provider is not None:

@@ -14,8 +14,8 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
-from entrypoints.http.api import PATHS, ROUTES, ApiResponse, Route
-from entrypoints.http.exchange import exchange, options_response, status_response
+from entrypoints.http.api import PATHS, ROUTES, ApiResponse, Route, served_methods
+from entrypoints.http.exchange import answer_to, exchange, options_response, status_response
 from entrypoints.http.openapi import openapi_response
 from entrypoints.http_instrumentation import instrument_litestar
 
@@ -43,7 +43,7 @@ def _handler(route: Route, runtime: Runtime) -> HTTPRouteHandler:
     # Status 200 is only the declared default: each response carries its own status.
     return HTTPRouteHandler(
         path=_litestar_path(route.path),
-        http_method=route.method,
+        http_method=served_methods(route),
         name=route.endpoint.__name__,
         status_code=200,
         include_in_schema=False,
@@ -61,7 +61,7 @@ def _options_handler(path: str) -> HTTPRouteHandler:
 # Litestar calls exception handlers synchronously: an async one would turn every error into a 500.
 def _http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    return _response(status_response(status, request.url.path))
+    return _response(status_response(status, request.url.path, request.method))
 
 
 def create_app(
@@ -87,9 +87,9 @@ def create_app(
 
     document = openapi_response(TITLE, service_version())
 
-    @HTTPRouteHandler(path="/schema/openapi.json", http_method="GET", include_in_schema=False)
-    async def openapi_schema() -> Response[bytes]:
-        return _response(document)
+    @HTTPRouteHandler(path="/schema/openapi.json", http_method=["GET", "HEAD"], include_in_schema=False)
+    async def openapi_schema(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _response(answer_to(request.method, document))
 
     app = Litestar(
         route_handlers=[

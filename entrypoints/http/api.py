@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,6 +18,7 @@ from ports.unit_of_work import UnitOfWork
 
 JSON_MEDIA_TYPE = "application/json"
 HttpMethod = Literal["GET", "POST", "PATCH", "DELETE"]
+ServedMethod = Literal[HttpMethod, "HEAD"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,18 +189,27 @@ def normalized_path(path: str) -> str:
     return "/" + re.sub("/{2,}", "/", path).strip("/")
 
 
+def served_methods(route: Route) -> tuple[ServedMethod, ...]:
+    """The methods a route answers: a GET route answers HEAD too (RFC 9110 §9.3.2)."""
+    return (route.method, "HEAD") if route.method == "GET" else (route.method,)
+
+
 def methods_at(path: str) -> set[str]:
     """The methods some route serves at a concrete path; a static path shadows the templates it also matches."""
     path = normalized_path(path)
     if path in PATHS:
-        return {route.method for route in ROUTES if route.path == path}
-    return {route.method for route in ROUTES if _PATH_PATTERNS[route.path].match(path)}
+        return _served_by(route for route in ROUTES if route.path == path)
+    return _served_by(route for route in ROUTES if _PATH_PATTERNS[route.path].match(path))
 
 
 def methods_shadowed_at(path: str) -> set[str]:
     """Methods that a template route serves at this static path but the path itself does not (so: 405)."""
-    templated: set[str] = {r.method for r in ROUTES if r.path != path and _PATH_PATTERNS[r.path].match(path)}
+    templated = _served_by(r for r in ROUTES if r.path != path and _PATH_PATTERNS[r.path].match(path))
     return templated - methods_at(path)
+
+
+def _served_by(routes: Iterable[Route]) -> set[str]:
+    return {method for route in routes for method in served_methods(route)}
 
 
 def allow_header(path: str) -> str:

@@ -1,4 +1,7 @@
-"""How both apps run a route: read the request, call the endpoint, turn any error into a problem."""
+"""How both apps run a route: read the request, call the endpoint, turn any error into a problem.
+
+A HEAD request gets what GET would answer, status and headers alike, without the body (RFC 9110 §9.3.2).
+"""
 
 from __future__ import annotations
 
@@ -23,10 +26,19 @@ def problem_response(problem: Problem, headers: Mapping[str, str] | None = None)
     return ApiResponse(problem.status, msgspec.json.encode(problem), headers or {}, PROBLEM_MEDIA_TYPE)
 
 
-def status_response(status: int, path: str) -> ApiResponse:
+def answer_to(method: str, response: ApiResponse) -> ApiResponse:
+    """`response` as sent to `method`: to HEAD, without its body but with the headers that describe it."""
+    if method != "HEAD" or not response.body:
+        return response
+    # Both frameworks keep these as given rather than describe the empty body they send.
+    described = {"content-type": response.media_type, "content-length": str(len(response.body))}
+    return ApiResponse(response.status, b"", {**response.headers, **described}, response.media_type)
+
+
+def status_response(status: int, path: str, method: str) -> ApiResponse:
     """The problem response for an HTTP error raised by the framework itself (unknown path, wrong method)."""
     headers = {"allow": allow_header(path)} if status == 405 else None
-    return problem_response(problem_for_status(status), headers)
+    return answer_to(method, problem_response(problem_for_status(status), headers))
 
 
 def options_response(path: str) -> ApiResponse:
@@ -36,6 +48,9 @@ def options_response(path: str) -> ApiResponse:
 
 class FrameworkRequest(Protocol):
     """What this module reads of a Starlette or a Litestar request."""
+
+    @property
+    def method(self) -> str: ...
 
     @property
     def path_params(self) -> Mapping[str, Any]: ...
@@ -56,6 +71,10 @@ class _Url(Protocol):
 
 async def exchange(route: Route, api: ApiContext, request: FrameworkRequest, max_body_size: int) -> ApiResponse:
     """Run `route` for one request; every error becomes a problem response."""
+    return answer_to(request.method, await _run(route, api, request, max_body_size))
+
+
+async def _run(route: Route, api: ApiContext, request: FrameworkRequest, max_body_size: int) -> ApiResponse:
     try:
         body = b""
         if route.body is not None:
