@@ -5,14 +5,22 @@ Every response also passes the client's check that `x-framework` names the frame
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
+from integration.otlp_receiver import HOST, ServiceProcess, service_environment
+
+from adapters.memory_repository import InMemoryUnitOfWork
+from entrypoints import fastapi_app, litestar_app
+from entrypoints.bootstrap import bootstrap
+from entrypoints.settings import Settings
 
 from .apps import Framework
 from .support import (
@@ -637,11 +645,12 @@ async def test_health(client: httpx.AsyncClient, path: str) -> None:
 
 
 ALLOWED_METHODS = {
-    ("PUT", "/resources"): {"GET", "POST", "OPTIONS"},
-    ("POST", f"/resources/{MISSING_ID}"): {"GET", "PATCH", "DELETE", "OPTIONS"},
-    ("PATCH", "/resources/search"): {"GET", "OPTIONS"},
-    ("POST", f"/resources/{MISSING_ID}/dependencies"): {"GET", "OPTIONS"},
-    ("DELETE", "/health/live"): {"GET", "OPTIONS"},
+    ("PUT", "/resources"): {"GET", "HEAD", "POST", "OPTIONS"},
+    ("POST", f"/resources/{MISSING_ID}"): {"GET", "HEAD", "PATCH", "DELETE", "OPTIONS"},
+    ("PATCH", "/resources/search"): {"GET", "HEAD", "OPTIONS"},
+    ("POST", f"/resources/{MISSING_ID}/dependencies"): {"GET", "HEAD", "OPTIONS"},
+    ("DELETE", "/health/live"): {"GET", "HEAD", "OPTIONS"},
+    ("DELETE", "/health/ready"): {"GET", "HEAD", "OPTIONS"},
 }
 
 
@@ -665,6 +674,114 @@ async def test_options_answers_204_naming_the_allowed_methods(client: httpx.Asyn
         assert (response.status_code, response.content) == (204, b"")
         answered[path] = allowed_methods(response)
     assert answered == {path: methods for (_, path), methods in ALLOWED_METHODS.items()}
+
+
+# Every GET route, answering and refusing, and the paths no route serves: HEAD must answer each as GET does.
+HEAD_PATHS = [
+    "/resources/{id}",
+    "/resources?limit=1&offset=1",
+    "/resources/search?q=HEAD",
+    "/resources/{id}/dependencies?transitive=true",
+    "/health/live",
+    "/health/ready",
+    "/schema/openapi.json",
+    "/resources/",
+    "/resources?limit=0",
+    "/resources/not-a-uuid",
+    f"/resources/{MISSING_ID}",
+    f"/resources/{MISSING_ID}/dependencies",
+    "/resources/search",
+    "/nope",
+]
+
+
+async def test_head_answers_the_status_and_headers_of_get_without_a_body(client: httpx.AsyncClient) -> None:
+    first = await create(client, "head first")
+    second = await create(client, "head second", dependencies=(first["id"],))
+    answered = {}
+    for template in HEAD_PATHS:
+        path = template.format(id=second["id"])
+        get, head = await client.get(path), await client.head(path)
+        assert get.content, path
+        assert int(get.headers["content-length"]) == len(get.content), path
+        answered[path] = (head.status_code, dict(head.headers), head.content)
+        assert answered[path] == (get.status_code, dict(get.headers), b""), path
+    assert [status for status, _headers, _body in answered.values()] == [200] * 8 + [422, 422, 404, 404, 422, 404]
+
+
+async def body_sent_to_head(framework: Framework, path: str) -> bytes:
+    """The body bytes the app itself sends to HEAD `path`: httpx and uvicorn would both drop them."""
+    runtime = bootstrap(Settings(), InMemoryUnitOfWork())
+    app: Any = fastapi_app.create_app(runtime) if framework == "fastapi" else litestar_app.create_app(runtime)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "HEAD",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "server": ("testserver", 80),
+    }
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert [message["type"] for message in sent] == ["http.response.start", "http.response.body"]
+    body: bytes = sent[1]["body"]
+    return body
+
+
+@pytest.mark.parametrize("path", ["/health/live", "/resources/not-a-uuid", "/nope", "/schema/openapi.json"])
+async def test_the_app_strips_the_head_body_itself(framework: Framework, path: str) -> None:
+    assert await body_sent_to_head(framework, path) == b""
+
+
+def head_then_get_on_one_connection(port: int, path: str) -> tuple[bytes, bytes]:
+    """HEAD `path`, then GET /health/live on the same connection: the raw head of the first answer, and the rest."""
+    with socket.create_connection((HOST, port), timeout=10) as connection:
+        connection.sendall(f"HEAD {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = connection.recv(65536)
+            assert chunk, f"the connection closed after {received!r}"
+            received += chunk
+        connection.sendall(f"GET /health/live HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, rest = received.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
+def header_fields(head: bytes) -> dict[str, str]:
+    fields = (line.decode().split(":", 1) for line in head.split(b"\r\n")[1:])
+    return {name.strip().lower(): value.strip() for name, value in fields}
+
+
+def test_uvicorn_sends_no_body_bytes_after_a_head_answer(framework: Framework, tmp_path: Path) -> None:
+    service = ServiceProcess(framework, tmp_path, service_environment(f"sqlite+aiosqlite:///{tmp_path}/r.db", {}))
+    try:
+        service.start()
+        created = httpx.post(f"{service.base_url}/resources", json={"name": "on the wire"}, timeout=5.0)
+        path = f"/resources/{created.json()['id']}"
+        get = httpx.get(f"{service.base_url}{path}", timeout=5.0)
+        head, rest = head_then_get_on_one_connection(service.port, path)
+    finally:
+        service.kill()
+    assert head.startswith(b"HTTP/1.1 200 ")
+    fields = header_fields(head)
+    assert (fields["content-type"], fields["content-length"]) == ("application/json", str(len(get.content)))
+    # The next bytes on the connection are the next answer's status line: no body came between.
+    assert rest.startswith(b"HTTP/1.1 200 "), rest[:200]
+    assert rest.endswith(b'{"status":"ok"}')
 
 
 @pytest.mark.parametrize("path", ["/resources/", "/resources//", "/resources//search/?q=ONL"])

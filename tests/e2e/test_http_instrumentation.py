@@ -188,6 +188,13 @@ async def _create(served: Served, name: str = "api") -> str:
         pytest.param("PUT", "/resources", 405, "/resources", id="405"),
         pytest.param("DELETE", "/resources/{created}/dependencies", 405, "/resources/{id}/dependencies", id="405-id"),
         pytest.param("GET", "/resources/not-a-uuid", 422, "/resources/{id}", id="422"),
+        pytest.param("HEAD", "/resources", 200, "/resources", id="head-list"),
+        pytest.param("HEAD", "/resources/{created}", 200, "/resources/{id}", id="head-get-by-id"),
+        pytest.param("HEAD", "/resources/{unknown}", 404, "/resources/{id}", id="head-404"),
+        pytest.param("HEAD", "/resources/search", 422, "/resources/search", id="head-search-422"),
+        pytest.param(
+            "HEAD", "/resources/{created}/dependencies", 200, "/resources/{id}/dependencies", id="head-dependencies"
+        ),
     ],
 )
 async def test_property_13_each_request_gets_one_server_span_named_by_its_route_template(
@@ -231,6 +238,7 @@ async def test_property_13_a_request_to_an_unknown_path_is_named_by_its_method_a
 async def test_property_13_health_probes_are_neither_traced_nor_measured(served: Served) -> None:
     for path in ("/health/live", "/health/ready"):
         assert (await served.client.get(path)).status_code == 200
+        assert (await served.client.head(path)).status_code == 200
     assert served.spans.get_finished_spans() == ()
     await served.client.get("/resources")
 
@@ -302,6 +310,49 @@ async def test_property_13_the_operation_span_is_a_child_of_the_server_span(serv
     assert operation.parent is not None
     assert operation.parent.span_id == server.context.span_id
     assert operation.context.trace_id == server.context.trace_id
+
+
+async def test_a_head_request_is_the_operation_of_its_get_under_a_head_server_span(served: Served) -> None:
+    created = await _create(served)
+    served.forget_spans()
+    for path in (
+        "/resources",
+        f"/resources/{created}",
+        "/resources/search?q=api",
+        f"/resources/{created}/dependencies",
+    ):
+        assert (await served.client.head(path)).status_code == 200
+    assert (await served.client.head("/resources?limit=0")).status_code == 422
+
+    server_names = {span.context.span_id: span.name for span in served.http_spans()}
+    parents = {
+        span.name: server_names[span.parent.span_id]
+        for span in served.spans.get_finished_spans()
+        if span.parent is not None and span.parent.span_id in server_names
+    }
+    assert parents == {
+        "resource.list": "HEAD /resources",
+        "resource.get": "HEAD /resources/{id}",
+        "resource.search": "HEAD /resources/search",
+        "resource.dependencies": "HEAD /resources/{id}/dependencies",
+    }
+    assert _operations_counted(served) == {
+        ("create", "success"): 1,
+        ("list", "success"): 1,
+        ("list", "error"): 1,
+        ("get", "success"): 1,
+        ("search", "success"): 1,
+        ("dependencies", "success"): 1,
+    }
+
+
+def _operations_counted(served: Served) -> dict[tuple[str, str], int]:
+    """The (operation, outcome) series of `resource.operations` that counted something, with their values."""
+    return {
+        (attributes["operation"], attributes["outcome"]): point.value
+        for _unit, attributes, point in served.metric_points("resource.operations")
+        if point.value
+    }
 
 
 async def test_property_13_request_duration_is_measured_with_the_stable_attributes(served: Served) -> None:
@@ -385,7 +436,14 @@ SAME_REQUESTS: list[tuple[str, str, dict[str, str] | None]] = [
     ("GET", f"/resources/{uuid4()}/", None),
     ("GET", "/health/live", None),
     ("GET", "/schema/openapi.json", None),
+    ("HEAD", "/resources", None),
+    ("HEAD", f"/resources/{uuid4()}", None),
+    ("HEAD", "/resources/search?q=api", None),
+    ("HEAD", "/resources/not-a-uuid", None),
+    ("HEAD", "/nowhere", None),
+    ("HEAD", "/health/live", None),
 ]
+HEALTH_PROBES = sum(1 for _method, path, _body in SAME_REQUESTS if path.startswith("/health/"))
 
 
 def _comparable(span: ReadableSpan) -> tuple[str, SpanKind, StatusCode, dict[str, Any], bool]:
@@ -413,7 +471,7 @@ async def test_property_13_both_apps_record_the_same_spans_and_metrics() -> None
         SAME_REQUESTS, fastapi_spans, litestar_spans, strict=True
     ):
         assert in_fastapi == in_litestar, f"{method} {path}"
-    assert sum(count for _attributes, count in fastapi_durations) == len(SAME_REQUESTS) - 1  # not the health probe
+    assert sum(count for _attributes, count in fastapi_durations) == len(SAME_REQUESTS) - HEALTH_PROBES
     assert fastapi_durations == litestar_durations
     assert REQUEST_DURATION in fastapi_metrics
     assert fastapi_metrics == litestar_metrics

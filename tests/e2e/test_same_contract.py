@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -57,16 +58,21 @@ async def created_id(send: Send, body: JSON) -> str:
     return resource_id
 
 
+async def get_and_head(send: Send, path: str) -> None:
+    await send("GET", path)
+    await send("HEAD", path)
+
+
 async def script(send: Send) -> None:
-    await send("GET", "/health/live")
-    await send("GET", "/health/ready")
+    await get_and_head(send, "/health/live")
+    await get_and_head(send, "/health/ready")
     alpha = await created_id(send, {"name": " alpha ", "description": "first\tone"})
     beta = await created_id(send, {"name": "beta", "dependencies": [alpha]})
     gamma = await created_id(send, {"name": "Gamma", "description": "100%", "dependencies": [beta, alpha]})
-    await send("GET", f"/resources/{alpha}")
-    await send("GET", "/resources?limit=2&offset=1")
-    await send("GET", "/resources/search?q=GAMMA")
-    await send("GET", f"/resources/{gamma}/dependencies?transitive=true")
+    await get_and_head(send, f"/resources/{alpha}")
+    await get_and_head(send, "/resources?limit=2&offset=1")
+    await get_and_head(send, "/resources/search?q=GAMMA")
+    await get_and_head(send, f"/resources/{gamma}/dependencies?transitive=true")
     await send("PATCH", f"/resources/{alpha}", {"description": "changed"})
     await send("PATCH", f"/resources/{alpha}", {"name": "renamed", "dependencies": [gamma]})
     await send("PATCH", f"/resources/{beta}", {"dependencies": [beta]})
@@ -77,22 +83,24 @@ async def script(send: Send) -> None:
     await send("POST", "/resources", raw=b"[" * 100_000)
     await send("POST", "/resources", raw=b" " * (MAX_BODY_BYTES + 1))
     await send("POST", "/resources", {"name": "plain"}, content_type="text/plain")
-    await send("GET", "/resources?limit=0&offset=-1")
-    await send("GET", "/resources/not-a-uuid")
-    await send("GET", f"/resources/{MISSING_ID}")
-    await send("GET", "/nope")
+    await get_and_head(send, "/resources?limit=0&offset=-1")
+    await get_and_head(send, "/resources/not-a-uuid")
+    await get_and_head(send, f"/resources/{MISSING_ID}")
+    await get_and_head(send, "/nope")
     await send("PUT", "/resources")
     await send("PATCH", "/resources/search")
     await send("OPTIONS", f"/resources/{alpha}")
-    await send("GET", "/resources/")
+    await send("OPTIONS", "/health/live")
+    await get_and_head(send, "/resources/")
     await send("DELETE", f"/resources/{alpha}")
     await send("DELETE", f"/resources/{gamma}")
     await send("DELETE", f"/resources/{alpha}?cascade=true")
     await send("GET", "/resources")
 
 
-SCRIPT_STATUSES = [200, 200, 201, 201, 201, 200, 200, 200, 200, 200, 409, 409, 409, 422, 422, 400, 400, 413, 415]
-SCRIPT_STATUSES += [422, 422, 404, 404, 405, 405, 204, 200, 409, 204, 200, 200]
+SCRIPT_STATUSES = [200, 200, 200, 200, 201, 201, 201, 200, 200, 200, 200, 200, 200, 200, 200]
+SCRIPT_STATUSES += [200, 409, 409, 409, 422, 422, 400, 400, 413, 415]
+SCRIPT_STATUSES += [422, 422, 422, 422, 404, 404, 404, 404, 405, 405, 204, 204, 200, 200, 409, 204, 200, 200]
 
 
 class Placeholders:
@@ -147,6 +155,10 @@ async def test_both_apps_answer_the_script_identically(database_url: str) -> Non
     litestar = await transcript("litestar", database_url)
     assert [exchange.status for exchange in fastapi] == SCRIPT_STATUSES
     assert fastapi == litestar
+    heads = [(get, head) for get, head in pairwise(fastapi) if head.request.startswith("HEAD ")]
+    assert len(heads) == 11
+    for get, head in heads:
+        assert head == Exchange(f"HEAD {get.request.removeprefix('GET ')}", get.status, get.headers, "")
 
 
 def test_normalizing_numbers_ids_and_times_by_first_appearance() -> None:
