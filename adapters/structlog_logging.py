@@ -15,7 +15,7 @@ import orjson
 import structlog
 from opentelemetry import trace
 from opentelemetry._logs import Logger, LoggerProvider, SeverityNumber
-from structlog.typing import EventDict, Processor, WrappedLogger
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 from adapters.observability.records import completed_fields, exception_fields, failed_fields, failure_level
 from core.telemetry import (
@@ -148,19 +148,20 @@ def configure_logging(
     for name, quieter in _QUIETER_LOGGERS.items():
         logging.getLogger(name).setLevel(quieter)
     structlog.configure(
-        # filter_by_level first: a record below LOG_LEVEL costs no timestamp, no trace lookup, no rendering.
-        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        # A call below LOG_LEVEL is a method that returns at once: no processor, no level check, no exception.
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         cache_logger_on_first_use=True,
     )
 
 
 class StructlogLogging(LoggingPort):
-    """Operation events through the chain `configure_logging` set up; the logger is built on first use."""
+    """Operation events through the chain `configure_logging` set up, which must be configured first."""
 
     def __init__(self) -> None:
-        self._logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(LOGGER_NAME)
+        # Bound now rather than through structlog's lazy proxy, which would rebuild the logger on every call.
+        self._logger: FilteringBoundLogger = structlog.get_logger(LOGGER_NAME).bind()
 
     def operation_started(self, operation: Operation, fields: Mapping[str, LogValue]) -> None:
         self._logger.debug(EVENT_STARTED, operation=operation, **fields)
