@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Mapping, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
 
 from core.observability import Telemetry
 from core.telemetry import ErrorType, Operation
@@ -40,14 +40,17 @@ class _NoOpSpan(SpanPort):
 
 
 _SPAN = _NoOpSpan()
+# One context manager for every span: nullcontext is reusable, and costs less than a generator per call.
+_NO_SPAN: AbstractContextManager[SpanPort] = nullcontext(_SPAN)
 
 
 class NoOpTracing(TracingPort):
     """Opens no spans; there is never a current trace."""
 
-    @contextmanager
-    def span(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[SpanPort]:
-        yield _SPAN
+    def span(
+        self, name: str, attributes: Mapping[str, AttributeValue] | None = None
+    ) -> AbstractContextManager[SpanPort]:
+        return _NO_SPAN
 
     def current_ids(self) -> TraceIds | None:
         return None
