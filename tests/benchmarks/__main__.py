@@ -1,0 +1,143 @@
+"""`python -m tests.benchmarks [SUITE ...] [--smoke] [--output PATH] [--charts DIR]` (what `tox -e bench` runs).
+
+Suites: inprocess (observability cost per request, in process), http (throughput under wrk), graph (graph
+operations against size), primitives (one span, metric, log line). All of them by default. Results go to
+`--output` as JSON and to stdout as tables; a full run also draws the charts (matplotlib, the bench extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from . import graph, inprocess, primitives, throughput
+from .measure import pin_to_cpu, table
+
+DEFAULT_OUTPUT: Final = Path(".benchmarks/results.json")
+DEFAULT_CHARTS: Final = Path("docs/performance")
+# The benchmarking process stays off the CPU that the load generator and the OTLP sink use.
+BENCH_CPU: Final = 0
+
+
+def _run_inprocess(smoke: bool) -> dict[str, Any]:
+    return asyncio.run(inprocess.run(smoke=smoke))
+
+
+def _run_graph(smoke: bool) -> dict[str, Any]:
+    return asyncio.run(graph.run(smoke=smoke))
+
+
+def _run_http(smoke: bool) -> dict[str, Any]:
+    if not throughput.available():
+        raise SystemExit("the http suite needs wrk (Debian: apt-get install wrk)")
+    return throughput.run(smoke=smoke)
+
+
+def _run_primitives(smoke: bool) -> dict[str, Any]:
+    return primitives.run(smoke=smoke)
+
+
+SUITES: Final[dict[str, Callable[[bool], dict[str, Any]]]] = {
+    "inprocess": _run_inprocess,
+    "http": _run_http,
+    "graph": _run_graph,
+    "primitives": _run_primitives,
+}
+# The columns of each suite's tables: (result key, columns).
+TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
+    "inprocess": [
+        ("rows", ["framework", "operation", "configuration", "us_per_request", "added_us_vs_noop", "ratio_to_bare"]),
+    ],
+    "http": [
+        ("rows", ["framework", "observability", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"]),
+        ("ratios", ["ratio", "operation", "value"]),
+    ],
+    "graph": [
+        ("rows", ["store", "operation", "size", "ms_per_operation"]),
+        ("growth", ["store", "operation", "from_size", "to_size", "growth_per_10x"]),
+    ],
+    "primitives": [("rows", ["primitive", "us_per_call", "net_us_per_call"])],
+}
+TARGET_COLUMNS: Final = ["target", "measured", "limit", "unit", "met"]
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "")
+    return {
+        "cpu_model": model or platform.processor(),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "load_average_at_start": os.getloadavg(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def run_suites(names: Sequence[str], *, smoke: bool) -> dict[str, Any]:
+    """Run the named suites; the results document, with the machine."""
+    return {
+        "smoke": smoke,
+        "machine": machine(),
+        "suites": {name: SUITES[name](smoke) for name in names},
+    }
+
+
+def report(results: dict[str, Any]) -> str:
+    """Every suite's tables and targets as text."""
+    sections = []
+    for name, result in results["suites"].items():
+        for key, columns in TABLES[name]:
+            sections.append(table(f"== {name}: {key}", result[key], columns))
+        sections.append(table(f"== {name}: targets", result["targets"], TARGET_COLUMNS))
+    return "\n\n".join(sections)
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("suites", nargs="*", metavar="SUITE", help=f"any of {', '.join(SUITES)} (default: all)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the suites work, measures nothing")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"default: {DEFAULT_OUTPUT}")
+    parser.add_argument(
+        "--charts",
+        type=Path,
+        default=DEFAULT_CHARTS,
+        help=f"where a full run draws its charts (default: {DEFAULT_CHARTS})",
+    )
+    arguments = parser.parse_args(argv)
+    unknown = sorted(set(arguments.suites) - set(SUITES))
+    if unknown:
+        parser.error(f"unknown suite {', '.join(unknown)}; choose from {', '.join(SUITES)}")
+    return arguments
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run, print, write the JSON, and for a full run draw the charts."""
+    arguments = _arguments(argv)
+    if not arguments.smoke:
+        pin_to_cpu(BENCH_CPU)
+    results = run_suites(arguments.suites or list(SUITES), smoke=arguments.smoke)
+    print(report(results))
+    arguments.output.parent.mkdir(parents=True, exist_ok=True)
+    arguments.output.write_text(json.dumps(results, indent=2))
+    print(f"\nresults: {arguments.output}")
+    if not arguments.smoke:
+        from . import charts  # matplotlib: the bench extra, needed by full runs only
+
+        for path in charts.draw(results, arguments.charts):
+            print(f"chart: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The observability configurations compared, each as a runtime and an ASGI app of either framework.
+
+- `bare`: the baseline, an app built without the observability layer: the service's instrumentation is
+  replaced by a pass-through (no span, metric, log, timing or repository wrapper) and HTTP is not instrumented.
+- `noop`: observability disabled, the way the service ships it: the no-op adapters behind the one
+  instrumentation path, HTTP not instrumented.
+- `memory`: the in-memory adapters (what the tests assert on), HTTP not instrumented.
+- `otel`: everything on: the OpenTelemetry SDK at 100 % sampling, traces, metrics and OTLP logs exported over
+  OTLP/HTTP to a sink answering 200, JSON log lines, and the HTTP server instrumentation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, Final, Literal
+from uuid import UUID
+
+from adapters.observability import in_memory_telemetry, noop_telemetry
+from core.observability import Instrumentation, OperationScope, Telemetry
+from core.service import ResourceService
+from core.telemetry import ErrorType, Operation
+from entrypoints import fastapi_app, litestar_app
+from entrypoints.bootstrap import Runtime, bootstrap
+from entrypoints.http.api import ApiContext
+from entrypoints.observability import Observability
+from entrypoints.settings import Settings, TelemetrySettings
+from ports.repository import ResourceRepository
+from ports.tracing import AttributeValue, SpanPort
+from ports.unit_of_work import UnitOfWork
+
+Configuration = Literal["bare", "noop", "memory", "otel"]
+CONFIGURATIONS: Final[tuple[Configuration, ...]] = ("bare", "noop", "memory", "otel")
+Framework = Literal["fastapi", "litestar"]
+FRAMEWORKS: Final[tuple[Framework, ...]] = ("fastapi", "litestar")
+OTEL_SETTINGS: Final = TelemetrySettings(traces_exporter="otlp", metrics_exporter="otlp", logs_exporter="otlp")
+
+
+class _Unrecorded(SpanPort):
+    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
+        pass
+
+    def fail(self, exc: BaseException, error_type: ErrorType) -> None:
+        pass
+
+
+class _BareScope(OperationScope):
+    """Learns nothing: the service's calls on its scope cost one empty method call each."""
+
+    def resource(self, resource_id: UUID) -> None:
+        pass
+
+    def dependencies(self, count: int) -> None:
+        pass
+
+    def search_text(self, text: str) -> None:
+        pass
+
+    def search_results(self, count: int) -> None:
+        pass
+
+    def cascade(self, size: int) -> None:
+        pass
+
+    def stored(self, count: int) -> None:
+        pass
+
+
+class PassThroughInstrumentation(Instrumentation):
+    """Runs what it wraps and nothing else: what the service would be without its observability layer."""
+
+    def __init__(self) -> None:
+        super().__init__(noop_telemetry())
+
+    @asynccontextmanager
+    async def operation(
+        self, operation: Operation, resource_id: UUID | None = None, *, error_type: ErrorType | None = None
+    ) -> AsyncIterator[OperationScope]:
+        yield _BareScope(_Unrecorded())
+
+    async def rejected(self, operation: Operation, error: Exception) -> None:
+        pass
+
+    def resource_count(self, count: int) -> None:
+        pass
+
+    @contextmanager
+    def validation(self) -> Iterator[None]:
+        yield
+
+    def traced(self, repository: ResourceRepository, *_context: Any, **_named: Any) -> ResourceRepository:
+        return repository
+
+
+class UninstrumentedService(ResourceService):
+    """The service with its instrumentation replaced by the pass-through."""
+
+    def __init__(self, unit_of_work: UnitOfWork) -> None:
+        super().__init__(unit_of_work, noop_telemetry())
+        self._observe = PassThroughInstrumentation()
+
+
+def runtime_for(configuration: Configuration, framework: Framework, unit_of_work: UnitOfWork) -> Runtime:
+    """A runtime over `unit_of_work` observed as `configuration` says (`otel` exports to OTEL_EXPORTER_OTLP_*)."""
+    settings = Settings()
+    if configuration == "bare":
+        api = ApiContext(UninstrumentedService(unit_of_work), unit_of_work)
+        return Runtime(settings, api, Observability(noop_telemetry(), None, 0.0))
+    if configuration == "noop":
+        return bootstrap(settings, unit_of_work, framework=framework)
+    if configuration == "memory":
+        telemetry: Telemetry = in_memory_telemetry()[0]
+        return bootstrap(settings, unit_of_work, telemetry, framework=framework)
+    runtime = bootstrap(Settings(telemetry=OTEL_SETTINGS), unit_of_work, framework=framework)
+    _discard_stdout_log_lines()
+    return runtime
+
+
+def _discard_stdout_log_lines() -> None:
+    # The lines are still built and written (to /dev/null): only the benchmark's own output stays readable.
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115  # lives as long as the process
+
+
+def app_for(framework: Framework, runtime: Runtime) -> Any:
+    """`framework`'s ASGI app over `runtime`; Any, since the two frameworks type their callables differently."""
+    if framework == "fastapi":
+        return fastapi_app.create_app(runtime)
+    return litestar_app.create_app(runtime)

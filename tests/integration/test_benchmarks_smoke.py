@@ -1,0 +1,89 @@
+"""Every benchmark suite at its smoke sizes, through `python -m tests.benchmarks`: it runs and writes its results."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SPREAD_KEYS = {"median", "min", "max", "repetitions"}
+# Every figure that must be positive; the other spreads are differences or ratios.
+POSITIVE = {"us_per_request", "requests_per_s", "p50_ms", "p99_ms", "ms_per_operation", "us_per_call"}
+# Each suite's result tables and the columns every row of them has: the shape docs/performance.md is built from.
+SHAPES: dict[str, dict[str, set[str]]] = {
+    "inprocess": {
+        "rows": {
+            "framework",
+            "operation",
+            "configuration",
+            "us_per_request",
+            "added_us_vs_noop",
+            "ratio_to_noop",
+            "ratio_to_bare",
+        }
+    },
+    "http": {
+        "rows": {"framework", "observability", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"},
+        "ratios": {"ratio", "operation", "value"},
+    },
+    "graph": {
+        "rows": {"store", "operation", "size", "ms_per_operation"},
+        "growth": {"store", "operation", "from_size", "to_size", "growth_per_10x"},
+    },
+    "primitives": {"rows": {"primitive", "us_per_call", "net_us_per_call"}},
+}
+
+
+def _assert_spread(name: str, value: Mapping[str, Any]) -> None:
+    assert set(value) == SPREAD_KEYS, name
+    assert value["min"] <= value["median"] <= value["max"], name
+    assert value["repetitions"] >= 1, name
+    if name in POSITIVE:
+        assert value["min"] > 0, f"{name} is not positive: {value}"
+
+
+def _assert_shape(suite: str, result: Mapping[str, Any]) -> None:
+    for key, columns in SHAPES[suite].items():
+        assert result[key], f"{suite} has no {key}"
+        for row in result[key]:
+            assert set(row) == columns, f"{suite} {key}: {sorted(set(row) ^ columns)}"
+            for name, value in row.items():
+                if isinstance(value, Mapping):
+                    _assert_spread(name, value)
+    assert result["targets"], f"{suite} checks no target"
+    for checked in result["targets"]:
+        assert set(checked) == {"target", "measured", "limit", "unit", "met"}
+        assert isinstance(checked["met"], bool)
+
+
+@pytest.mark.parametrize(
+    "suite", [pytest.param(suite, marks=[pytest.mark.postgres] if suite == "graph" else []) for suite in SHAPES]
+)
+def test_each_suite_runs_at_smoke_size_and_writes_its_results(suite: str, tmp_path: Path) -> None:
+    if suite == "http" and shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed")
+    output = tmp_path / "results.json"
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks", suite, "--smoke", "--output", str(output)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert finished.returncode == 0, finished.stderr[-4000:]
+    assert f"== {suite}: targets" in finished.stdout
+    results = json.loads(output.read_text())
+    assert results["smoke"] is True
+    assert results["machine"]["cpus"] >= 1
+    assert list(results["suites"]) == [suite]
+    _assert_shape(suite, results["suites"][suite])
