@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import Any, cast
 from uuid import UUID
@@ -38,11 +38,16 @@ _fallback = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Telemetry:
-    """The three observability ports the core reports to."""
+    """The three observability ports the core reports to.
+
+    `enabled=False` says all three record nothing (observability disabled): the instrumentation then skips its
+    own bookkeeping too (clock reads, scopes, repository wrappers), so that disabled costs next to nothing.
+    """
 
     metrics: MetricsPort
     tracing: TracingPort
     logging: LoggingPort
+    enabled: bool = True
 
 
 @dataclass(slots=True)
@@ -84,6 +89,39 @@ class OperationScope:
         _quietly(self.span.set_attributes, attributes)
 
 
+class _SilentSpan(SpanPort):
+    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
+        pass
+
+    def fail(self, exc: BaseException, error_type: ErrorType) -> None:
+        pass
+
+
+class _SilentScope(OperationScope):
+    """The scope of every operation while observability is disabled: it keeps nothing, so one is shared."""
+
+    def resource(self, resource_id: UUID) -> None:
+        pass
+
+    def dependencies(self, count: int) -> None:
+        pass
+
+    def search_text(self, text: str) -> None:
+        pass
+
+    def search_results(self, count: int) -> None:
+        pass
+
+    def cascade(self, size: int) -> None:
+        pass
+
+    def stored(self, count: int) -> None:
+        pass
+
+    def annotate(self, attributes: dict[str, AttributeValue]) -> None:
+        pass
+
+
 def _quietly(call: Callable[..., Any], *args: Any) -> None:
     """Telemetry must never break a request: a failing adapter is reported through stdlib logging and ignored."""
     try:
@@ -99,13 +137,18 @@ class Instrumentation:
         self._metrics = telemetry.metrics
         self._tracing = telemetry.tracing
         self._logging = telemetry.logging
+        self._enabled = telemetry.enabled
         self._clock = clock
+        self._silent_scope = _SilentScope(_SilentSpan())
 
     @asynccontextmanager
     async def operation(
         self, operation: Operation, resource_id: UUID | None = None, *, error_type: ErrorType | None = None
     ) -> AsyncIterator[OperationScope]:
         """Run one operation on `resource_id` if it has one; `error_type` overrides how its failure is classed."""
+        if not self._enabled:
+            yield self._silent_scope
+            return
         started = self._clock()
         with self._tracing.span(operation_span_name(operation), {SPAN_OPERATION: operation}) as span:
             scope = OperationScope(span)
@@ -121,6 +164,8 @@ class Instrumentation:
 
     async def rejected(self, operation: Operation, error: Exception) -> None:
         """Record a request refused before the service ran (malformed or invalid input) as a failed `operation`."""
+        if not self._enabled:
+            return
         with suppress(type(error)):
             async with self.operation(operation, error_type="validation"):
                 raise error
@@ -129,14 +174,14 @@ class Instrumentation:
         """The store holds `count` resources (read outside any operation)."""
         _quietly(self._metrics.set_resource_count, count)
 
-    @contextmanager
-    def validation(self) -> Iterator[None]:
+    def validation(self) -> AbstractContextManager[object]:
         """Input checks, in a child span."""
-        with self._tracing.span(VALIDATE_SPAN):
-            yield
+        return self._tracing.span(VALIDATE_SPAN) if self._enabled else nullcontext()
 
     def traced(self, repository: ResourceRepository, database_system: str) -> ResourceRepository:
         """`repository` with every call timed, in a child span `resource.repository.<method>`."""
+        if not self._enabled:
+            return repository
         traced = _TracedRepository(
             repository, database_system, self._tracing, self._clock, self._record_repository_call(database_system)
         )
@@ -158,7 +203,6 @@ class Instrumentation:
         if error_type == "circular_dependency":
             _quietly(self._metrics.record_circular_dependency, operation)
         _quietly(self._logging.operation_failed, operation, elapsed * 1000, error_type, exc, dict(scope.log_fields))
-
 
     def _record_repository_call(self, database_system: str) -> Callable[[str, float], None]:
         def record(method: str, elapsed: float) -> None:

@@ -84,4 +84,4 @@ class NoOpLogging(LoggingPort):
 
 def noop_telemetry() -> Telemetry:
     """Observability disabled."""
-    return Telemetry(NoOpMetrics(), NoOpTracing(), NoOpLogging())
+    return Telemetry(NoOpMetrics(), NoOpTracing(), NoOpLogging(), enabled=False)

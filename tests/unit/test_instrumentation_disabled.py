@@ -1,0 +1,52 @@
+"""Observability disabled costs next to nothing: the instrumentation itself does no bookkeeping."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import uuid4
+
+import pytest
+
+from adapters.memory_repository import InMemoryResourceRepository
+from adapters.observability import noop_telemetry
+from core.errors import ResourceNotFound
+from core.observability import Instrumentation
+
+
+def _no_clock() -> float:
+    raise AssertionError("the disabled instrumentation read the clock")
+
+
+def test_disabled_instrumentation_hands_the_repository_over_untraced() -> None:
+    repository = InMemoryResourceRepository({})
+    assert Instrumentation(noop_telemetry(), _no_clock).traced(repository, "memory") is repository
+
+
+def test_disabled_operations_read_no_clock_and_share_one_scope() -> None:
+    observe = Instrumentation(noop_telemetry(), _no_clock)
+
+    async def operations() -> list[object]:
+        scopes: list[object] = []
+        for _ in range(2):
+            async with observe.operation("get", uuid4()) as scope:
+                scope.dependencies(3)
+                scope.cascade(2)
+                scopes.append(scope)
+        with observe.validation():
+            pass
+        await observe.rejected("create", ValueError("bad input"))
+        return scopes
+
+    first, second = asyncio.run(operations())
+    assert first is second
+
+
+def test_a_failure_still_propagates_when_disabled() -> None:
+    observe = Instrumentation(noop_telemetry(), _no_clock)
+
+    async def failing() -> None:
+        async with observe.operation("get"):
+            raise ResourceNotFound(uuid4())
+
+    with pytest.raises(ResourceNotFound):
+        asyncio.run(failing())
