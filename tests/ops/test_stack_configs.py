@@ -23,7 +23,7 @@ def test_promtool_accepts_the_prometheus_config() -> None:
     promtool = shutil.which("promtool")
     assert promtool is not None, "Debian's `prometheus` package is not installed (.ci/run installs it)"
     result = subprocess.run(
-        [promtool, "check", "config", "--syntax-only", str(OPS / "prometheus.yml")],
+        [promtool, "check", "config", str(OPS / "prometheus.yml")],
         capture_output=True,
         text=True,
         check=False,
