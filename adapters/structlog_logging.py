@@ -2,14 +2,17 @@
 
 One processor chain serves both structlog and the standard `logging` module (uvicorn, SQLAlchemy), so
 every line on stdout has the same shape and carries the trace and span ids current when it was emitted.
+structlog's own records skip the `logging` bridge (two `LogRecord`s a line): they are rendered by structlog
+and written through the same stdout handler, under its lock, so lines of the two sources never interleave.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
-from typing import Literal
+import time
+from collections.abc import Callable, Mapping
+from typing import Literal, TextIO
 
 import orjson
 import structlog
@@ -49,6 +52,8 @@ _QUIETER_LOGGERS = {
 }
 # Fields that OTLP carries in fields of its own rather than as attributes.
 _NOT_ATTRIBUTES = frozenset({"event", "timestamp", "level", "trace_id", "span_id"})
+# `bool` is an `int`.
+_PRIMITIVES = (str, int, float)
 
 
 def add_trace_context(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -58,6 +63,27 @@ def add_trace_context(_logger: WrappedLogger, _method: str, event_dict: EventDic
         event_dict["trace_id"] = trace.format_trace_id(span_context.trace_id)
         event_dict["span_id"] = trace.format_span_id(span_context.span_id)
     return event_dict
+
+
+class UtcTimestamp:
+    """`timestamp` in RFC 3339, UTC, with microseconds and a `Z`; the date and time of day are formatted once a second.
+
+    structlog's `TimeStamper(fmt="iso")` builds a `datetime` and calls its `isoformat()` for every record: 2 to 3
+    times the cost of this, and a third of what a whole line costs once the `logging` bridge is gone.
+    """
+
+    def __init__(self) -> None:
+        # One tuple, replaced whole, so that threads never see the prefix of another second.
+        self._second_and_prefix: tuple[int, str] = (-1, "")
+
+    def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+        seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+        second, prefix = self._second_and_prefix
+        if second != seconds:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+            self._second_and_prefix = (seconds, prefix)
+        event_dict["timestamp"] = f"{prefix}.{micros:06d}Z"
+        return event_dict
 
 
 def add_service_name(service_name: str) -> Processor:
@@ -104,19 +130,58 @@ def _attributes(event_dict: EventDict) -> dict[str, str | int | float | bool]:
     for key, value in event_dict.items():
         if key in _NOT_ATTRIBUTES:
             continue
-        if isinstance(value, Mapping):
+        # Most values are primitives: checked first, since `Mapping` is an ABC and slow to test against.
+        if isinstance(value, _PRIMITIVES):
+            attributes[key] = value
+        elif isinstance(value, Mapping):
             attributes.update({f"{key}.{inner}": _primitive(item) for inner, item in value.items()})
         else:
-            attributes[key] = _primitive(value)
+            attributes[key] = str(value)
     return attributes
 
 
 def _primitive(value: object) -> str | int | float | bool:
-    return value if isinstance(value, str | int | float | bool) else str(value)
+    return value if isinstance(value, _PRIMITIVES) else str(value)
 
 
 def _render_json(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> str:
     return orjson.dumps(event_dict, default=str).decode()
+
+
+class _StdoutHandler(logging.StreamHandler[TextIO]):
+    """The stdout handler of both sources: `logging` records through `emit`, structlog's through `write_line`."""
+
+    def write_line(self, line: str) -> None:
+        """One rendered line, written whole and flushed under the handler's lock, as `emit` writes a record."""
+        self.acquire()
+        try:
+            self.stream.write(line + self.terminator)
+            self.stream.flush()
+        except Exception:  # as in `emit`: a failed write is reported on stderr, never raised
+            self.handleError(logging.makeLogRecord({"msg": line}))
+        finally:
+            self.release()
+
+
+class _LineLogger:
+    """The logger structlog wraps: hands each line its processors rendered to the stdout handler."""
+
+    __slots__ = ("_handler", "name")
+
+    def __init__(self, handler: _StdoutHandler, name: str) -> None:
+        self._handler = handler
+        self.name = name
+
+    def msg(self, line: str) -> None:
+        self._handler.write_line(line)
+
+    debug = info = warning = error = critical = msg
+
+
+def _line_loggers(handler: _StdoutHandler) -> Callable[..., _LineLogger]:
+    """A structlog logger factory; a logger's name is the one stdlib's factory would give (the caller's module)."""
+    stdlib_loggers = structlog.stdlib.LoggerFactory(ignore_frame_names=[__name__])
+    return lambda *args: _LineLogger(handler, stdlib_loggers(*args).name)
 
 
 def configure_logging(
@@ -131,25 +196,28 @@ def configure_logging(
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        UtcTimestamp(),
         add_service_name(service_name),
         add_trace_context,
         exc_info_to_exception,
     ]
-    output: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
-    if logger_provider is not None:
-        output.append(ExportToOtel(logger_provider))
-    output.append(_render_json if log_format == "json" else structlog.dev.ConsoleRenderer())
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=output))
+    rendering: list[Processor] = [] if logger_provider is None else [ExportToOtel(logger_provider)]
+    rendering.append(_render_json if log_format == "json" else structlog.dev.ConsoleRenderer())
+    handler = _StdoutHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
+        )
+    )
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
     for name, quieter in _QUIETER_LOGGERS.items():
         logging.getLogger(name).setLevel(quieter)
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        processors=[*shared, *rendering],
+        logger_factory=_line_loggers(handler),
         # A call below LOG_LEVEL is a method that returns at once: no processor, no level check, no exception.
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         cache_logger_on_first_use=True,
@@ -162,9 +230,12 @@ class StructlogLogging(LoggingPort):
     def __init__(self) -> None:
         # Bound now rather than through structlog's lazy proxy, which would rebuild the logger on every call.
         self._logger: FilteringBoundLogger = structlog.get_logger(LOGGER_NAME).bind()
+        # Checked once, as the bound logger's level is fixed: below it, not even the fields are unpacked.
+        self._logs_started = self._logger.is_enabled_for(logging.DEBUG)
 
     def operation_started(self, operation: Operation, fields: Mapping[str, LogValue]) -> None:
-        self._logger.debug(EVENT_STARTED, operation=operation, **fields)
+        if self._logs_started:
+            self._logger.debug(EVENT_STARTED, operation=operation, **fields)
 
     def operation_completed(self, operation: Operation, duration_ms: float, fields: Mapping[str, LogValue]) -> None:
         self._logger.info(EVENT_COMPLETED, operation=operation, **fields, **completed_fields(duration_ms))

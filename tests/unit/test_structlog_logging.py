@@ -1,25 +1,39 @@
-"""The structlog adapter: one JSON object a line, the level honoured early, trace ids at emit time, stdlib too."""
+"""The structlog adapter: one JSON object a line, the level honoured early, trace ids at emit time, stdlib too.
+
+structlog's records are written without the `logging` bridge, through the same handler: these tests also check
+that both sources share its stream and lock, its OTLP export and its failure handling.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import re
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import structlog
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.otel import OtelTracing
-from adapters.structlog_logging import StructlogLogging, configure_logging
+from adapters.structlog_logging import StructlogLogging, UtcTimestamp, configure_logging
 
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    structlog_config = structlog.get_config()
     yield
     root.handlers, root.level = handlers, level
+    structlog.configure(**structlog_config)
 
 
 def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
@@ -52,3 +66,105 @@ def test_standard_logging_records_take_the_same_shape(capsys: pytest.CaptureFixt
     assert (record["event"], record["logger"], record["level"]) == ("request failed", "uvicorn.error", "error")
     assert record["exception"]["type"] == "ValueError"
     assert "line two" in record["exception"]["stack"]
+
+
+class _SplittingStream(io.StringIO):
+    """Takes each write in two halves with a thread switch between, as a pipe can take a long line in parts."""
+
+    def write(self, text: str) -> int:
+        half = len(text) // 2
+        super().write(text[:half])
+        time.sleep(0)
+        return super().write(text[half:]) + half
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_lines_of_both_sources_never_interleave(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = _SplittingStream()
+    monkeypatch.setattr(sys, "stdout", stream)
+    configure_logging(level="info")
+    operations, uvicorn = StructlogLogging(), logging.getLogger("uvicorn.access")
+
+    def from_structlog() -> None:
+        for _ in range(300):
+            operations.operation_completed("get", 1.0, {"resource_id": "r"})
+
+    def from_stdlib() -> None:
+        for _ in range(300):
+            uvicorn.info("GET /resources 200")
+
+    threads = [threading.Thread(target=from_structlog), threading.Thread(target=from_stdlib)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    loggers = [json.loads(line)["logger"] for line in stream.getvalue().splitlines()]
+    assert sorted(loggers) == ["resource_service.operations"] * 300 + ["uvicorn.access"] * 300
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_structlog_lines_follow_the_handler_to_a_new_stream(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(level="info")
+    operations = StructlogLogging()
+    [handler] = logging.getLogger().handlers
+    assert isinstance(handler, logging.StreamHandler)
+    moved = io.StringIO()
+    handler.setStream(moved)
+    operations.operation_completed("get", 1.0, {})
+    assert capsys.readouterr().out == ""
+    assert json.loads(moved.getvalue())["event"] == "operation.completed"
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_both_sources_are_exported_over_otlp_in_their_trace_context(capsys: pytest.CaptureFixture[str]) -> None:
+    exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # the SDK leaves it unannotated
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    configure_logging(level="info", logger_provider=provider)
+    tracing = OtelTracing(TracerProvider())
+    with tracing.span("resource.get"):
+        ids = tracing.current_ids()
+        StructlogLogging().operation_failed("get", 2.0, "not_found", LookupError("no such resource"), {})
+        logging.getLogger("uvicorn.error").error("request failed")
+    structlog_record, stdlib_record = (exported.log_record for exported in exporter.get_finished_logs())
+    assert ids is not None
+    for record in (structlog_record, stdlib_record):
+        assert (f"{record.trace_id:032x}", f"{record.span_id:016x}") == (ids.trace_id, ids.span_id)
+    assert (structlog_record.body, structlog_record.severity_text) == ("operation.failed", "WARNING")
+    assert structlog_record.attributes is not None
+    assert structlog_record.attributes["exception.type"] == "LookupError"
+    assert structlog_record.attributes["error.type"] == "not_found"
+    assert (stdlib_record.body, stdlib_record.severity_text) == ("request failed", "ERROR")
+    assert len(_lines(capsys)) == 2
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_the_console_format_writes_readable_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(level="debug", log_format="console")
+    StructlogLogging().operation_started("get", {})
+    logging.getLogger("uvicorn.error").info("server started")
+    started, server = capsys.readouterr().out.splitlines()
+    assert "operation.started" in started
+    assert not started.startswith("{")
+    assert "server started" in server
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_failed_write_is_reported_on_stderr_and_never_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    broken, stderr = io.StringIO(), io.StringIO()
+    broken.close()
+    monkeypatch.setattr(sys, "stdout", broken)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    configure_logging(level="info")
+    StructlogLogging().operation_completed("get", 1.0, {})
+    assert "ValueError: I/O operation on closed file" in stderr.getvalue()
+
+
+def test_timestamps_are_rfc3339_utc_with_microseconds_across_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    stamp = UtcTimestamp()
+    nanoseconds = iter([1_700_000_000_000_000_000, 1_700_000_001_500_000_000, 1_700_000_001_000_042_000])
+    monkeypatch.setattr(time, "time_ns", lambda: next(nanoseconds))
+    stamps = [stamp(None, "info", {})["timestamp"] for _ in range(3)]
+    monkeypatch.undo()
+    assert stamps == ["2023-11-14T22:13:20.000000Z", "2023-11-14T22:13:21.500000Z", "2023-11-14T22:13:21.000042Z"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp(None, "info", {})["timestamp"])
