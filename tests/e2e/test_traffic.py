@@ -23,6 +23,9 @@ from entrypoints.traffic import KINDS, NO_ANSWER, Kind, TrafficConfig, TrafficPr
 
 from .apps import FRAMEWORKS
 
+# Real server processes or large graphs: run once per tox run, by the py311 env (see tox.ini).
+pytestmark = pytest.mark.slow
+
 RATE = 40.0
 DURATION = 5.0
 # Room for seconds-long answers from servers on a busy machine: no request is skipped for want of a slot.

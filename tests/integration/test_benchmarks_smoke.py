@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+# Real server processes or large graphs: run once per tox run, by the py311 env (see tox.ini).
+pytestmark = pytest.mark.slow
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SPREAD_KEYS = {"median", "min", "max", "repetitions"}
 # Every figure that must be positive; the other spreads are differences or ratios.

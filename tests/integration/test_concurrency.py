@@ -23,7 +23,11 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
+import pytest
 from sqlalchemy.engine import make_url
+
+# Real server processes or large graphs: run once per tox run, by the py311 env (see tox.ini).
+pytestmark = pytest.mark.slow
 
 SERVE_COMMAND = Path(sys.executable).with_name("resource-service")
 READY_TIMEOUT = 30.0

@@ -16,6 +16,9 @@ from core.model import PageRequest, Resource, ResourceChanges
 from core.service import ResourceService
 from ports.unit_of_work import UnitOfWork
 
+# Real server processes or large graphs: run once per tox run, by the py311 env (see tox.ini).
+pytestmark = pytest.mark.slow
+
 CHAIN_LENGTH = 10_000
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -531,11 +531,13 @@ async def _property_24(name: str, endpoint: str, directory: Path) -> LoadRun:
     return run
 
 
+@pytest.mark.slow
 async def test_property_24_endpoint_unavailable_closed_port(tmp_path: Path) -> None:
     run = await _property_24("closed port", f"http://127.0.0.1:{closed_port()}", tmp_path)
     assert set(_export_failure_warnings(run.stdout)) == {"traces", "metrics", "logs"}, "each failure is reported"
 
 
+@pytest.mark.slow
 async def test_property_24_endpoint_unavailable_black_hole(tmp_path: Path) -> None:
     with BlackHole() as hole:
         await _property_24("black hole", hole.endpoint, tmp_path)
