@@ -13,8 +13,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
 from entrypoints.http.api import (
-    PATHS,
+    OPENAPI_METHODS,
+    OPENAPI_PATH,
     ROUTES,
+    SERVED_PATHS,
     ApiResponse,
     Route,
     methods_shadowed_at,
@@ -72,7 +74,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def _mount(app: FastAPI, runtime: Runtime) -> None:
-    for path in PATHS:
+    for path in SERVED_PATHS:
         app.add_api_route(path, _options, methods=["OPTIONS"], include_in_schema=False)
         # Starlette tries routes in order, so PATCH /resources/search would reach /resources/{id}; Litestar says 405.
         shadowed = methods_shadowed_at(path)
@@ -113,7 +115,7 @@ def create_app(
     async def openapi_schema(request: Request) -> Response:
         return _response(answer_to(request.method, document))
 
-    app.add_api_route("/schema/openapi.json", openapi_schema, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_api_route(OPENAPI_PATH, openapi_schema, methods=list(OPENAPI_METHODS), include_in_schema=False)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(NormalizePath)
     if tracer_provider is not None or meter_provider is not None:

@@ -14,7 +14,15 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
-from entrypoints.http.api import PATHS, ROUTES, ApiResponse, Route, served_methods
+from entrypoints.http.api import (
+    OPENAPI_METHODS,
+    OPENAPI_PATH,
+    ROUTES,
+    SERVED_PATHS,
+    ApiResponse,
+    Route,
+    served_methods,
+)
 from entrypoints.http.exchange import answer_to, exchange, options_response, status_response
 from entrypoints.http.openapi import openapi_response
 from entrypoints.http_instrumentation import instrument_litestar
@@ -87,13 +95,13 @@ def create_app(
 
     document = openapi_response(TITLE, service_version())
 
-    @HTTPRouteHandler(path="/schema/openapi.json", http_method=["GET", "HEAD"], include_in_schema=False)
+    @HTTPRouteHandler(path=OPENAPI_PATH, http_method=list(OPENAPI_METHODS), include_in_schema=False)
     async def openapi_schema(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _response(answer_to(request.method, document))
 
     app = Litestar(
         route_handlers=[
-            *(_options_handler(path) for path in PATHS),
+            *(_options_handler(path) for path in SERVED_PATHS),
             *(_handler(route, app_runtime) for route in ROUTES),
             openapi_schema,
         ],

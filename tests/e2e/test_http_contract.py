@@ -651,6 +651,7 @@ ALLOWED_METHODS = {
     ("POST", f"/resources/{MISSING_ID}/dependencies"): {"GET", "HEAD", "OPTIONS"},
     ("DELETE", "/health/live"): {"GET", "HEAD", "OPTIONS"},
     ("DELETE", "/health/ready"): {"GET", "HEAD", "OPTIONS"},
+    ("POST", "/schema/openapi.json"): {"GET", "HEAD", "OPTIONS"},
 }
 
 
