@@ -8,6 +8,8 @@ Queries on series only the collector (`otelcol_*`) or Tempo's metrics generator 
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from integration.otlp_receiver import HttpReceiver, ServiceProcess, free_port, service_environment
+from prometheus_client.parser import text_string_to_metric_families
 
 from .live import (
     Client,
@@ -29,7 +32,10 @@ from .provisioning import AlertRule, PanelQuery, alert_rules, prometheus_queries
 
 SLOW_WRITES = 40
 LOCK_HOLD_S = 1.5
-DATABASE_ERRORS = 8
+DATABASE_ERRORS = 12
+# The export-failure alert fires above 10 in 5 minutes: produce a few more on one signal of each service.
+EXPORT_FAILURES = 14
+EXPORT_FAILURES_WITHIN_S = 120
 
 
 @dataclass
@@ -39,6 +45,17 @@ class Service:
     metrics_port: int
     process: ServiceProcess
     client: Client
+
+    def export_failures(self) -> float:
+        """The most failed exports of one signal, read from the service's own scrape endpoint."""
+        exposition = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        counts = [
+            sample.value
+            for family in text_string_to_metric_families(exposition)
+            for sample in family.samples
+            if sample.name == "telemetry_export_failures_total"
+        ]
+        return max(counts, default=0.0)
 
 
 @dataclass
@@ -113,10 +130,20 @@ def faulted(stack: LiveStack) -> LiveStack:
         statuses = [postgres.client.request("GET", "/resources").status_code for _ in range(DATABASE_ERRORS)]
     assert all(status >= 500 for status in statuses), f"the hidden table caused no database error: {statuses}"
     stack.receiver.refuse()
-    for service in stack.services:
-        drive_healthy(service.client, f"unexported-{service.framework}", rounds=6)
+    _fail_exports(stack.services)
     stack.prometheus.wait_for_scrapes(6)
     return stack
+
+
+def _fail_exports(services: list[Service]) -> None:
+    """Traffic while the receiver refuses, until each service counted more export failures than the alert allows."""
+    deadline = time.monotonic() + EXPORT_FAILURES_WITHIN_S
+    for round_ in itertools.count():
+        if all(service.export_failures() >= EXPORT_FAILURES for service in services):
+            return
+        assert time.monotonic() < deadline, {s.framework: s.export_failures() for s in services}
+        for service in services:
+            drive_healthy(service.client, f"unexported-{service.framework}-{round_}", rounds=1)
 
 
 def test_no_alert_fires_on_healthy_traffic(stack: LiveStack) -> None:
