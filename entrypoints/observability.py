@@ -54,7 +54,7 @@ def init_observability(settings: TelemetrySettings, *, service_version: str, fra
         level=settings.log_level,
         log_format=settings.log_format,
         service_name=settings.service_name,
-        logger_provider=providers.logger_provider if settings.logs_exporter != "none" else None,
+        logger_provider=providers.logger_provider if settings.export.logs_exporter != "none" else None,
     )
     telemetry = Telemetry(
         OtelMetrics(providers.meter_provider, service_version),

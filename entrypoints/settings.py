@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from adapters.otel.sdk import Exporter, MetricsExporter, OtelConfig, Protocol
+from adapters.otel.sdk import Exporter, OtelConfig, OtelExport, Protocol
 from adapters.structlog_logging import LogFormat
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///resources.db"
@@ -49,22 +49,12 @@ class TelemetrySettings:
     """How the service observes itself."""
 
     disabled: bool = False
-    traces_exporter: Exporter = "none"
-    metrics_exporter: MetricsExporter = "none"
-    logs_exporter: Exporter = "none"
-    traces_protocol: Protocol = "http/protobuf"
-    metrics_protocol: Protocol = "http/protobuf"
-    logs_protocol: Protocol = "http/protobuf"
-    traces_timeout_s: float = DEFAULT_EXPORT_TIMEOUT_MS / 1000
-    metrics_timeout_s: float = DEFAULT_EXPORT_TIMEOUT_MS / 1000
-    logs_timeout_s: float = DEFAULT_EXPORT_TIMEOUT_MS / 1000
+    export: OtelExport = field(default_factory=OtelExport)
     log_level: LogLevel = "info"
     log_format: LogFormat = "json"
     service_name: str = "resource-service"
     deployment_environment: str = "development"
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
-    prometheus_host: str = "127.0.0.1"
-    prometheus_port: int = 9464
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> TelemetrySettings:
@@ -75,46 +65,31 @@ class TelemetrySettings:
         general_protocol = _choice(env, "OTEL_EXPORTER_OTLP_PROTOCOL", protocols, "http/protobuf")
         return cls(
             disabled=_boolean(env, "OTEL_SDK_DISABLED"),
-            traces_exporter=_choice(env, "OTEL_TRACES_EXPORTER", ("otlp", "console", "none"), default_exporter),
-            metrics_exporter=_choice(
-                env, "OTEL_METRICS_EXPORTER", ("otlp", "console", "prometheus", "none"), default_exporter
+            export=OtelExport(
+                traces_exporter=_choice(env, "OTEL_TRACES_EXPORTER", ("otlp", "console", "none"), default_exporter),
+                metrics_exporter=_choice(
+                    env, "OTEL_METRICS_EXPORTER", ("otlp", "console", "prometheus", "none"), default_exporter
+                ),
+                logs_exporter=_choice(env, "OTEL_LOGS_EXPORTER", ("otlp", "console", "none"), default_exporter),
+                traces_protocol=_choice(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", protocols, general_protocol),
+                metrics_protocol=_choice(env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", protocols, general_protocol),
+                logs_protocol=_choice(env, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", protocols, general_protocol),
+                traces_timeout_s=_export_timeout_s(env, "TRACES"),
+                metrics_timeout_s=_export_timeout_s(env, "METRICS"),
+                logs_timeout_s=_export_timeout_s(env, "LOGS"),
+                prometheus_host=env.get("OTEL_EXPORTER_PROMETHEUS_HOST") or "127.0.0.1",
+                prometheus_port=int(_number(env, "OTEL_EXPORTER_PROMETHEUS_PORT", 9464, 1, 65535, whole=True)),
             ),
-            logs_exporter=_choice(env, "OTEL_LOGS_EXPORTER", ("otlp", "console", "none"), default_exporter),
-            traces_protocol=_choice(
-                env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", ("grpc", "http/protobuf"), general_protocol
-            ),
-            metrics_protocol=_choice(env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", protocols, general_protocol),
-            logs_protocol=_choice(env, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", protocols, general_protocol),
-            traces_timeout_s=_export_timeout_s(env, "TRACES"),
-            metrics_timeout_s=_export_timeout_s(env, "METRICS"),
-            logs_timeout_s=_export_timeout_s(env, "LOGS"),
             log_level=_choice(env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info"),
             log_format=_choice(env, "LOG_FORMAT", ("json", "console"), "json"),
             service_name=env.get("OTEL_SERVICE_NAME") or "resource-service",
             deployment_environment=env.get("DEPLOYMENT_ENVIRONMENT") or "development",
             shutdown_timeout_s=_number(env, "OBSERVABILITY_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT_S, 0.0, 300.0),
-            prometheus_host=env.get("OTEL_EXPORTER_PROMETHEUS_HOST") or "127.0.0.1",
-            prometheus_port=int(_number(env, "OTEL_EXPORTER_PROMETHEUS_PORT", 9464, 1, 65535, whole=True)),
         )
 
     def otel_config(self, service_version: str, framework: str) -> OtelConfig:
         """The SDK configuration for one process serving `framework`."""
-        return OtelConfig(
-            service_version=service_version,
-            framework=framework,
-            deployment_environment=self.deployment_environment,
-            traces_exporter=self.traces_exporter,
-            metrics_exporter=self.metrics_exporter,
-            logs_exporter=self.logs_exporter,
-            traces_protocol=self.traces_protocol,
-            metrics_protocol=self.metrics_protocol,
-            logs_protocol=self.logs_protocol,
-            traces_timeout_s=self.traces_timeout_s,
-            metrics_timeout_s=self.metrics_timeout_s,
-            logs_timeout_s=self.logs_timeout_s,
-            prometheus_host=self.prometheus_host,
-            prometheus_port=self.prometheus_port,
-        )
+        return OtelConfig(service_version, framework, self.deployment_environment, self.export)
 
 
 def _check_standard_variables(env: Mapping[str, str]) -> None:

@@ -43,12 +43,12 @@ _log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class OtelConfig:
-    """What the SDK is built from; endpoints, headers, timeouts and sampler come from the OTEL_* variables."""
+class OtelExport:
+    """Where each signal goes: its exporter, protocol and timeout, and the Prometheus scrape endpoint.
 
-    service_version: str
-    framework: str
-    deployment_environment: str = "development"
+    Endpoints and headers are read by the exporters themselves from the OTEL_EXPORTER_OTLP_* variables.
+    """
+
     traces_exporter: Exporter = "none"
     metrics_exporter: MetricsExporter = "none"
     logs_exporter: Exporter = "none"
@@ -62,6 +62,16 @@ class OtelConfig:
     logs_timeout_s: float = 10.0
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
+
+
+@dataclass(frozen=True, slots=True)
+class OtelConfig:
+    """What the SDK is built from; the sampler comes from the OTEL_TRACES_SAMPLER variables."""
+
+    service_version: str
+    framework: str
+    deployment_environment: str = "development"
+    export: OtelExport = OtelExport()
 
 
 @dataclass(slots=True)
@@ -122,74 +132,74 @@ def build_providers(config: OtelConfig, clock: Callable[[], float] = time.monoto
     failures = ExportFailures(clock)
     # shutdown_on_exit=False: the SDK's own exit hooks would repeat the shutdown without any time limit.
     meter_provider = MeterProvider(
-        resource=resource, metric_readers=_metric_readers(config, failures), shutdown_on_exit=False
+        resource=resource, metric_readers=_metric_readers(config.export, failures), shutdown_on_exit=False
     )
     failures.observe_with(meter_provider)
     # Given the meter provider, the batch processors count what they process and what a full queue drops
     # (otel.sdk.processor.span.processed / .log.processed, error.type=queue_full).
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    span_exporter = _span_exporter(config)
+    span_exporter = _span_exporter(config.export)
     if span_exporter is not None:
         guarded_spans = GuardedSpanExporter(span_exporter, failures)
         tracer_provider.add_span_processor(BatchSpanProcessor(guarded_spans, meter_provider=meter_provider))
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    log_exporter = _log_exporter(config)
+    log_exporter = _log_exporter(config.export)
     if log_exporter is not None:
         guarded_logs = GuardedLogExporter(log_exporter, failures)
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(guarded_logs, meter_provider=meter_provider))
     return OtelProviders(tracer_provider, meter_provider, logger_provider, failures)
 
 
-def _span_exporter(config: OtelConfig) -> SpanExporter | None:
-    if config.traces_exporter == "console":
+def _span_exporter(export: OtelExport) -> SpanExporter | None:
+    if export.traces_exporter == "console":
         return ConsoleSpanExporter()
-    if config.traces_exporter != "otlp":
+    if export.traces_exporter != "otlp":
         return None
-    if config.traces_protocol == "grpc":
+    if export.traces_protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 
-        return GrpcSpanExporter(timeout=config.traces_timeout_s)
+        return GrpcSpanExporter(timeout=export.traces_timeout_s)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 
-    return HttpSpanExporter(timeout=config.traces_timeout_s)
+    return HttpSpanExporter(timeout=export.traces_timeout_s)
 
 
-def _log_exporter(config: OtelConfig) -> LogRecordExporter | None:
-    if config.logs_exporter == "console":
+def _log_exporter(export: OtelExport) -> LogRecordExporter | None:
+    if export.logs_exporter == "console":
         return ConsoleLogRecordExporter()
-    if config.logs_exporter != "otlp":
+    if export.logs_exporter != "otlp":
         return None
-    if config.logs_protocol == "grpc":
+    if export.logs_protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
 
-        return GrpcLogExporter(timeout=config.logs_timeout_s)
+        return GrpcLogExporter(timeout=export.logs_timeout_s)
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
 
-    return HttpLogExporter(timeout=config.logs_timeout_s)
+    return HttpLogExporter(timeout=export.logs_timeout_s)
 
 
-def _metric_readers(config: OtelConfig, failures: ExportFailures) -> Sequence[MetricReader]:
-    if config.metrics_exporter == "prometheus":
+def _metric_readers(export: OtelExport, failures: ExportFailures) -> Sequence[MetricReader]:
+    if export.metrics_exporter == "prometheus":
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import start_http_server
 
-        start_http_server(config.prometheus_port, addr=config.prometheus_host)
+        start_http_server(export.prometheus_port, addr=export.prometheus_host)
         return [PrometheusMetricReader(resource_attribute_filter=PROMOTED_RESOURCE_ATTRIBUTES.__contains__)]
-    exporter = _metric_exporter(config)
+    exporter = _metric_exporter(export)
     if exporter is None:
         return []
     return [PeriodicExportingMetricReader(GuardedMetricExporter(exporter, failures))]
 
 
-def _metric_exporter(config: OtelConfig) -> MetricExporter | None:
-    if config.metrics_exporter == "console":
+def _metric_exporter(export: OtelExport) -> MetricExporter | None:
+    if export.metrics_exporter == "console":
         return ConsoleMetricExporter()
-    if config.metrics_exporter != "otlp":
+    if export.metrics_exporter != "otlp":
         return None
-    if config.metrics_protocol == "grpc":
+    if export.metrics_protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
 
-        return GrpcMetricExporter(timeout=config.metrics_timeout_s)
+        return GrpcMetricExporter(timeout=export.metrics_timeout_s)
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
 
-    return HttpMetricExporter(timeout=config.metrics_timeout_s)
+    return HttpMetricExporter(timeout=export.metrics_timeout_s)

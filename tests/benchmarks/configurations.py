@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 from uuid import UUID
 
 from adapters.observability import in_memory_telemetry, noop_telemetry
+from adapters.otel.sdk import OtelExport
 from core.observability import Instrumentation, OperationScope, Telemetry
 from core.service import ResourceService
 from core.telemetry import ErrorType, Operation
@@ -35,7 +36,9 @@ Configuration = Literal["bare", "noop", "memory", "otel"]
 CONFIGURATIONS: Final[tuple[Configuration, ...]] = ("bare", "noop", "memory", "otel")
 Framework = Literal["fastapi", "litestar"]
 FRAMEWORKS: Final[tuple[Framework, ...]] = ("fastapi", "litestar")
-OTEL_SETTINGS: Final = TelemetrySettings(traces_exporter="otlp", metrics_exporter="otlp", logs_exporter="otlp")
+OTEL_SETTINGS: Final = TelemetrySettings(
+    export=OtelExport(traces_exporter="otlp", metrics_exporter="otlp", logs_exporter="otlp")
+)
 
 
 class _Unrecorded(SpanPort):

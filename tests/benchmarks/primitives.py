@@ -19,7 +19,7 @@ import structlog
 from adapters.memory_repository import InMemoryResourceRepository
 from adapters.observability import noop_telemetry
 from adapters.otel import OtelMetrics, OtelTracing
-from adapters.otel.sdk import OtelConfig, OtelProviders, build_providers
+from adapters.otel.sdk import OtelConfig, OtelExport, OtelProviders, build_providers
 from adapters.structlog_logging import StructlogLogging, configure_logging
 from core.observability import Instrumentation
 
@@ -38,7 +38,9 @@ _FIELDS: Final = {"resource_id": "0b5c7c4e-8f0e-4d36-9a51-2f1d0c8f6a11"}
 def _providers(endpoint: str) -> Iterator[OtelProviders]:
     previous = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
-    config = OtelConfig("bench", "none", traces_exporter="otlp", metrics_exporter="otlp", logs_exporter="otlp")
+    config = OtelConfig(
+        "bench", "none", export=OtelExport(traces_exporter="otlp", metrics_exporter="otlp", logs_exporter="otlp")
+    )
     providers = build_providers(config)
     try:
         yield providers

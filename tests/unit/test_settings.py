@@ -59,17 +59,17 @@ def test_defaults_without_any_variable() -> None:
 
 
 def test_without_an_endpoint_nothing_is_exported_and_with_one_everything_is() -> None:
-    assert TelemetrySettings.from_env({}).traces_exporter == "none"
-    configured = TelemetrySettings.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
+    assert TelemetrySettings.from_env({}).export.traces_exporter == "none"
+    configured = TelemetrySettings.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}).export
     assert (configured.traces_exporter, configured.metrics_exporter, configured.logs_exporter) == ("otlp",) * 3
     only_traces = TelemetrySettings.from_env({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"})
-    assert only_traces.traces_exporter == "otlp"
+    assert only_traces.export.traces_exporter == "otlp"
 
 
 def test_a_signal_protocol_overrides_the_general_one() -> None:
     settings = TelemetrySettings.from_env(
         {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf"}
-    )
+    ).export
     assert (settings.traces_protocol, settings.metrics_protocol, settings.logs_protocol) == (
         "grpc",
         "grpc",
@@ -87,7 +87,7 @@ def test_property_21_every_accepted_value_loads_in_any_case(data: st.DataObject,
     assert settings.telemetry is not None
     if name in EXPORTER_VARIABLES:
         signal = name.removeprefix("OTEL_").removesuffix("_EXPORTER").lower()
-        assert getattr(settings.telemetry, f"{signal}_exporter") == value
+        assert getattr(settings.telemetry.export, f"{signal}_exporter") == value
 
 
 @given(name=st.sampled_from(sorted(CHOICE_VARIABLES)), value=st.text(min_size=1).filter(str.strip))
@@ -180,7 +180,8 @@ def test_export_timeouts_are_milliseconds_and_a_signal_s_own_variable_wins() -> 
         {"OTEL_EXPORTER_OTLP_TIMEOUT": "500", "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "2000"}
     ).telemetry
     assert telemetry is not None
-    assert (telemetry.traces_timeout_s, telemetry.metrics_timeout_s, telemetry.logs_timeout_s) == (0.5, 0.5, 2.0)
+    export = telemetry.export
+    assert (export.traces_timeout_s, export.metrics_timeout_s, export.logs_timeout_s) == (0.5, 0.5, 2.0)
     defaults = Settings.from_env({}).telemetry
     assert defaults is not None
-    assert defaults.otel_config("1", "fastapi").traces_timeout_s == 10.0
+    assert defaults.otel_config("1", "fastapi").export.traces_timeout_s == 10.0
