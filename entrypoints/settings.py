@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from adapters.otel.sdk import Exporter, OtelConfig, OtelExport, Protocol
+from adapters.otel.sdk import DEFAULT_EXPORT_TIMEOUT_S, Exporter, OtelConfig, OtelExport, Protocol
 from adapters.structlog_logging import LogFormat
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///resources.db"
@@ -41,7 +41,7 @@ _SAMPLERS = (
 _HEADERS = re.compile(r"^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$")
 LogLevel = Literal["debug", "info", "warning", "error"]
 DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0
-DEFAULT_EXPORT_TIMEOUT_MS = 10_000
+DEFAULT_EXPORT_TIMEOUT_MS = int(DEFAULT_EXPORT_TIMEOUT_S * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +100,6 @@ def _check_standard_variables(env: Mapping[str, str]) -> None:
         if sampler.endswith("traceidratio"):
             _number(env, "OTEL_TRACES_SAMPLER_ARG", 1.0, 0.0, 1.0)
     _number(env, "OTEL_METRIC_EXPORT_INTERVAL", 60_000, 1, 86_400_000, whole=True)
-    for name in (
-        "OTEL_EXPORTER_OTLP_TIMEOUT",
-        *(f"OTEL_EXPORTER_OTLP_{s}_TIMEOUT" for s in ("TRACES", "METRICS", "LOGS")),
-    ):
-        _number(env, name, DEFAULT_EXPORT_TIMEOUT_MS, 1, 600_000, whole=True)
     for name in _ENDPOINT_VARIABLES:
         endpoint = env.get(name)
         if endpoint and not re.match(r"^https?://[^\s/]+", endpoint):

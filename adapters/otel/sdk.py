@@ -33,6 +33,7 @@ Protocol = Literal["grpc", "http/protobuf"]
 FRAMEWORK_ATTRIBUTE = "framework.name"
 DEFAULT_SERVICE_NAME = "resource-service"
 SDK_INTERNAL_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
+DEFAULT_EXPORT_TIMEOUT_S = 10.0
 # Resource attributes that become labels on every Prometheus series of the scrape path (the collector
 # path promotes the same ones): enough to tell instances and frameworks apart, nothing per-request.
 PROMOTED_RESOURCE_ATTRIBUTES = frozenset(
@@ -57,9 +58,9 @@ class OtelExport:
     logs_protocol: Protocol = "http/protobuf"
     # Seconds, passed to the exporters: the Python exporters would read OTEL_EXPORTER_OTLP_*TIMEOUT as seconds,
     # where the specification (and every other SDK) says milliseconds.
-    traces_timeout_s: float = 10.0
-    metrics_timeout_s: float = 10.0
-    logs_timeout_s: float = 10.0
+    traces_timeout_s: float = DEFAULT_EXPORT_TIMEOUT_S
+    metrics_timeout_s: float = DEFAULT_EXPORT_TIMEOUT_S
+    logs_timeout_s: float = DEFAULT_EXPORT_TIMEOUT_S
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
 
