@@ -89,6 +89,10 @@ class OperationScope:
         _quietly(self.span.set_attributes, attributes)
 
 
+# nullcontext can be entered again and again: one serves every disabled validation.
+_NO_SPAN: AbstractContextManager[object] = nullcontext()
+
+
 class _SilentSpan(SpanPort):
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         pass
@@ -176,15 +180,13 @@ class Instrumentation:
 
     def validation(self) -> AbstractContextManager[object]:
         """Input checks, in a child span."""
-        return self._tracing.span(VALIDATE_SPAN) if self._enabled else nullcontext()
+        return self._tracing.span(VALIDATE_SPAN) if self._enabled else _NO_SPAN
 
     def traced(self, repository: ResourceRepository, database_system: str) -> ResourceRepository:
         """`repository` with every call timed, in a child span `resource.repository.<method>`."""
         if not self._enabled:
             return repository
-        traced = _TracedRepository(
-            repository, database_system, self._tracing, self._clock, self._record_repository_call(database_system)
-        )
+        traced = _TracedRepository(repository, database_system, self._tracing, self._metrics, self._clock)
         return cast(ResourceRepository, traced)
 
     def _succeeded(self, operation: Operation, scope: OperationScope, elapsed: float) -> None:
@@ -204,12 +206,6 @@ class Instrumentation:
             _quietly(self._metrics.record_circular_dependency, operation)
         _quietly(self._logging.operation_failed, operation, elapsed * 1000, error_type, exc, dict(scope.log_fields))
 
-    def _record_repository_call(self, database_system: str) -> Callable[[str, float], None]:
-        def record(method: str, elapsed: float) -> None:
-            _quietly(self._metrics.record_repository_call, method, elapsed, database_system)
-
-        return record
-
 
 class _TracedRepository:
     """Delegates every repository method, each call timed and in its own child span."""
@@ -219,14 +215,15 @@ class _TracedRepository:
         repository: ResourceRepository,
         database_system: str,
         tracing: TracingPort,
+        metrics: MetricsPort,
         clock: Callable[[], float],
-        record: Callable[[str, float], None],
     ) -> None:
         self._repository = repository
+        self._database_system = database_system
         self._span_attributes: dict[str, AttributeValue] = {ATTR_DB_SYSTEM: database_system}
         self._tracing = tracing
+        self._metrics = metrics
         self._clock = clock
-        self._record = record
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         call = getattr(self._repository, method)
@@ -237,6 +234,7 @@ class _TracedRepository:
                 with self._tracing.span(repository_span_name(method), self._span_attributes):
                     return await call(*args, **kwargs)
             finally:
-                self._record(method, self._clock() - started)
+                elapsed = self._clock() - started
+                _quietly(self._metrics.record_repository_call, method, elapsed, self._database_system)
 
         return traced

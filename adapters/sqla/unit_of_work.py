@@ -18,8 +18,9 @@ from core.errors import StorageError, StorageUnavailable
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
-# SQLSTATE prefixes of a server that is unreachable, starting, stopping or out of connections: PostgreSQL
-# answers "the database system is starting up" (57P03) as a plain DBAPIError while it recovers from a crash.
+# SQLSTATE prefixes of a server that cannot serve for now: connection exceptions (08), insufficient resources
+# (53: too many connections, out of memory, disk full), and starting or shutting down (57P). PostgreSQL answers
+# "the database system is starting up" (57P03) as a plain DBAPIError while it recovers from a crash.
 UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
 
 
@@ -48,12 +49,13 @@ class SqlaUnitOfWork(UnitOfWork):
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
-        self._is_postgres = engine.dialect.name == "postgresql"
+        self._database_system = str(engine.dialect.name)
+        self._is_postgres = self._database_system == "postgresql"
         self._local_writer = asyncio.Lock()
 
     @property
     def database_system(self) -> str:
-        return str(self._engine.dialect.name)
+        return self._database_system
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[ResourceRepository]:

@@ -10,7 +10,7 @@ import pytest
 from adapters.memory_repository import InMemoryResourceRepository
 from adapters.observability import noop_telemetry
 from core.errors import ResourceNotFound
-from core.observability import Instrumentation
+from core.observability import Instrumentation, OperationScope, _SilentScope
 
 
 def _no_clock() -> float:
@@ -50,3 +50,10 @@ def test_a_failure_still_propagates_when_disabled() -> None:
 
     with pytest.raises(ResourceNotFound):
         asyncio.run(failing())
+
+
+def test_the_shared_silent_scope_overrides_every_method_that_could_keep_state() -> None:
+    # One silent scope serves every concurrent operation: a method it inherited could write into it.
+    methods = {name for name, value in vars(OperationScope).items() if callable(value) and not name.startswith("_")}
+    assert methods
+    assert methods <= set(vars(_SilentScope))
