@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Literal, TextIO
@@ -148,8 +149,16 @@ def _render_json(_logger: WrappedLogger, _method: str, event_dict: EventDict) ->
     return orjson.dumps(event_dict, default=str).decode()
 
 
+# Shared by every stdout handler: a structlog logger bound before a later configure_logging keeps writing
+# through the earlier handler, and its lines must not interleave with the new one's.
+_WRITE_LOCK = threading.RLock()
+
+
 class _StdoutHandler(logging.StreamHandler[TextIO]):
     """The stdout handler of both sources: `logging` records through `emit`, structlog's through `write_line`."""
+
+    def createLock(self) -> None:
+        self.lock = _WRITE_LOCK
 
     def write_line(self, line: str) -> None:
         """One rendered line, written whole and flushed under the handler's lock, as `emit` writes a record."""
