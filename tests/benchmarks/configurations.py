@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from typing import Any, Final, Literal
 from uuid import UUID
 
@@ -29,7 +29,6 @@ from entrypoints.http.api import ApiContext
 from entrypoints.observability import Observability
 from entrypoints.settings import Settings, TelemetrySettings
 from ports.repository import ResourceRepository
-from ports.tracing import AttributeValue, SpanPort
 from ports.unit_of_work import UnitOfWork
 
 Configuration = Literal["bare", "noop", "memory", "otel"]
@@ -41,34 +40,8 @@ OTEL_SETTINGS: Final = TelemetrySettings(
 )
 
 
-class _Unrecorded(SpanPort):
-    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
-        pass
-
-    def fail(self, exc: BaseException, error_type: ErrorType) -> None:
-        pass
-
-
-class _BareScope(OperationScope):
-    """Learns nothing: the service's calls on its scope cost one empty method call each."""
-
-    def resource(self, resource_id: UUID) -> None:
-        pass
-
-    def dependencies(self, count: int) -> None:
-        pass
-
-    def search_text(self, text: str) -> None:
-        pass
-
-    def search_results(self, count: int) -> None:
-        pass
-
-    def cascade(self, size: int) -> None:
-        pass
-
-    def stored(self, count: int) -> None:
-        pass
+# Reusable: one serves every validation of the baseline.
+_NOTHING: AbstractContextManager[object] = nullcontext()
 
 
 class PassThroughInstrumentation(Instrumentation):
@@ -81,7 +54,8 @@ class PassThroughInstrumentation(Instrumentation):
     async def operation(
         self, operation: Operation, resource_id: UUID | None = None, *, error_type: ErrorType | None = None
     ) -> AsyncIterator[OperationScope]:
-        yield _BareScope(_Unrecorded())
+        # The scope the disabled instrumentation shares: every call on it is one empty method.
+        yield self._silent_scope
 
     async def rejected(self, operation: Operation, error: Exception) -> None:
         pass
@@ -89,9 +63,8 @@ class PassThroughInstrumentation(Instrumentation):
     def resource_count(self, count: int) -> None:
         pass
 
-    @contextmanager
-    def validation(self) -> Iterator[None]:
-        yield
+    def validation(self) -> AbstractContextManager[object]:
+        return _NOTHING
 
     def traced(self, repository: ResourceRepository, *_context: Any, **_named: Any) -> ResourceRepository:
         return repository
