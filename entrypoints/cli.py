@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from types import FrameType
 
 import uvicorn
 
+from adapters.structlog_logging import configure_logging
 from entrypoints import traffic
 from entrypoints.settings import Settings, SettingsError
 
@@ -31,7 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--framework", choices=sorted(APP_FACTORIES), default="fastapi", help="default: fastapi")
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     serve.add_argument("--port", type=int, default=8000, help="default: 8000")
-    serve.add_argument("--workers", type=int, default=1, help="server processes (default: 1)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        help="worker processes, each serving requests (default: $WEB_CONCURRENCY, else 1); a dead worker is replaced",
+    )
     traffic.add_arguments(
         commands.add_parser(
             "traffic",
@@ -42,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     return parser
+
+
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
 
 
 def _stopped(_signal: int, _frame: FrameType | None) -> None:
@@ -57,11 +70,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "traffic":
         return traffic.run_command(args)
+    if args.workers is not None:
+        # Each worker builds its own settings from the environment: this is how it learns how many there are.
+        os.environ["WEB_CONCURRENCY"] = str(args.workers)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"resource-service: {exc}", file=sys.stderr)
         return 2
+    if settings.workers > 1 and settings.telemetry is not None:
+        # The supervisor runs no app; its own lines (workers started, died, replaced) join the service's log.
+        telemetry = settings.telemetry
+        configure_logging(
+            level=telemetry.log_level, log_format=telemetry.log_format, service_name=telemetry.service_name
+        )
     # uvicorn re-raises the signal that stopped it once shutdown is complete; a stop asked for is a success.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _stopped)
@@ -70,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         factory=True,
         host=args.host,
         port=args.port,
-        workers=args.workers,
+        workers=settings.workers,
         lifespan="on",
         # After SIGTERM, requests in flight get this long to finish; then they are cancelled and shutdown goes on.
         timeout_graceful_shutdown=settings.shutdown_drain_s,

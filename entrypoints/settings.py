@@ -15,6 +15,8 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///resources.db"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_RESOURCE_COUNT_INTERVAL_S = 15
 DEFAULT_SHUTDOWN_DRAIN_S = 10
+DEFAULT_PROMETHEUS_PORT = 9464
+MAX_WORKERS = 256
 _SUPPORTED_DRIVERS = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 
 
@@ -78,7 +80,7 @@ class TelemetrySettings:
                 metrics_timeout_s=_export_timeout_s(env, "METRICS"),
                 logs_timeout_s=_export_timeout_s(env, "LOGS"),
                 prometheus_host=env.get("OTEL_EXPORTER_PROMETHEUS_HOST") or "127.0.0.1",
-                prometheus_port=int(_number(env, "OTEL_EXPORTER_PROMETHEUS_PORT", 9464, 1, 65535, whole=True)),
+                prometheus_ports=_prometheus_ports(env),
             ),
             log_level=_choice(env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info"),
             log_format=_choice(env, "LOG_FORMAT", ("json", "console"), "json"),
@@ -125,6 +127,23 @@ def _export_timeout_s(env: Mapping[str, str], signal: str) -> float:
     return _number(env, f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", general, 1, 600_000, whole=True) / 1000
 
 
+def _workers(env: Mapping[str, str]) -> int:
+    """WEB_CONCURRENCY: the server's worker processes, as uvicorn and gunicorn read it (default 1)."""
+    return int(_number(env, "WEB_CONCURRENCY", 1, 1, MAX_WORKERS, whole=True))
+
+
+def _prometheus_ports(env: Mapping[str, str]) -> range:
+    """One scrape port per worker, consecutive from OTEL_EXPORTER_PROMETHEUS_PORT."""
+    first = int(_number(env, "OTEL_EXPORTER_PROMETHEUS_PORT", DEFAULT_PROMETHEUS_PORT, 1, 65535, whole=True))
+    ports = range(first, first + _workers(env))
+    if ports[-1] > 65535:
+        raise SettingsError(
+            f"OTEL_EXPORTER_PROMETHEUS_PORT must leave one port per worker below 65536: {first} + {len(ports)} "
+            "workers (WEB_CONCURRENCY, or serve --workers) go past it"
+        )
+    return ports
+
+
 def _boolean(env: Mapping[str, str], name: str) -> bool:
     return _choice(env, name, ("true", "false"), "false") == "true"
 
@@ -152,6 +171,7 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     resource_count_interval_s: float = DEFAULT_RESOURCE_COUNT_INTERVAL_S
     shutdown_drain_s: int = DEFAULT_SHUTDOWN_DRAIN_S
+    workers: int = 1
     # None: this runtime sets up no telemetry and no logging (tests, or a host app that owns them).
     telemetry: TelemetrySettings | None = None
 
@@ -170,5 +190,6 @@ class Settings:
             shutdown_drain_s=int(
                 _number(env, "SHUTDOWN_DRAIN_SECONDS", DEFAULT_SHUTDOWN_DRAIN_S, 0, 3_600, whole=True)
             ),
+            workers=_workers(env),
             telemetry=TelemetrySettings.from_env(env),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -62,7 +63,9 @@ class OtelExport:
     metrics_timeout_s: float = DEFAULT_EXPORT_TIMEOUT_S
     logs_timeout_s: float = DEFAULT_EXPORT_TIMEOUT_S
     prometheus_host: str = "127.0.0.1"
-    prometheus_port: int = 9464
+    # One scrape endpoint per worker process: each serves its own metrics on the first port of the range that
+    # no other worker holds (prometheus_client has no way to merge the SDK's metrics across processes).
+    prometheus_ports: range = range(9464, 9465)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,14 +185,37 @@ def _log_exporter(export: OtelExport) -> LogRecordExporter | None:
 def _metric_readers(export: OtelExport, failures: ExportFailures) -> Sequence[MetricReader]:
     if export.metrics_exporter == "prometheus":
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from prometheus_client import start_http_server
 
-        start_http_server(export.prometheus_port, addr=export.prometheus_host)
+        if not _serve_prometheus(export.prometheus_host, export.prometheus_ports):
+            return []
         return [PrometheusMetricReader(resource_attribute_filter=PROMOTED_RESOURCE_ATTRIBUTES.__contains__)]
     exporter = _metric_exporter(export)
     if exporter is None:
         return []
     return [PeriodicExportingMetricReader(GuardedMetricExporter(exporter, failures))]
+
+
+def _serve_prometheus(host: str, ports: range) -> bool:
+    """Serve /metrics on the first port of `ports` that is free; False (logged) when every one is taken."""
+    from prometheus_client import start_http_server
+
+    for port in ports:
+        try:
+            start_http_server(port, addr=host)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            continue
+        return True
+    # Telemetry never stops the service: this process serves requests, only its metrics cannot be scraped.
+    _log.error(
+        "no free port in %s:%d-%d for this process's Prometheus endpoint (OTEL_EXPORTER_PROMETHEUS_PORT gives one "
+        "port per worker, WEB_CONCURRENCY or serve --workers the count): its metrics are not served",
+        host,
+        ports[0],
+        ports[-1],
+    )
+    return False
 
 
 def _metric_exporter(export: OtelExport) -> MetricExporter | None:

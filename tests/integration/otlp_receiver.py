@@ -9,6 +9,7 @@ service under test as a `resource-service serve` subprocess with a clean environ
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.server
 import os
@@ -533,6 +534,22 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive ports that were all free a moment ago on 127.0.0.1."""
+    for _ in range(100):
+        first = free_port()
+        if first + count > 65536:
+            continue
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(first, first + count):
+                    held.enter_context(socket.create_server((HOST, port)))
+            except OSError:
+                continue
+            return first
+    raise AssertionError(f"no {count} consecutive free ports found")
+
+
 def closed_port() -> int:
     """A port nothing listens on: bound, read, closed (connections to it are refused)."""
     return free_port()
@@ -552,7 +569,15 @@ _SERVICE_PREFIXES = (
     "DEPLOYMENT_",
     "MAX_BODY",
     "SHUTDOWN_",
+    "WEB_CONCURRENCY",
 )
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def service_environment(database_url: str, overrides: Mapping[str, str]) -> dict[str, str]:
@@ -569,6 +594,7 @@ class ServiceProcess:
     directory: Path
     env: Mapping[str, str]
     port: int = field(default_factory=free_port)
+    workers: int = 1
     process: subprocess.Popen[bytes] | None = None
     shutdown_seconds: float | None = None
     return_code: int | None = None
@@ -587,7 +613,10 @@ class ServiceProcess:
         self.directory.mkdir(parents=True, exist_ok=True)
         with (self.directory / "stdout.log").open("wb") as out, (self.directory / "stderr.log").open("wb") as err:
             self.process = subprocess.Popen(
-                [str(CONSOLE_SCRIPT), "serve", "--framework", self.framework, "--port", str(self.port)],
+                [
+                    *(str(CONSOLE_SCRIPT), "serve", "--framework", self.framework),
+                    *("--port", str(self.port), "--workers", str(self.workers)),
+                ],
                 env=dict(self.env),
                 stdout=out,
                 stderr=err,
@@ -603,6 +632,11 @@ class ServiceProcess:
             time.sleep(0.05)
         self.kill()
         raise AssertionError(f"the service was not ready within {STARTUP_SECONDS} s\n{self.output()}")
+
+    def worker_pids(self) -> set[int]:
+        """The pids of the worker processes uvicorn's supervisor runs (none with one worker, which is the process)."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return {int(child) for child in children if b"spawn_main" in _cmdline(int(child))}
 
     def rss_kib(self) -> int:
         """The process's resident set size (VmRSS), in KiB."""

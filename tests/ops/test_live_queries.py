@@ -1,9 +1,10 @@
 """Every PromQL query of every dashboard and alert, run by a real Prometheus against the running service.
 
-FastAPI on SQLite and Litestar on PostgreSQL serve with `OTEL_METRICS_EXPORTER=prometheus`; Prometheus scrapes
-both every second. First healthy traffic, after which no alert may fire; then each fault an alert watches, after
-which every alert whose series the service produces must fire, and every dashboard query must return series.
-Queries on series only the collector (`otelcol_*`) or Tempo's metrics generator produce are checked to parse.
+FastAPI on SQLite (one process) and Litestar on PostgreSQL (`--workers 2`, a scrape port per worker) serve with
+`OTEL_METRICS_EXPORTER=prometheus`; Prometheus scrapes all three endpoints every second. First healthy traffic,
+after which no alert may fire; then each fault an alert watches, after which every alert whose series the service
+produces must fire, and every dashboard query must return series. Queries on series only the collector
+(`otelcol_*`) or Tempo's metrics generator produce are checked to parse.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from integration.otlp_receiver import HttpReceiver, ServiceProcess, free_port, service_environment
+from integration.otlp_receiver import HttpReceiver, ServiceProcess, free_ports, service_environment
 from prometheus_client.parser import text_string_to_metric_families
 
 from .live import (
@@ -36,26 +37,28 @@ DATABASE_ERRORS = 12
 # The export-failure alert fires above 10 in 5 minutes: produce a few more on one signal of each service.
 EXPORT_FAILURES = 14
 EXPORT_FAILURES_WITHIN_S = 120
+WORKERS = 2
 
 
 @dataclass
 class Service:
     framework: str
     database_url: str
-    metrics_port: int
+    metrics_ports: range
     process: ServiceProcess
     client: Client
 
     def export_failures(self) -> float:
-        """The most failed exports of one signal, read from the service's own scrape endpoint."""
-        exposition = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
-        counts = [
-            sample.value
-            for family in text_string_to_metric_families(exposition)
-            for sample in family.samples
-            if sample.name == "telemetry_export_failures_total"
-        ]
-        return max(counts, default=0.0)
+        """The most failed exports of one signal, summed over the workers' scrape endpoints."""
+        by_signal: dict[str, float] = {}
+        for port in self.metrics_ports:
+            exposition = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            for family in text_string_to_metric_families(exposition):
+                for sample in family.samples:
+                    if sample.name == "telemetry_export_failures_total":
+                        signal = sample.labels["signal"]
+                        by_signal[signal] = by_signal.get(signal, 0.0) + sample.value
+        return max(by_signal.values(), default=0.0)
 
 
 @dataclass
@@ -66,13 +69,13 @@ class LiveStack:
     healthy_alert_values: dict[str, list[float]]
 
 
-def _service(framework: str, database_url: str, directory: Path, otlp_port: int) -> Service:
-    metrics_port = free_port()
+def _service(framework: str, database_url: str, directory: Path, otlp_port: int, workers: int) -> Service:
+    metrics_ports = range(first := free_ports(workers), first + workers)
     env = service_environment(
         database_url,
         {
             "OTEL_METRICS_EXPORTER": "prometheus",
-            "OTEL_EXPORTER_PROMETHEUS_PORT": str(metrics_port),
+            "OTEL_EXPORTER_PROMETHEUS_PORT": str(first),
             "OTEL_TRACES_EXPORTER": "otlp",
             "OTEL_LOGS_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
@@ -83,8 +86,8 @@ def _service(framework: str, database_url: str, directory: Path, otlp_port: int)
             "RESOURCE_COUNT_INTERVAL_SECONDS": "1",
         },
     )
-    process = ServiceProcess(framework, directory / framework, env).start()
-    return Service(framework, database_url, metrics_port, process, Client(process.base_url))
+    process = ServiceProcess(framework, directory / framework, env, workers=workers).start()
+    return Service(framework, database_url, metrics_ports, process, Client(process.base_url))
 
 
 def _alert_values(prometheus: PrometheusServer) -> dict[str, list[float]]:
@@ -96,12 +99,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) -> I
     directory = tmp_path_factory.mktemp("live")
     receiver = HttpReceiver().start()
     databases = {"fastapi": f"sqlite+aiosqlite:///{directory / 'resources.db'}", "litestar": postgres_database}
+    workers = {"fastapi": 1, "litestar": WORKERS}
     services: list[Service] = []
     prometheus: PrometheusServer | None = None
     try:
         for framework, database_url in databases.items():
-            services.append(_service(framework, database_url, directory, receiver.port))
-        targets = [f"127.0.0.1:{service.metrics_port}" for service in services]
+            services.append(_service(framework, database_url, directory, receiver.port, workers[framework]))
+        targets = [f"127.0.0.1:{port}" for service in services for port in service.metrics_ports]
         prometheus = PrometheusServer(directory / "prometheus", targets).start()
         for service in services:
             drive_healthy(service.client, f"healthy-{service.framework}")
@@ -194,6 +198,21 @@ def test_both_frameworks_and_both_databases_reach_prometheus(faulted: LiveStack)
 
 
 def test_the_scrape_targets_are_up(stack: LiveStack) -> None:
-    assert stack.prometheus.values("up") == [1.0, 1.0]
+    assert stack.prometheus.values("up") == [1.0] * (1 + WORKERS)
     response = httpx.get(f"{stack.prometheus.url}/api/v1/targets", timeout=5).json()
     assert all(target["health"] == "up" for target in response["data"]["activeTargets"])
+
+
+def test_every_worker_reports_the_stored_count_and_the_dashboard_reads_it_once(stack: LiveStack) -> None:
+    reporting = stack.prometheus.query("count by (framework_name) (resource_count)")
+    assert {sample["metric"]["framework_name"]: sample["value"][1] for sample in reporting} == {
+        "fastapi": "1",
+        "litestar": str(WORKERS),
+    }
+    for service in stack.services:
+        stored = service.client.request("GET", "/resources", params={"limit": 1}).json()["total"]
+        query = f'max by (framework_name) (resource_count{{framework_name="{service.framework}"}})'
+        deadline = time.monotonic() + 10
+        while stack.prometheus.values(query) != [float(stored)]:
+            assert time.monotonic() < deadline, f"{query} gave {stack.prometheus.values(query)}, stored {stored}"
+            time.sleep(0.5)

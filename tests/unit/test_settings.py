@@ -41,6 +41,7 @@ NUMBER_VARIABLES: dict[str, tuple[bool, float, float]] = {
     "OTEL_EXPORTER_PROMETHEUS_PORT": (True, 1, 65_535),
     "MAX_BODY_BYTES": (True, 1, 2**40),
     "RESOURCE_COUNT_INTERVAL_SECONDS": (True, 1, 86_400),
+    "WEB_CONCURRENCY": (True, 1, 256),
 }
 
 
@@ -162,7 +163,8 @@ def _example_variables() -> tuple[dict[str, str], set[str]]:
 
 def _variables_the_code_reads() -> set[str]:
     source = (ROOT / "entrypoints" / "settings.py").read_text()
-    names = set(re.findall(r'"((?:OTEL|LOG|DATABASE|MAX|RESOURCE|OBSERVABILITY|DEPLOYMENT|SHUTDOWN)_[A-Z_]*)"', source))
+    prefixes = "OTEL|LOG|DATABASE|MAX|RESOURCE|OBSERVABILITY|DEPLOYMENT|SHUTDOWN|WEB"
+    names = set(re.findall(rf'"((?:{prefixes})_[A-Z_]*)"', source))
     signals = ("TRACES", "METRICS", "LOGS")
     names |= {f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT" for signal in signals}
     names |= {f"OTEL_EXPORTER_OTLP_{signal}_{kind}" for signal in signals for kind in ("PROTOCOL", "TIMEOUT")}
@@ -185,3 +187,19 @@ def test_export_timeouts_are_milliseconds_and_a_signal_s_own_variable_wins() -> 
     defaults = Settings.from_env({}).telemetry
     assert defaults is not None
     assert defaults.otel_config("1", "fastapi").export.traces_timeout_s == 10.0
+
+
+def test_each_worker_has_a_scrape_port_of_its_own_from_the_configured_one() -> None:
+    settings = Settings.from_env({"WEB_CONCURRENCY": "3", "OTEL_EXPORTER_PROMETHEUS_PORT": "9000"})
+    assert settings.workers == 3
+    assert settings.telemetry is not None
+    assert settings.telemetry.export.prometheus_ports == range(9000, 9003)
+    defaults = Settings.from_env({}).telemetry
+    assert defaults is not None
+    assert defaults.export.prometheus_ports == range(9464, 9465)
+
+
+def test_a_port_range_past_65535_is_refused_naming_the_port_variable() -> None:
+    Settings.from_env({"WEB_CONCURRENCY": "2", "OTEL_EXPORTER_PROMETHEUS_PORT": "65534"})
+    with pytest.raises(SettingsError, match="OTEL_EXPORTER_PROMETHEUS_PORT"):
+        Settings.from_env({"WEB_CONCURRENCY": "3", "OTEL_EXPORTER_PROMETHEUS_PORT": "65534"})
