@@ -50,7 +50,7 @@ PAGE = f"""<!doctype html>
 </html>
 """
 
-# validatorUrl: null keeps Swagger UI from sending the document to the public validator.
+# validatorUrl: null: whatever the layout, Swagger UI never sends the document to the public validator.
 INIT_SCRIPT = f"""window.ui = SwaggerUIBundle({{
   url: "{OPENAPI_PATH}",
   dom_id: "#swagger-ui",
