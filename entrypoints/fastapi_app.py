@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
 from entrypoints.http.api import (
-    OPENAPI_METHODS,
+    DOCUMENT_METHODS,
     OPENAPI_PATH,
     ROUTES,
     SERVED_PATHS,
@@ -23,6 +23,7 @@ from entrypoints.http.api import (
     normalized_path,
     served_methods,
 )
+from entrypoints.http.docs_page import docs_responses
 from entrypoints.http.exchange import answer_to, exchange, options_response, status_response
 from entrypoints.http.openapi import openapi_response
 from entrypoints.http_instrumentation import instrument_fastapi
@@ -57,6 +58,13 @@ def _endpoint(route: Route, runtime: Runtime) -> Callable[[Request], Awaitable[R
         return _response(await exchange(route, runtime.api, request, runtime.settings.max_body_bytes))
 
     endpoint.__name__ = route.endpoint.__name__
+    return endpoint
+
+
+def _document_endpoint(document: ApiResponse) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return _response(answer_to(request.method, document))
+
     return endpoint
 
 
@@ -110,12 +118,9 @@ def create_app(
         title=TITLE, version=service_version(), openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
     )
     _mount(app, app_runtime)
-    document = openapi_response(TITLE, service_version())
-
-    async def openapi_schema(request: Request) -> Response:
-        return _response(answer_to(request.method, document))
-
-    app.add_api_route(OPENAPI_PATH, openapi_schema, methods=list(OPENAPI_METHODS), include_in_schema=False)
+    documents = {OPENAPI_PATH: openapi_response(TITLE, service_version()), **docs_responses()}
+    for path, document in documents.items():
+        app.add_api_route(path, _document_endpoint(document), methods=list(DOCUMENT_METHODS), include_in_schema=False)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(NormalizePath)
     if tracer_provider is not None or meter_provider is not None:

@@ -1,8 +1,9 @@
 """HTTP auto-instrumentation, the same in both apps: one SERVER span per request and the HTTP server metrics.
 
 Each request gets exactly one SERVER span, named `METHOD /route/{template}` with `http.route` set, or named by
-its method alone when no route matches. `/health/*` is neither traced nor measured. An incoming `traceparent`
-is continued. `http.server.request.duration` is recorded with the stable HTTP semantic conventions.
+its method alone when no route matches. `/health/*` and the docs page (`/docs`, `/docs/*`) are neither traced
+nor measured. An incoming `traceparent` is continued. `http.server.request.duration` is recorded with the stable
+HTTP semantic conventions.
 
 FastAPI uses FastAPIInstrumentor. Litestar is wrapped, whole, in the ASGI OpenTelemetryMiddleware on which
 FastAPIInstrumentor is built, and names each span from Litestar's own router.
@@ -54,6 +55,7 @@ os.environ.setdefault(SANITIZE_FIELDS, "authorization,proxy-authorization,cookie
 
 # Searched in the full URL the instrumentation builds: scheme://host/path. No comma: the list is comma-separated.
 HEALTH_URLS: Final = r"^[^:/?#]+://[^/?#]*/health/"
+DOCS_URLS: Final = r"^[^:/?#]+://[^/?#]*/docs(?:/|$)"
 GENERIC_EXCLUDED_URLS_ENV: Final = "OTEL_PYTHON_EXCLUDED_URLS"
 
 # The ASGI instrumentation would open an INTERNAL span for every receive and send: noise in every trace.
@@ -64,14 +66,14 @@ _log = logging.getLogger(__name__)
 
 
 def excluded_urls(framework: str, env: Mapping[str, str] = os.environ) -> str:
-    """The URL regexes not to trace or measure: `/health/*`, and those the environment lists.
+    """The URL regexes not to trace or measure: `/health/*`, the docs page, and those the environment lists.
 
     Passing a list to the instrumentation replaces the environment variables it would read, and the ASGI
     middleware reads none, so both apps read them here the same way: `OTEL_PYTHON_<FRAMEWORK>_EXCLUDED_URLS`,
     or if it is unset `OTEL_PYTHON_EXCLUDED_URLS` (comma-separated regexes, searched in the full URL).
     """
     configured = env.get(f"OTEL_PYTHON_{framework.upper()}_EXCLUDED_URLS", env.get(GENERIC_EXCLUDED_URLS_ENV, ""))
-    return ",".join([HEALTH_URLS, *(url.strip() for url in configured.split(",") if url.strip())])
+    return ",".join([HEALTH_URLS, DOCS_URLS, *(url.strip() for url in configured.split(",") if url.strip())])
 
 
 def instrument_fastapi(

@@ -15,7 +15,7 @@ from opentelemetry.trace import TracerProvider
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
 from entrypoints.http.api import (
-    OPENAPI_METHODS,
+    DOCUMENT_METHODS,
     OPENAPI_PATH,
     ROUTES,
     SERVED_PATHS,
@@ -23,6 +23,7 @@ from entrypoints.http.api import (
     Route,
     served_methods,
 )
+from entrypoints.http.docs_page import docs_responses
 from entrypoints.http.exchange import answer_to, exchange, options_response, status_response
 from entrypoints.http.openapi import openapi_response
 from entrypoints.http_instrumentation import instrument_litestar
@@ -56,6 +57,13 @@ def _handler(route: Route, runtime: Runtime) -> HTTPRouteHandler:
         status_code=200,
         include_in_schema=False,
     )(endpoint)
+
+
+def _document_handler(path: str, document: ApiResponse) -> HTTPRouteHandler:
+    async def serve_document(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _response(answer_to(request.method, document))
+
+    return HTTPRouteHandler(path=path, http_method=list(DOCUMENT_METHODS), include_in_schema=False)(serve_document)
 
 
 # Replaces Litestar's automatic OPTIONS handler, whose Allow header lists only some of the methods.
@@ -93,17 +101,12 @@ def create_app(
         yield
         await app_runtime.stop()
 
-    document = openapi_response(TITLE, service_version())
-
-    @HTTPRouteHandler(path=OPENAPI_PATH, http_method=list(OPENAPI_METHODS), include_in_schema=False)
-    async def openapi_schema(request: Request[Any, Any, Any]) -> Response[bytes]:
-        return _response(answer_to(request.method, document))
-
+    documents = {OPENAPI_PATH: openapi_response(TITLE, service_version()), **docs_responses()}
     app = Litestar(
         route_handlers=[
             *(_options_handler(path) for path in SERVED_PATHS),
             *(_handler(route, app_runtime) for route in ROUTES),
-            openapi_schema,
+            *(_document_handler(path, document) for path, document in documents.items()),
         ],
         lifespan=[lifespan],
         exception_handlers={HTTPException: _http_error, Exception: _http_error},

@@ -181,11 +181,15 @@ ROUTES: tuple[Route, ...] = (
 )
 
 PATHS: tuple[str, ...] = tuple(dict.fromkeys(route.path for route in ROUTES))
-# The OpenAPI document: served by each app itself (its title names the framework), with a GET route's methods.
+# Fixed documents, each answered as it is with a GET route's methods: the OpenAPI document, built by each app
+# itself (its title names the framework), and the interactive docs page with the only files it loads (docs_page.py).
 OPENAPI_PATH = "/schema/openapi.json"
-OPENAPI_METHODS: tuple[ServedMethod, ...] = ("GET", "HEAD")
+DOCS_PATH = "/docs"
+DOCS_ASSET_PATHS: tuple[str, ...] = ("/docs/init.js", "/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js")
+DOCUMENT_PATHS: tuple[str, ...] = (OPENAPI_PATH, DOCS_PATH, *DOCS_ASSET_PATHS)
+DOCUMENT_METHODS: tuple[ServedMethod, ...] = ("GET", "HEAD")
 # Every path some handler serves, each of which answers OPTIONS.
-SERVED_PATHS: tuple[str, ...] = (*PATHS, OPENAPI_PATH)
+SERVED_PATHS: tuple[str, ...] = (*PATHS, *DOCUMENT_PATHS)
 _PATH_PATTERNS = {path: re.compile("^" + re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(path)) + "$") for path in PATHS}
 
 
@@ -202,8 +206,8 @@ def served_methods(route: Route) -> tuple[ServedMethod, ...]:
 def methods_at(path: str) -> set[str]:
     """The methods some route serves at a concrete path; a static path shadows the templates it also matches."""
     path = normalized_path(path)
-    if path == OPENAPI_PATH:
-        return set(OPENAPI_METHODS)
+    if path in DOCUMENT_PATHS:
+        return set(DOCUMENT_METHODS)
     if path in PATHS:
         return _served_by(route for route in ROUTES if route.path == path)
     return _served_by(route for route in ROUTES if _PATH_PATTERNS[route.path].match(path))

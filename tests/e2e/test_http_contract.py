@@ -652,6 +652,8 @@ ALLOWED_METHODS = {
     ("DELETE", "/health/live"): {"GET", "HEAD", "OPTIONS"},
     ("DELETE", "/health/ready"): {"GET", "HEAD", "OPTIONS"},
     ("POST", "/schema/openapi.json"): {"GET", "HEAD", "OPTIONS"},
+    ("POST", "/docs"): {"GET", "HEAD", "OPTIONS"},
+    ("PUT", "/docs/swagger-ui-bundle.js"): {"GET", "HEAD", "OPTIONS"},
 }
 
 
@@ -686,6 +688,8 @@ HEAD_PATHS = [
     "/health/live",
     "/health/ready",
     "/schema/openapi.json",
+    "/docs",
+    "/docs/swagger-ui.css",
     "/resources/",
     "/resources?limit=0",
     "/resources/not-a-uuid",
@@ -707,7 +711,7 @@ async def test_head_answers_the_status_and_headers_of_get_without_a_body(client:
         assert int(get.headers["content-length"]) == len(get.content), path
         answered[path] = (head.status_code, dict(head.headers), head.content)
         assert answered[path] == (get.status_code, dict(get.headers), b""), path
-    assert [status for status, _headers, _body in answered.values()] == [200] * 8 + [422, 422, 404, 404, 422, 404]
+    assert [status for status, _headers, _body in answered.values()] == [200] * 10 + [422, 422, 404, 404, 422, 404]
 
 
 async def body_sent_to_head(framework: Framework, path: str) -> bytes:
@@ -741,7 +745,9 @@ async def body_sent_to_head(framework: Framework, path: str) -> bytes:
     return body
 
 
-@pytest.mark.parametrize("path", ["/health/live", "/resources/not-a-uuid", "/nope", "/schema/openapi.json"])
+@pytest.mark.parametrize(
+    "path", ["/health/live", "/resources/not-a-uuid", "/nope", "/schema/openapi.json", "/docs/swagger-ui-bundle.js"]
+)
 async def test_the_app_strips_the_head_body_itself(framework: Framework, path: str) -> None:
     assert await body_sent_to_head(framework, path) == b""
 

@@ -37,6 +37,7 @@ from core.observability import Telemetry
 from core.telemetry import INSTRUMENTATION_SCOPE
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
+from entrypoints.http.api import DOCS_ASSET_PATHS, DOCS_PATH
 from entrypoints.http_instrumentation import instrument_fastapi, instrument_litestar
 from entrypoints.settings import Settings
 from ports.repository import ResourceRepository
@@ -245,6 +246,21 @@ async def test_property_13_health_probes_are_neither_traced_nor_measured(served:
     assert [s.name for s in served.http_spans()] == ["GET /resources"]
     assert [attributes["http.route"] for attributes in served.durations()] == ["/resources"]
     assert served.duration_counts() == [1]
+
+
+async def test_property_13_the_docs_page_and_its_files_are_neither_traced_nor_measured(served: Served) -> None:
+    for path in (DOCS_PATH, *DOCS_ASSET_PATHS):
+        assert (await served.client.get(path)).status_code == 200
+        assert (await served.client.head(path)).status_code == 200
+    assert (await served.client.options(DOCS_PATH)).status_code == 204
+    assert (await served.client.post(DOCS_PATH)).status_code == 405
+    assert (await served.client.get(f"{DOCS_PATH}/unknown.js")).status_code == 404
+    assert served.spans.get_finished_spans() == ()
+    # Only /docs and what lies under it: a path that merely starts with the same letters is traced.
+    assert (await served.client.get(f"{DOCS_PATH}x")).status_code == 404
+
+    assert [s.name for s in served.http_spans()] == ["GET"]
+    assert [attributes["http.response.status_code"] for attributes in served.durations()] == [404]
 
 
 async def test_property_13_the_environment_excludes_more_urls_in_both_apps(

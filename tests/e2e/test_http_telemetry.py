@@ -102,7 +102,9 @@ async def test_successes_count_once_each(observed: Observed) -> None:
     assert observed.metrics.resource_count == 0
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/health/live"), ("GET", "/nowhere"), ("PUT", "/resources")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/health/live"), ("GET", "/docs"), ("GET", "/nowhere"), ("PUT", "/resources")]
+)
 async def test_requests_that_are_no_operation_count_nothing(observed: Observed, method: str, path: str) -> None:
     await observed.client.request(method, path)
     assert observed.outcomes() == []

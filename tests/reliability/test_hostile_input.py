@@ -53,6 +53,10 @@ def get(label: str, path: str, *, field: str) -> Hostile:
     return Hostile(label, "GET", path, 422, "validation-error", field=field, headers={})
 
 
+def unknown(label: str, path: str) -> Hostile:
+    return Hostile(label, "GET", path, 404, "not-found", headers={})
+
+
 def _json(value: object) -> bytes:
     return json.dumps(value).encode()
 
@@ -168,6 +172,12 @@ HOSTILE = [
     get("control character in a search", "/resources/search?q=%1b", field="q"),
     get("empty search", "/resources/search?q=", field="q"),
     get("search text over 200 characters", "/resources/search?q=" + "%25" * 201, field="q"),
+    # The docs page serves a fixed list of files: no name in a request reaches the file system.
+    unknown("path traversal out of the docs files", "/docs/..%2F..%2Fpyproject.toml"),
+    unknown("encoded dot segments in a docs path", "/docs/%2e%2e/%2e%2e/etc/passwd"),
+    unknown("NUL byte in a docs file name", "/docs/init.js%00"),
+    unknown("10 000-character docs file name", "/docs/" + "a" * 10_000),
+    Hostile("JSON body sent to the docs page", "POST", "/docs", 405, "method-not-allowed", _json({"name": "x"})),
 ]
 
 
