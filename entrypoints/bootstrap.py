@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.observability import noop_telemetry
-from adapters.sqla import SqlaUnitOfWork, create_engine, create_schema
+from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
 from core.errors import StorageError
 from core.observability import Telemetry
 from core.service import ResourceService
@@ -42,9 +42,9 @@ class Runtime:
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
-        """Create missing tables, then keep the `resource.count` gauge in step with the store."""
+        """Upgrade the database to the head revision, then keep the `resource.count` gauge in step with it."""
         if self.engine is not None:
-            await create_schema(self.engine)
+            await upgrade_schema(self.engine)
         self._background.append(asyncio.create_task(self._report_resource_count()))
 
     async def stop(self) -> None:

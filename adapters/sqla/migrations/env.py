@@ -1,109 +1,78 @@
-import asyncio
-from typing import TYPE_CHECKING, cast
+"""Alembic's environment: runs the revisions on the connection `adapters.sqla.schema` shares with it.
 
-from alembic.autogenerate import rewriter
-from sqlalchemy import pool
-from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
+That connection is already in a transaction holding the writers' lock, so Alembic joins that transaction
+instead of opening its own: all the revisions of one upgrade commit together, and one process migrates at a time.
+"""
 
-from advanced_alchemy.base import metadata_registry
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from advanced_alchemy.types import GUID
 from alembic import context
+from sqlalchemy import NUMERIC, Column
+from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeEngine
+
+from adapters.sqla.schema import SHARED_CONNECTION, VERSION_CHANGED
+from adapters.sqla.tables import metadata
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from advanced_alchemy.alembic.commands import AlembicCommandConfig
+    from alembic.autogenerate.api import AutogenContext
+    from alembic.runtime.migration import MigrationContext, MigrationInfo
 
-__all__ = ("do_run_migrations", "run_migrations_offline", "run_migrations_online")
-
-
-# this is the Alembic Config object, which provides
-# access to the values within the .ini file in use.
-config: "AlembicCommandConfig" = context.config  # type: ignore
-writer = rewriter.Rewriter()
+config = cast("AlembicCommandConfig", context.config)
 
 
-def run_migrations_offline() -> None:
-    """Run migrations in 'offline' mode.
-
-    This configures the context with just a URL
-    and not an Engine, though an Engine is acceptable
-    here as well.  By skipping the Engine creation
-    we don't even need a DBAPI to be available.
-
-    Calls to context.execute() here emit the given string to the
-    script output.
-    """
-    context.configure(
-        url=config.db_url,
-        target_metadata=metadata_registry.get(config.bind_key),
-        literal_binds=True,
-        dialect_opts={"paramstyle": "named"},
-        compare_type=config.compare_type,
-        version_table=config.version_table_name,
-        version_table_schema=config.version_table_schema,
-        version_table_pk=config.version_table_pk,
-        user_module_prefix=config.user_module_prefix,
-        render_as_batch=config.render_as_batch,
-        process_revision_directives=writer,
-    )
-
-    with context.begin_transaction():
-        context.run_migrations()
+def render_advanced_alchemy_type(kind: str, item: object, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Write advanced-alchemy's column types (GUID, DateTimeUTC...) into generated revisions with their import."""
+    if kind != "type" or not type(item).__module__.startswith("advanced_alchemy.types"):
+        return False
+    autogen_context.imports.add(f"from advanced_alchemy.types import {type(item).__name__}")
+    return repr(item)
 
 
-def do_run_migrations(connection: "Connection") -> None:
-    """Run migrations."""
+def compare_column_type(
+    migration: MigrationContext,
+    _inspected_column: Column[Any],
+    _metadata_column: Column[Any],
+    inspected_type: TypeEngine[Any],
+    metadata_type: TypeEngine[Any],
+) -> bool | None:
+    """Alembic's own comparison (None), except that SQLite reflects GUID's BINARY(16) as NUMERIC: no change."""
+    if migration.dialect.name == "sqlite" and isinstance(metadata_type, GUID) and isinstance(inspected_type, NUMERIC):
+        return False
+    return None
+
+
+def note_version_change(
+    ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Mapping[str, Any]
+) -> None:
+    """Tell `adapters.sqla.schema` that this command moved the database to another revision."""
+    config.attributes[VERSION_CHANGED] = True
+
+
+def run_migrations(connection: Connection) -> None:
+    """Run the command Alembic was given on `connection`, inside the transaction the connection is in."""
     context.configure(
         connection=connection,
-        target_metadata=metadata_registry.get(config.bind_key),
-        compare_type=config.compare_type,
+        target_metadata=metadata,
+        compare_type=compare_column_type if config.compare_type else False,
         version_table=config.version_table_name,
         version_table_schema=config.version_table_schema,
         version_table_pk=config.version_table_pk,
         user_module_prefix=config.user_module_prefix,
         render_as_batch=config.render_as_batch,
-        process_revision_directives=writer,
+        render_item=render_advanced_alchemy_type,
+        on_version_apply=note_version_change,
     )
-
     with context.begin_transaction():
         context.run_migrations()
 
 
-async def run_migrations_online() -> None:
-    """Run migrations in 'online' mode.
-
-    In this scenario we need to create an Engine and associate a
-    connection with the context.
-
-    Raises:
-        RuntimeError: If the engine cannot be created from the config.
-    """
-    configuration = config.get_section(config.config_ini_section) or {}
-    configuration["sqlalchemy.url"] = config.db_url
-
-    connectable = cast(
-        "AsyncEngine",
-        config.engine
-        or async_engine_from_config(
-            configuration,
-            prefix="sqlalchemy.",
-            poolclass=pool.NullPool,
-            future=True,
-        ),
-    )
-    if connectable is None:  # pyright: ignore[reportUnnecessaryComparison]
-        msg = "Could not get engine from config.  Please ensure your `alembic.ini` according to the official Alembic documentation."
-        raise RuntimeError(
-            msg,
-        )
-
-    async with connectable.connect() as connection:
-        await connection.run_sync(do_run_migrations)
-
-    await connectable.dispose()
-
-
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    asyncio.run(run_migrations_online())
+shared_connection = config.attributes.get(SHARED_CONNECTION)
+if not isinstance(shared_connection, Connection):
+    raise RuntimeError("run migrations with `resource-service db`, which hands Alembic a connection holding the lock")
+run_migrations(shared_connection)
