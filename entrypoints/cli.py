@@ -1,4 +1,4 @@
-"""The `resource-service` command: serve the API with FastAPI or Litestar under uvicorn."""
+"""The `resource-service` command: serve the API with FastAPI or Litestar under uvicorn, migrate its database."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from types import FrameType
 
 import uvicorn
 
-from entrypoints import traffic
+from entrypoints import db_command, traffic
 from entrypoints.settings import Settings, SettingsError
 
 APP_FACTORIES = {
@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
             "Exits 1 when any answer is not the one expected (a 5xx, no answer, a wrong status).",
         )
     )
+    db_command.add_arguments(
+        commands.add_parser(
+            "db",
+            help="migrate the database schema: upgrade, downgrade, current, history, revision, check",
+            description=db_command.DESCRIPTION,
+        )
+    )
     return parser
 
 
@@ -57,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "traffic":
         return traffic.run_command(args)
+    if args.command == "db":
+        return db_command.run_command(args)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
