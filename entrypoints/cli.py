@@ -71,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"resource-service: {exc}", file=sys.stderr)
         return 2
+    refusal = db_command.refusal_to_serve(settings)
+    if refusal:
+        print(f"resource-service: {refusal}", file=sys.stderr)
+        return 1
     # uvicorn re-raises the signal that stopped it once shutdown is complete; a stop asked for is a success.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _stopped)

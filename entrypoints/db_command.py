@@ -15,11 +15,12 @@ from alembic.util import CommandError
 
 from adapters.sqla import create_engine, upgrade_schema
 from adapters.sqla.schema import SCRIPTS, alembic_commands, run_alembic
+from entrypoints.bootstrap import DatabaseNotMigrated, check_database_migrated
 from entrypoints.settings import Settings, SettingsError
 
 DESCRIPTION = (
     "The database schema's Alembic revisions (through advanced-alchemy), on the database DATABASE_URL names. "
-    "`serve` upgrades to the head revision at start-up. Commands that "
+    "`serve` upgrades to the head revision at start-up unless DATABASE_MIGRATE_ON_START=false. Commands that "
     "change the database hold the writers' lock, so they run one at a time. Exits 1 when Alembic refuses "
     "(e.g. an unknown revision), 2 on bad usage or settings."
 )
@@ -98,6 +99,17 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"resource-service: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def refusal_to_serve(settings: Settings) -> str | None:
+    """Why `serve` must not start: DATABASE_MIGRATE_ON_START=false and a database not at the head revision."""
+    if settings.migrate_on_start:
+        return None
+    try:
+        asyncio.run(check_database_migrated(settings.database_url))
+    except DatabaseNotMigrated as exc:
+        return str(exc)
+    return None
 
 
 async def _run(args: argparse.Namespace, database_url: str) -> None:
