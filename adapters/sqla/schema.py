@@ -123,25 +123,29 @@ def _check_foreign_keys(connection: Connection) -> None:
 
 @asynccontextmanager
 async def _locked_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    sqlite = engine.dialect.name == "sqlite"
     async with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            await connection.run_sync(_foreign_keys_off)
+        if sqlite:
+            await connection.run_sync(_set_foreign_keys, False)
         await connection.execution_options(**{SQLITE_IMMEDIATE: True})
         try:
             async with connection.begin():
-                if engine.dialect.name == "postgresql":
+                if not sqlite:
                     await connection.execute(select(func.pg_advisory_xact_lock(GRAPH_LOCK_KEY)))
                 yield connection
-        finally:
-            if engine.dialect.name == "sqlite":
+        except BaseException:
+            if sqlite:
                 # Never hand a connection with foreign keys off back to the pool: the next one is opened afresh.
                 await connection.invalidate()
+            raise
+        if sqlite:
+            await connection.run_sync(_set_foreign_keys, True)
 
 
 # SQLite alters a table by copying it and dropping the original, and dropping `resources` would cascade to every
 # edge: foreign keys are off while migrations run (they can be switched outside a transaction only), and
 # `PRAGMA foreign_key_check` stands in for them before commit, as SQLite's "ALTER TABLE" documentation prescribes.
-def _foreign_keys_off(connection: Connection) -> None:
+def _set_foreign_keys(connection: Connection, on: bool) -> None:
     cursor = connection.connection.cursor()
-    cursor.execute("PRAGMA foreign_keys = OFF")
+    cursor.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
     cursor.close()

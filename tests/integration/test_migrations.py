@@ -213,6 +213,16 @@ async def test_a_revision_that_rebuilds_resources_keeps_every_row_and_edge(
     assert (await versions(engine), await read_graph(engine)) == ([FIRST_REVISION], before)
 
 
+async def test_sqlite_connections_enforce_foreign_keys_again_after_a_migration(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    try:
+        await upgrade_schema(engine)
+        async with engine.connect() as connection:
+            assert (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+    finally:
+        await engine.dispose()
+
+
 async def test_a_database_behind_the_head_is_refused_naming_both_revisions(
     engine: AsyncEngine, scripts_with_a_rebuild: Path
 ) -> None:
