@@ -13,15 +13,18 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 from advanced_alchemy.alembic.commands import AlembicCommands
 from advanced_alchemy.config import AlembicAsyncConfig, SQLAlchemyAsyncConfig
+from advanced_alchemy.types import GUID
+from alembic.autogenerate.api import AutogenContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, inspect, select
+from sqlalchemy import NUMERIC, Column, func, inspect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.types import TypeEngine
 
 from adapters.sqla.engine import GRAPH_LOCK_KEY, SQLITE_IMMEDIATE
 
@@ -77,6 +80,27 @@ async def upgrade_schema(engine: AsyncEngine, revision: str = "head", scripts: P
 async def require_head(engine: AsyncEngine, scripts: Path = SCRIPTS) -> None:
     """Raise `SchemaNotCurrentError` unless the database is at the head revision (waiting for a running upgrade)."""
     await run_alembic(engine, _check_at_head, scripts)
+
+
+def compare_column_type(
+    migration: MigrationContext,
+    _inspected_column: Column[Any],
+    _metadata_column: Column[Any],
+    inspected_type: TypeEngine[Any],
+    metadata_type: TypeEngine[Any],
+) -> bool | None:
+    """Alembic's own comparison (None), except that SQLite reflects GUID's BINARY(16) as NUMERIC: no change."""
+    if migration.dialect.name == "sqlite" and isinstance(metadata_type, GUID) and isinstance(inspected_type, NUMERIC):
+        return False
+    return None
+
+
+def render_advanced_alchemy_type(kind: str, item: object, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Write advanced-alchemy's column types (GUID, DateTimeUTC...) into generated revisions with their import."""
+    if kind != "type" or not type(item).__module__.startswith("advanced_alchemy.types"):
+        return False
+    autogen_context.imports.add(f"from advanced_alchemy.types import {type(item).__name__}")
+    return repr(item)
 
 
 def _sharing_connection(

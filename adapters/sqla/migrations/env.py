@@ -7,44 +7,24 @@ instead of opening its own: all the revisions of one upgrade commit together, an
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from advanced_alchemy.types import GUID
 from alembic import context
-from sqlalchemy import NUMERIC, Column
 from sqlalchemy.engine import Connection
-from sqlalchemy.types import TypeEngine
 
-from adapters.sqla.schema import SHARED_CONNECTION, VERSION_CHANGED
+from adapters.sqla.schema import (
+    SHARED_CONNECTION,
+    VERSION_CHANGED,
+    compare_column_type,
+    render_advanced_alchemy_type,
+)
 from adapters.sqla.tables import metadata
 
 if TYPE_CHECKING:
     from advanced_alchemy.alembic.commands import AlembicCommandConfig
-    from alembic.autogenerate.api import AutogenContext
     from alembic.runtime.migration import MigrationContext, MigrationInfo
 
 config = cast("AlembicCommandConfig", context.config)
-
-
-def render_advanced_alchemy_type(kind: str, item: object, autogen_context: AutogenContext) -> str | Literal[False]:
-    """Write advanced-alchemy's column types (GUID, DateTimeUTC...) into generated revisions with their import."""
-    if kind != "type" or not type(item).__module__.startswith("advanced_alchemy.types"):
-        return False
-    autogen_context.imports.add(f"from advanced_alchemy.types import {type(item).__name__}")
-    return repr(item)
-
-
-def compare_column_type(
-    migration: MigrationContext,
-    _inspected_column: Column[Any],
-    _metadata_column: Column[Any],
-    inspected_type: TypeEngine[Any],
-    metadata_type: TypeEngine[Any],
-) -> bool | None:
-    """Alembic's own comparison (None), except that SQLite reflects GUID's BINARY(16) as NUMERIC: no change."""
-    if migration.dialect.name == "sqlite" and isinstance(metadata_type, GUID) and isinstance(inspected_type, NUMERIC):
-        return False
-    return None
 
 
 def note_version_change(
