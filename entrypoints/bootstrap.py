@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.observability import noop_telemetry
-from adapters.sqla import SqlaUnitOfWork, create_engine, create_schema
+from adapters.sqla import SchemaNotCurrentError, SqlaUnitOfWork, create_engine, require_head, upgrade_schema
 from core.errors import StorageError
 from core.observability import Telemetry
 from core.service import ResourceService
@@ -31,6 +31,34 @@ def service_version() -> str:
         return "0+unknown"
 
 
+class DatabaseNotMigrated(Exception):
+    """The database is not at the code's schema revision and start-up may not migrate it; says what to do."""
+
+
+async def prepare_database(engine: AsyncEngine, *, migrate: bool) -> None:
+    """Upgrade the database to the head revision; or, when start-up may not migrate, refuse one that is not there."""
+    if migrate:
+        await upgrade_schema(engine)
+        return
+    try:
+        await require_head(engine)
+    except SchemaNotCurrentError as exc:
+        if exc.behind:
+            advice = "run `resource-service db upgrade` first, or start with DATABASE_MIGRATE_ON_START=true"
+        else:
+            advice = "serve it with the release that migrated it, or downgrade it with that release first"
+        raise DatabaseNotMigrated(f"{exc}: {advice}") from None
+
+
+async def check_database_migrated(database_url: str) -> None:
+    """Raise `DatabaseNotMigrated` unless the database at `database_url` is at the head revision."""
+    engine = create_engine(database_url)
+    try:
+        await prepare_database(engine, migrate=False)
+    finally:
+        await engine.dispose()
+
+
 @dataclass(slots=True)
 class Runtime:
     """Everything an app needs, and what to do when it starts and stops."""
@@ -42,9 +70,9 @@ class Runtime:
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
-        """Create missing tables, then keep the `resource.count` gauge in step with the store."""
+        """Migrate the database (or check it is migrated), then keep the `resource.count` gauge in step with it."""
         if self.engine is not None:
-            await create_schema(self.engine)
+            await prepare_database(self.engine, migrate=self.settings.migrate_on_start)
         self._background.append(asyncio.create_task(self._report_resource_count()))
 
     async def stop(self) -> None:

@@ -1,4 +1,4 @@
-"""The `resource-service` command: serve the API with FastAPI or Litestar under uvicorn."""
+"""The `resource-service` command: serve the API with FastAPI or Litestar under uvicorn, migrate its database."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from types import FrameType
 import uvicorn
 
 from adapters.structlog_logging import configure_logging
-from entrypoints import traffic
+from entrypoints import db_command, traffic
 from entrypoints.settings import Settings, SettingsError
 
 APP_FACTORIES = {
@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
             "Exits 1 when any answer is not the one expected (a 5xx, no answer, a wrong status).",
         )
     )
+    db_command.add_arguments(
+        commands.add_parser(
+            "db",
+            help="migrate the database schema: upgrade, downgrade, current, history, revision, check",
+            description=db_command.DESCRIPTION,
+        )
+    )
     return parser
 
 
@@ -70,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "traffic":
         return traffic.run_command(args)
+    if args.command == "db":
+        return db_command.run_command(args)
     if args.workers is not None:
         # Each worker builds its own settings from the environment: this is how it learns how many there are.
         os.environ["WEB_CONCURRENCY"] = str(args.workers)
@@ -78,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"resource-service: {exc}", file=sys.stderr)
         return 2
+    refusal = db_command.refusal_to_serve(settings)
+    if refusal:
+        print(f"resource-service: {refusal}", file=sys.stderr)
+        return 1
     if settings.workers > 1 and settings.telemetry is not None:
         # The supervisor runs no app; its own lines (workers started, died, replaced) join the service's log.
         telemetry = settings.telemetry

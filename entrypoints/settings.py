@@ -144,8 +144,8 @@ def _prometheus_ports(env: Mapping[str, str]) -> range:
     return ports
 
 
-def _boolean(env: Mapping[str, str], name: str) -> bool:
-    return _choice(env, name, ("true", "false"), "false") == "true"
+def _boolean(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
+    return _choice(env, name, ("true", "false"), "true" if default else "false") == "true"
 
 
 def _number(
@@ -168,6 +168,8 @@ class Settings:
     """What the service is configured with."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    # False: start-up only checks that the database is at the head revision (deployments that migrate apart).
+    migrate_on_start: bool = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     resource_count_interval_s: float = DEFAULT_RESOURCE_COUNT_INTERVAL_S
     shutdown_drain_s: int = DEFAULT_SHUTDOWN_DRAIN_S
@@ -183,6 +185,7 @@ class Settings:
             raise SettingsError(f"DATABASE_URL must start with one of {', '.join(_SUPPORTED_DRIVERS)}")
         return cls(
             database_url=database_url,
+            migrate_on_start=_boolean(env, "DATABASE_MIGRATE_ON_START", default=True),
             max_body_bytes=int(_number(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1, 2**40, whole=True)),
             resource_count_interval_s=_number(
                 env, "RESOURCE_COUNT_INTERVAL_SECONDS", DEFAULT_RESOURCE_COUNT_INTERVAL_S, 1, 86_400, whole=True

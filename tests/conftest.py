@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
 
 from adapters.memory_repository import InMemoryUnitOfWork
-from adapters.sqla import SqlaUnitOfWork, create_engine, create_schema
+from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
 from ports.unit_of_work import UnitOfWork
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -90,6 +90,6 @@ async def unit_of_work(store_url: str | None) -> AsyncIterator[UnitOfWork]:
         yield InMemoryUnitOfWork()
         return
     engine = create_engine(store_url)
-    await create_schema(engine)
+    await upgrade_schema(engine)
     yield SqlaUnitOfWork(engine)
     await engine.dispose()

@@ -1,7 +1,15 @@
 """The advanced-alchemy (SQLAlchemy async) persistence adapter."""
 
-from adapters.sqla.engine import create_engine, create_schema
+from adapters.sqla.engine import create_engine
 from adapters.sqla.repository import SqlaResourceRepository
+from adapters.sqla.schema import SchemaNotCurrentError, require_head, upgrade_schema
 from adapters.sqla.unit_of_work import SqlaUnitOfWork
 
-__all__ = ["SqlaResourceRepository", "SqlaUnitOfWork", "create_engine", "create_schema"]
+__all__ = [
+    "SchemaNotCurrentError",
+    "SqlaResourceRepository",
+    "SqlaUnitOfWork",
+    "create_engine",
+    "require_head",
+    "upgrade_schema",
+]

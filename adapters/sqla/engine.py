@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-
-from adapters.sqla.tables import metadata
 
 # Any fixed number: the key of the PostgreSQL advisory lock that serialises writers.
 GRAPH_LOCK_KEY = 0x7265736F75726365
@@ -49,13 +47,3 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None
 def _begin_sqlite_transaction(connection: Connection) -> None:
     immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-async def create_schema(engine: AsyncEngine) -> None:
-    """Create the tables that do not exist yet; safe when several processes start at once."""
-    async with engine.connect() as connection:
-        await connection.execution_options(**{SQLITE_IMMEDIATE: True})
-        async with connection.begin():
-            if engine.dialect.name == "postgresql":
-                await connection.execute(select(func.pg_advisory_xact_lock(GRAPH_LOCK_KEY)))
-            await connection.run_sync(metadata.create_all)

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.observability import noop_telemetry
-from adapters.sqla import SqlaUnitOfWork, create_engine, create_schema
+from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
 from adapters.sqla.tables import ResourceRow, dependency_edges
 from core.errors import CircularDependency
 from core.model import PageRequest, ResourceChanges
@@ -184,7 +184,7 @@ async def database(store: Store) -> AsyncIterator[AsyncEngine]:
     if store == "sqlite":
         with tempfile.TemporaryDirectory() as directory:
             engine = create_engine(f"sqlite+aiosqlite:///{directory}/graph.db")
-            await create_schema(engine)
+            await upgrade_schema(engine)
             try:
                 yield engine
             finally:
@@ -197,7 +197,7 @@ async def database(store: Store) -> AsyncIterator[AsyncEngine]:
         await admin.execute(f'CREATE DATABASE "{name}"')
         engine = create_engine(make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False))
         try:
-            await create_schema(engine)
+            await upgrade_schema(engine)
             yield engine
         finally:
             await engine.dispose()

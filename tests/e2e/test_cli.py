@@ -126,3 +126,7 @@ def test_serve_shuts_down_gracefully_on_sigterm(serve_run: ServeRun) -> None:
 
 def test_serve_exits_0_on_sigterm(serve_run: ServeRun, request: pytest.FixtureRequest) -> None:
     assert serve_run.return_code == 0, serve_run.log
+
+
+def test_serve_migrates_a_fresh_database_as_it_starts(serve_run: ServeRun) -> None:
+    assert "Running upgrade  -> 0001" in serve_run.log

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from adapters.sqla import create_engine
-from adapters.sqla.tables import metadata
+from adapters.sqla.schema import run_alembic
 from entrypoints.http.api import ROUTES
 
 from .apps import Framework, serving
@@ -133,10 +133,10 @@ def normalized(exchanges: list[Exchange]) -> list[Exchange]:
 
 
 async def drop_tables(database_url: str) -> None:
+    """Undo every revision: the next app to start finds a database without a schema, as the first one did."""
     engine = create_engine(database_url)
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(metadata.drop_all)
+        await run_alembic(engine, lambda commands: commands.downgrade("base"))
     finally:
         await engine.dispose()
 

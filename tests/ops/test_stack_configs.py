@@ -55,6 +55,19 @@ def test_the_service_runs_twice_one_per_framework_both_exporting_to_the_collecto
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
+def test_a_one_shot_service_upgrades_the_schema_before_either_app_starts_and_the_apps_only_check_it() -> None:
+    services = COMPOSE["services"]
+    migrate = services["migrate"]
+    assert migrate["image"] == "resource-service:local"
+    assert migrate["entrypoint"] == ["resource-service", "db", "upgrade"]
+    assert migrate.get("restart", "no") == "no", "a one-shot: it runs once and exits"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("fastapi", "litestar"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert services[name]["environment"]["DATABASE_URL"] == migrate["environment"]["DATABASE_URL"]
+        assert services[name]["environment"]["DATABASE_MIGRATE_ON_START"] == "false"
+
+
 def test_the_dockerfile_builds_one_non_root_image_serving_either_framework() -> None:
     dockerfile = (OPS / "Dockerfile").read_text()
     assert dockerfile.count("FROM ") == 2, "multi-stage"

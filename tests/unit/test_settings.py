@@ -29,6 +29,7 @@ CHOICE_VARIABLES = {
         "parentbased_traceidratio",
     ),
     "OTEL_SDK_DISABLED": ("true", "false"),
+    "DATABASE_MIGRATE_ON_START": ("true", "false"),
     "LOG_LEVEL": ("debug", "info", "warning", "error"),
     "LOG_FORMAT": ("json", "console"),
 }
@@ -57,6 +58,11 @@ def test_defaults_without_any_variable() -> None:
         15,
     )
     assert settings.telemetry == TelemetrySettings()
+
+
+def test_start_up_migrates_the_database_unless_told_not_to() -> None:
+    assert Settings.from_env({}).migrate_on_start is True
+    assert Settings.from_env({"DATABASE_MIGRATE_ON_START": "False"}).migrate_on_start is False
 
 
 def test_without_an_endpoint_nothing_is_exported_and_with_one_everything_is() -> None:
