@@ -16,11 +16,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from advanced_alchemy.types import GUID, DateTimeUTC
@@ -31,6 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqla import SchemaNotCurrentError, create_engine, require_head, upgrade_schema
 from adapters.sqla.schema import FIRST_REVISION, SCRIPTS, VERSION_TABLE, compare_column_type, run_alembic
+
+from .otlp_receiver import ServiceProcess, service_environment
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("resource-service")
 RESOURCES = sa.table(
@@ -319,3 +323,32 @@ async def test_three_processes_upgrading_one_database_at_once_migrate_it_exactly
     assert re.search(r"Running upgrade\s+-> 0001\b", upgrades[0])
     assert await versions(engine) == [FIRST_REVISION]
     await check(engine)
+
+
+@pytest.mark.slow
+def test_three_servers_starting_at_once_on_one_postgresql_database_migrate_it_exactly_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    env = service_environment(postgres_url, {})
+    servers = [ServiceProcess("litestar", tmp_path / f"server-{index}", env) for index in range(3)]
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(ServiceProcess.start, servers))
+        upgrades = [line for server in servers for line in server.stdout().splitlines() if "Running upgrade" in line]
+        assert len(upgrades) == 1, upgrades
+        assert re.search(r"Running upgrade\s+-> 0001\b", upgrades[0])
+        for server in servers:
+            response = httpx.post(f"{server.base_url}/resources", json={"name": f"from-{server.port}"}, timeout=10)
+            assert response.status_code == 201, server.output()
+    finally:
+        for server in servers:
+            server.kill()
+    assert asyncio.run(_versions_at(postgres_url)) == [FIRST_REVISION]
+
+
+async def _versions_at(database_url: str) -> list[str]:
+    engine = create_engine(database_url)
+    try:
+        return await versions(engine)
+    finally:
+        await engine.dispose()
