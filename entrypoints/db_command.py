@@ -12,9 +12,11 @@ from pathlib import Path
 from advanced_alchemy.alembic.commands import AlembicCommands
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.sqla import create_engine, upgrade_schema
 from adapters.sqla.schema import SCRIPTS, alembic_commands, run_alembic
+from adapters.sqla.unit_of_work import storage_error
 from entrypoints.bootstrap import DatabaseNotMigrated, check_database_migrated
 from entrypoints.settings import Settings, SettingsError
 
@@ -98,6 +100,9 @@ def run_command(args: argparse.Namespace) -> int:
     except CommandError as exc:
         print(f"resource-service: {exc}", file=sys.stderr)
         return 1
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"resource-service: {_database_failure(exc)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -109,7 +114,14 @@ def refusal_to_serve(settings: Settings) -> str | None:
         asyncio.run(check_database_migrated(settings.database_url))
     except DatabaseNotMigrated as exc:
         return str(exc)
+    except (SQLAlchemyError, OSError) as exc:
+        return f"{_database_failure(exc)}, so its schema revision cannot be checked"
     return None
+
+
+def _database_failure(exc: BaseException) -> str:
+    """One sentence for a database that cannot be reached or fails: the driver's words can hold user data."""
+    return f"{storage_error(exc)} ({type(exc).__name__})"
 
 
 async def _run(args: argparse.Namespace, database_url: str) -> None:

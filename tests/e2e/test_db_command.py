@@ -124,3 +124,23 @@ def test_serve_told_not_to_migrate_serves_a_database_at_head(sqlite_url: str, tm
                 process.kill()
                 process.wait()
     assert (ready, created.status_code) == (200, 201), (tmp_path / "serve.log").read_text()
+
+
+def test_a_database_that_cannot_be_reached_is_one_sentence_not_a_traceback() -> None:
+    unreachable = f"postgresql+asyncpg://postgres:secret@127.0.0.1:{free_port()}/resources"
+    current = run(unreachable, "db", "current")
+    assert (current.returncode, current.stderr.splitlines()[-1:]) == (
+        1,
+        ["resource-service: the database is unavailable (ConnectionRefusedError)"],
+    )
+    serve = run(unreachable, "serve", "--port", str(free_port()), DATABASE_MIGRATE_ON_START="false")
+    assert (serve.returncode, serve.stderr.splitlines()) == (
+        1,
+        [
+            "resource-service: the database is unavailable (ConnectionRefusedError), "
+            "so its schema revision cannot be checked"
+        ],
+    )
+    for result in (current, serve):
+        assert "Traceback" not in result.stderr
+        assert "secret" not in result.stderr
