@@ -621,6 +621,7 @@ class ServiceProcess:
                 stdout=out,
                 stderr=err,
                 cwd=self.directory,
+                start_new_session=True,
             )
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline and self.process.poll() is None:
@@ -658,10 +659,13 @@ class ServiceProcess:
         return self.return_code
 
     def kill(self) -> None:
-        """Make sure the process is gone (for `finally`)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        """Make sure the process and its workers are gone (for `finally`)."""
+        if self.process is None:
+            return
+        # Workers outlive a supervisor killed with SIGKILL: kill the session the process leads, them included.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     def stdout(self) -> str:
         return (self.directory / "stdout.log").read_text(errors="replace")

@@ -40,6 +40,11 @@ def _wait_for(condition_met: Callable[[], bool], what: str) -> None:
         time.sleep(0.1)
 
 
+def _started(service: ServiceProcess, count: int = WORKERS) -> bool:
+    """Whether `count` workers have finished their start-up (each logs it once) and so accept connections."""
+    return service.stdout().count("Application startup complete.") >= count
+
+
 def _samples(port: int, name: str) -> list[tuple[dict[str, str], float]]:
     """The samples named `name` one worker's scrape endpoint gives, as (labels, value); none when it is down."""
     try:
@@ -115,7 +120,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str) ->
     service = ServiceProcess(framework, tmp_path / framework, env, workers=WORKERS).start()
     ports = range(first, first + WORKERS)
     try:
-        _wait_for(lambda: len(service.worker_pids()) == WORKERS, "both workers")
+        _wait_for(lambda: len(service.worker_pids()) == WORKERS and _started(service), "both workers")
         _wait_for(lambda: all(_samples(port, "resource_count") for port in ports), "both scrape endpoints")
         yield service, ports
     finally:
@@ -147,7 +152,7 @@ def test_a_killed_worker_is_replaced_and_sigterm_stops_them_all_in_time(
     # The listening socket is shared: the surviving worker accepts everything meanwhile.
     for _ in range(20):
         assert httpx.get(f"{service.base_url}/health/ready", timeout=5).status_code == 200
-    _wait_for(lambda: len(service.worker_pids() - before) == 1 and len(service.worker_pids()) == WORKERS, "a new one")
+    _wait_for(lambda: len(service.worker_pids() - before) == 1 and _started(service, WORKERS + 1), "a new one")
     replacement = (service.worker_pids() - before).pop()
     assert f"Child process [{killed}] died" in service.stdout()
     # The replacement took the scrape port the dead worker left, and serves: creates reach both workers again.
@@ -210,12 +215,16 @@ def test_every_exporter_works_with_several_workers(tmp_path: Path, framework: st
         )
         service = ServiceProcess(framework, tmp_path / framework, env, workers=WORKERS).start()
         try:
-            _wait_for(lambda: len(service.worker_pids()) == WORKERS, "both workers")
+            _wait_for(lambda: len(service.worker_pids()) == WORKERS and _started(service), "both workers")
             started = service.worker_pids()
             _create(service, 30)
             if exporters["OTEL_METRICS_EXPORTER"] == "prometheus":
                 assert sum(_creates_counted(port) for port in range(first, first + WORKERS)) == 30
-            _wait_for(lambda: _instances_that_created(exporters, service, receiver) == WORKERS, "every worker seen")
+            deadline = time.monotonic() + WAIT_S
+            while _instances_that_created(exporters, service, receiver) < WORKERS:
+                assert time.monotonic() < deadline, f"not every worker was seen serving\n{service.output()}"
+                _create(service, 10)
+                time.sleep(0.5)
             assert service.worker_pids() == started, f"a worker was replaced\n{service.output()}"
             assert service.terminate(30) == 0, service.output()
         finally:
