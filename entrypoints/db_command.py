@@ -24,7 +24,7 @@ DESCRIPTION = (
     "The database schema's Alembic revisions (through advanced-alchemy), on the database DATABASE_URL names. "
     "`serve` upgrades to the head revision at start-up unless DATABASE_MIGRATE_ON_START=false. Commands that "
     "change the database hold the writers' lock, so they run one at a time. Exits 1 when Alembic refuses "
-    "(e.g. an unknown revision), 2 on bad usage or settings."
+    "(e.g. an unknown revision) or the database cannot be reached, 2 on bad usage or settings."
 )
 
 
