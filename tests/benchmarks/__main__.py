@@ -1,7 +1,8 @@
 """`python -m tests.benchmarks [SUITE ...] [--smoke] [--output PATH] [--charts DIR]` (what `tox -e bench` runs).
 
-Suites: inprocess (observability cost per request, in process), http (throughput under wrk), graph (graph
-operations against size), primitives (one span, metric, log line). All of them by default. Results go to
+Suites: inprocess (observability cost per request, in process), http (throughput under wrk), floor (the project
+against the same routes written plainly, under wrk, SQLite and PostgreSQL), graph (graph operations against
+size), primitives (one span, metric, log line). All of them by default. Results go to
 `--output` as JSON and to stdout as tables; a full run also draws the charts (matplotlib, the bench extra).
 """
 
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from . import graph, inprocess, primitives, throughput
+from . import floor_throughput, graph, inprocess, primitives, throughput
 from .measure import pin_to_cpu, table
 
 DEFAULT_OUTPUT: Final = Path(".benchmarks/results.json")
@@ -42,6 +43,12 @@ def _run_http(smoke: bool) -> dict[str, Any]:
     return throughput.run(smoke=smoke)
 
 
+def _run_floor(smoke: bool) -> dict[str, Any]:
+    if not throughput.available():
+        raise SystemExit("the floor suite needs wrk (Debian: apt-get install wrk)")
+    return floor_throughput.run(smoke=smoke)
+
+
 def _run_primitives(smoke: bool) -> dict[str, Any]:
     return primitives.run(smoke=smoke)
 
@@ -49,6 +56,7 @@ def _run_primitives(smoke: bool) -> dict[str, Any]:
 SUITES: Final[dict[str, Callable[[bool], dict[str, Any]]]] = {
     "inprocess": _run_inprocess,
     "http": _run_http,
+    "floor": _run_floor,
     "graph": _run_graph,
     "primitives": _run_primitives,
 }
@@ -60,6 +68,10 @@ TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
     "http": [
         ("rows", ["framework", "observability", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"]),
         ("ratios", ["ratio", "operation", "value"]),
+    ],
+    "floor": [
+        ("rows", ["server", "database", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"]),
+        ("ratios", ["ratio", "database", "operation", "value"]),
     ],
     "graph": [
         ("rows", ["store", "operation", "size", "ms_per_operation"]),

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 
 OVERHEAD_CHART = "overhead-per-request.png"
 GRAPH_CHART = "graph-operations.png"
+FLOOR_CHART = "project-vs-floor.png"
 
 
 def draw(results: dict[str, Any], directory: Path) -> list[Path]:
@@ -24,6 +25,8 @@ def draw(results: dict[str, Any], directory: Path) -> list[Path]:
         drawn.append(overhead_chart(suites["inprocess"]["rows"], directory / OVERHEAD_CHART))
     if "graph" in suites:
         drawn.append(graph_chart(suites["graph"]["rows"], directory / GRAPH_CHART))
+    if "floor" in suites:
+        drawn.append(floor_chart(suites["floor"]["ratios"], suites["floor"]["targets"], directory / FLOOR_CHART))
     return drawn
 
 
@@ -74,6 +77,33 @@ def graph_chart(rows: list[dict[str, Any]], path: Path) -> Path:
     axis.set_ylabel("ms per operation (median, min-max)")
     axis.grid(True, which="both", linewidth=0.3)
     axis.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def floor_chart(ratios: list[dict[str, Any]], targets: list[dict[str, Any]], path: Path) -> Path:
+    """Each framework's throughput as a share of the floor's, per database and operation, with the targets."""
+    groups = list(dict.fromkeys((row["database"], row["operation"]) for row in ratios))
+    servers = list(dict.fromkeys(row["ratio"] for row in ratios))
+    by_key = {(row["database"], row["operation"], row["ratio"]): row["value"] for row in ratios}
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / len(servers)
+    for offset, server in enumerate(servers):
+        values = [by_key[(database, operation, server)] for database, operation in groups]
+        positions = [index + offset * width for index in range(len(groups))]
+        medians = [value["median"] for value in values]
+        spread = [[v["median"] - v["min"] for v in values], [v["max"] - v["median"] for v in values]]
+        axis.bar(positions, medians, width, yerr=spread, capsize=3, label=server)
+    limits = dict.fromkeys(target["limit"] for target in targets)
+    for limit in limits:
+        axis.axhline(limit, color="grey", linestyle="--", linewidth=0.8)
+    axis.set_xticks([index + width * (len(servers) - 1) / 2 for index in range(len(groups))])
+    axis.set_xticklabels([f"{operation}\n{database}" for database, operation in groups])
+    axis.set_ylabel("throughput / the floor's (median, min-max)")
+    axis.set_title("The project against the same routes written plainly (dashed: targets)")
+    axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

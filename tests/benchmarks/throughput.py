@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 import httpx
 
@@ -159,7 +159,16 @@ def parse_wrk(output: str) -> Load:
     return Load(float(rate.group(1)), latencies["50"], latencies["99"], failed)
 
 
-def _wrk(server: Server, operation: Operation, seconds: int, script: Path, run_id: str) -> Load:
+class Target(Protocol):
+    """A server wrk can load: its address, and the resource its `get` load reads."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    seed_path: str
+
+
+def _wrk(server: Target, operation: Operation, seconds: int, script: Path, run_id: str) -> Load:
     command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
     if operation == "get":
         command.append(server.base_url + server.seed_path)

@@ -36,6 +36,10 @@ SHAPES: dict[str, dict[str, set[str]]] = {
         "rows": {"framework", "observability", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"},
         "ratios": {"ratio", "operation", "value"},
     },
+    "floor": {
+        "rows": {"server", "database", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"},
+        "ratios": {"ratio", "database", "operation", "value"},
+    },
     "graph": {
         "rows": {"store", "operation", "size", "ms_per_operation"},
         "growth": {"store", "operation", "from_size", "to_size", "growth_per_10x"},
@@ -67,10 +71,11 @@ def _assert_shape(suite: str, result: Mapping[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "suite", [pytest.param(suite, marks=[pytest.mark.postgres] if suite == "graph" else []) for suite in SHAPES]
+    "suite",
+    [pytest.param(suite, marks=[pytest.mark.postgres] if suite in ("graph", "floor") else []) for suite in SHAPES],
 )
 def test_each_suite_runs_at_smoke_size_and_writes_its_results(suite: str, tmp_path: Path) -> None:
-    if suite == "http" and shutil.which("wrk") is None:
+    if suite in ("http", "floor") and shutil.which("wrk") is None:
         pytest.skip("wrk is not installed")
     output = tmp_path / "results.json"
 
