@@ -33,16 +33,15 @@ from core.service import ResourceService
 from .measure import FULL_REPETITIONS, Row, Spread, target
 from .throughput import (
     CONSOLE_SCRIPT,
-    CREATE_SCRIPT,
     FULL_SECONDS,
-    SERVER_CPU,
     SMOKE_SECONDS,
     Load,
     Operation,
-    _pinned,
-    _wrk,
     free_port,
+    interleaved_loads,
     service_environment,
+    spawn_server,
+    stop_process,
 )
 
 Kind = Literal["fastapi", "litestar", "floor"]
@@ -69,6 +68,10 @@ class Server:
     seed_path: str = ""
 
     @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.database}"
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -84,14 +87,7 @@ class Server:
         env = service_environment(
             self.database_url, {"OTEL_SDK_DISABLED": "true", "FLOOR_DATABASE_URL": self.database_url}
         )
-        with (self.directory / "stdout.log").open("wb") as out:
-            self.process = subprocess.Popen(
-                _pinned(SERVER_CPU, self._command()) if pinned else self._command(),
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.directory,
-            )
+        self.process = spawn_server(self._command(), env, self.directory, pinned=pinned)
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -105,13 +101,7 @@ class Server:
         raise AssertionError(f"{self.kind} on {self.database} was not ready in {timeout_s} s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 async def _seed(database_url: str) -> str:
@@ -149,16 +139,13 @@ def _postgres_databases(count: int) -> Iterator[list[str]]:
             asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-Loads = dict[tuple[Kind, Database, str], list[Load]]
+Loads = dict[tuple[Kind, Database, Operation], list[Load]]
 
 
 def run(*, smoke: bool) -> dict[str, Any]:
     """Both frameworks and the floor, on both databases, `get` and `create`: rows, ratios to the floor, targets."""
     repetitions, seconds = (1, SMOKE_SECONDS) if smoke else (FULL_REPETITIONS, FULL_SECONDS)
-    loads: Loads = {}
     with tempfile.TemporaryDirectory() as directory, _postgres_databases(len(KINDS)) as postgres_urls:
-        script = Path(directory) / "create.lua"
-        script.write_text(CREATE_SCRIPT)
         urls = {
             ("sqlite", kind): f"sqlite+aiosqlite:///{Path(directory) / kind / 'resources.db'}" for kind in KINDS
         } | {("postgresql", kind): url for kind, url in zip(KINDS, postgres_urls, strict=True)}
@@ -167,23 +154,12 @@ def run(*, smoke: bool) -> dict[str, Any]:
             for database in DATABASES
             for kind in KINDS
         ]
-        try:
-            for server in servers:
-                server.start(pinned=not smoke)
-            for server in servers:
-                server.wait_ready()
-                for operation in OPERATIONS if not smoke else ():  # warm-up
-                    _wrk(server, operation, 1, script, f"warm-{server.kind}-{server.database}")
-            for repetition in range(repetitions):
-                shift = repetition % len(servers)
-                for operation in OPERATIONS:
-                    for server in servers[shift:] + servers[:shift]:
-                        run_id = f"r{repetition}-{server.kind}-{server.database}"
-                        load = _wrk(server, operation, seconds, script, run_id)
-                        loads.setdefault((server.kind, server.database, operation), []).append(load)
-        finally:
-            for server in servers:
-                server.stop()
+        by_server = interleaved_loads(servers, OPERATIONS, repetitions, seconds, smoke=smoke)
+    loads: Loads = {
+        (server.kind, server.database, operation): runs
+        for server, measured in zip(servers, by_server, strict=True)
+        for operation, runs in measured.items()
+    }
     ratios = _ratios(loads)
     return {
         "seconds_per_run": seconds,

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
@@ -75,6 +76,18 @@ def _pinned(cpu: str, command: list[str]) -> list[str]:
     return ["taskset", "-c", cpu, *command] if shutil.which("taskset") else command
 
 
+def spawn_server(command: list[str], env: dict[str, str], directory: Path, *, pinned: bool) -> subprocess.Popen[bytes]:
+    """Start a server in `directory`, its output in stdout.log there; on the server's CPU when `pinned`."""
+    with (directory / "stdout.log").open("wb") as out:
+        return subprocess.Popen(
+            _pinned(SERVER_CPU, command) if pinned else command,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=directory,
+        )
+
+
 @dataclass
 class Server:
     """One `resource-service serve` process and the resource its `get` load reads."""
@@ -88,6 +101,10 @@ class Server:
     seed_path: str = ""
 
     @property
+    def name(self) -> str:
+        return f"{self.framework}-{self.observability}"
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -98,14 +115,7 @@ class Server:
             overrides = {"OTEL_EXPORTER_OTLP_ENDPOINT": self.sink_endpoint, "OTEL_TRACES_SAMPLER": "always_on"}
         env = service_environment(f"sqlite+aiosqlite:///{self.directory / 'resources.db'}", overrides)
         command = [str(CONSOLE_SCRIPT), "serve", "--framework", self.framework, "--port", str(self.port)]
-        with (self.directory / "stdout.log").open("wb") as out:
-            self.process = subprocess.Popen(
-                _pinned(SERVER_CPU, command) if pinned else command,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.directory,
-            )
+        self.process = spawn_server(command, env, self.directory, pinned=pinned)
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -124,13 +134,7 @@ class Server:
         self.seed_path = f"/resources/{created.json()['id']}"
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,12 +164,60 @@ def parse_wrk(output: str) -> Load:
 
 
 class Target(Protocol):
-    """A server wrk can load: its address, and the resource its `get` load reads."""
+    """A server wrk can load: a name for its runs, its address, the resource its `get` load reads, its process."""
+
+    seed_path: str
+
+    @property
+    def name(self) -> str: ...
 
     @property
     def base_url(self) -> str: ...
 
-    seed_path: str
+    def start(self, pinned: bool) -> None: ...
+
+    def wait_ready(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL if the server has not stopped after 15 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def interleaved_loads(
+    servers: Sequence[Target], operations: Sequence[Operation], repetitions: int, seconds: int, *, smoke: bool
+) -> list[dict[Operation, list[Load]]]:
+    """Start every server, warm it up, then load each in turn, the order rotating per repetition; by server."""
+    loads: list[dict[Operation, list[Load]]] = [{} for _ in servers]
+    with tempfile.TemporaryDirectory() as directory:
+        script = Path(directory) / "create.lua"
+        script.write_text(CREATE_SCRIPT)
+        try:
+            for server in servers:
+                server.start(pinned=not smoke)
+            for server in servers:
+                server.wait_ready()
+                for operation in operations if not smoke else ():  # warm-up
+                    _wrk(server, operation, 1, script, f"warm-{server.name}")
+            for repetition in range(repetitions):
+                shift = repetition % len(servers)
+                order = [*range(shift, len(servers)), *range(shift)]
+                for operation in operations:
+                    for index in order:
+                        load = _wrk(servers[index], operation, seconds, script, f"r{repetition}-{servers[index].name}")
+                        loads[index].setdefault(operation, []).append(load)
+        finally:
+            for server in servers:
+                server.stop()
+    return loads
 
 
 def _wrk(server: Target, operation: Operation, seconds: int, script: Path, run_id: str) -> Load:
@@ -178,36 +230,25 @@ def _wrk(server: Target, operation: Operation, seconds: int, script: Path, run_i
     return parse_wrk(output)
 
 
+Loads = dict[tuple[Framework, Observability, Operation], list[Load]]
+
+
 def run(*, smoke: bool) -> dict[str, Any]:
     """Each framework with observability off and on, `get` and `create`; rows, ratios and targets."""
     repetitions, seconds = (1, SMOKE_SECONDS) if smoke else (FULL_REPETITIONS, FULL_SECONDS)
     operations = SMOKE_OPERATIONS if smoke else OPERATIONS
-    loads: dict[tuple[Framework, Observability, Operation], list[Load]] = {}
     with tempfile.TemporaryDirectory() as directory, OtlpSink() as sink:
-        script = Path(directory) / "create.lua"
-        script.write_text(CREATE_SCRIPT)
         servers = [
             Server(framework, observability, Path(directory) / f"{framework}-{observability}", sink.endpoint)
             for framework in FRAMEWORKS
             for observability in ("off", "on")
         ]
-        try:
-            for server in servers:
-                server.start(pinned=not smoke)
-            for server in servers:
-                server.wait_ready()
-                for operation in operations if not smoke else ():  # warm-up
-                    _wrk(server, operation, 1, script, f"warm-{server.framework}-{server.observability}")
-            for repetition in range(repetitions):
-                shift = repetition % len(servers)
-                for operation in operations:
-                    for server in servers[shift:] + servers[:shift]:
-                        run_id = f"r{repetition}-{server.framework}-{server.observability}"
-                        key = (server.framework, server.observability, operation)
-                        loads.setdefault(key, []).append(_wrk(server, operation, seconds, script, run_id))
-        finally:
-            for server in servers:
-                server.stop()
+        by_server = interleaved_loads(servers, operations, repetitions, seconds, smoke=smoke)
+    loads: Loads = {
+        (server.framework, server.observability, operation): runs
+        for server, measured in zip(servers, by_server, strict=True)
+        for operation, runs in measured.items()
+    }
     rows = _rows(loads)
     ratios = _ratios(loads)
     return {
@@ -218,9 +259,6 @@ def run(*, smoke: bool) -> dict[str, Any]:
         "ratios": ratios,
         "targets": _targets(ratios),
     }
-
-
-Loads = dict[tuple[Framework, Observability, Operation], list[Load]]
 
 
 def _rows(loads: Loads) -> list[Row]:
