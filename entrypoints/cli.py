@@ -26,6 +26,11 @@ APP_FACTORIES = {
     "fastapi": "entrypoints.cli:served_fastapi_app",
     "litestar": "entrypoints.cli:served_litestar_app",
 }
+# With several workers, uvicorn's supervisor pings each one over a pipe and replaces any that has not answered
+# within this time. Its default, 5 s, is shorter than a worker's start (a fresh interpreter importing the service,
+# then migrating) on a busy two-core machine or a CPU-throttled container: seen in CI, a healthy worker replaced
+# while it started. A worker hung for this long is still replaced.
+WORKER_HEALTHCHECK_TIMEOUT_S = 30
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -139,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lifespan="on",
         # After SIGTERM, requests in flight get this long to finish; then they are cancelled and shutdown goes on.
         timeout_graceful_shutdown=settings.shutdown_drain_s,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
         # The app's composition root sends uvicorn's records through the service's JSON log pipeline.
         log_config=None,
     )
