@@ -1,7 +1,9 @@
 """The project's tables on the raw drivers, beside the project: bulk loads, and the floors of the graph operations.
 
-A fixture goes straight into the tables (executemany on SQLite, COPY on PostgreSQL, then ANALYZE) in the form the
-project stores (on SQLite: ids as 16 bytes, times as UTC text), so the project reads it back as its own. The
+A fixture goes straight into the tables (executemany on SQLite, COPY on PostgreSQL, then VACUUM ANALYZE) in the
+form the project stores (on SQLite: ids as 16 bytes, times as UTC text), so the project reads it back as its own.
+The tables are emptied with DELETE, not TRUNCATE, so that triggers the schema may put on them (a kept count of the
+resources, say) see every row go as they see every row come. The
 floors are what a graph operation needs at the least: one recursive CTE doing the walk (and for the cascade, the
 deletes too, in one transaction), on one connection of aiosqlite or asyncpg.
 """
@@ -111,10 +113,11 @@ class RawPostgres:
 
     async def load(self, resources: Sequence[ResourceRecord], edges: Sequence[EdgeRecord]) -> None:
         async with self._connection.transaction():
-            await self._connection.execute("TRUNCATE resource_dependencies, resources")
+            await self._connection.execute("DELETE FROM resource_dependencies")
+            await self._connection.execute("DELETE FROM resources")
             await self._connection.copy_records_to_table("resources", records=resources, columns=_RESOURCE_COLUMNS)
             await self._connection.copy_records_to_table("resource_dependencies", records=edges, columns=_EDGE_COLUMNS)
-        await self._connection.execute("ANALYZE resources, resource_dependencies")
+        await self._connection.execute("VACUUM ANALYZE resources, resource_dependencies")
 
     async def walk(self, start: UUID) -> dict[UUID, UUID]:
         return dict(await self._connection.fetch(_WALK.format(start="$1"), start))
