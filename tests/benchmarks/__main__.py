@@ -2,7 +2,9 @@
 
 Suites: inprocess (observability cost per request, in process), http (throughput under wrk), floor (the project
 against the same routes written plainly, under wrk, SQLite and PostgreSQL), graph (graph operations against
-size), primitives (one span, metric, log line). All of them by default. Results go to
+size), graph_floor (the cycle check and cascade delete of a long chain against one recursive CTE), create_scale (a
+create among 10^6 stored resources against among 10^3), primitives (one span, metric, log line). All of them by
+default. Results go to
 `--output` as JSON and to stdout as tables; a full run also draws the charts (matplotlib, the bench extra).
 """
 
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from . import floor_throughput, graph, inprocess, primitives, throughput
+from . import create_scale, floor_throughput, graph, graph_floor, inprocess, primitives, throughput
 from .measure import pin_to_cpu, table
 
 DEFAULT_OUTPUT: Final = Path(".benchmarks/results.json")
@@ -35,6 +37,14 @@ def _run_inprocess(smoke: bool) -> dict[str, Any]:
 
 def _run_graph(smoke: bool) -> dict[str, Any]:
     return asyncio.run(graph.run(smoke=smoke))
+
+
+def _run_graph_floor(smoke: bool) -> dict[str, Any]:
+    return asyncio.run(graph_floor.run(smoke=smoke))
+
+
+def _run_create_scale(smoke: bool) -> dict[str, Any]:
+    return asyncio.run(create_scale.run(smoke=smoke))
 
 
 def _run_http(smoke: bool) -> dict[str, Any]:
@@ -58,6 +68,8 @@ SUITES: Final[dict[str, Callable[[bool], dict[str, Any]]]] = {
     "http": _run_http,
     "floor": _run_floor,
     "graph": _run_graph,
+    "graph_floor": _run_graph_floor,
+    "create_scale": _run_create_scale,
     "primitives": _run_primitives,
 }
 # The columns of each suite's tables: (result key, columns).
@@ -76,6 +88,14 @@ TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
     "graph": [
         ("rows", ["store", "operation", "size", "ms_per_operation"]),
         ("growth", ["store", "operation", "from_size", "to_size", "growth_per_10x"]),
+    ],
+    "graph_floor": [
+        ("rows", ["store", "operation", "size", "implementation", "ms_per_operation"]),
+        ("ratios", ["store", "operation", "size", "ratio", "value"]),
+    ],
+    "create_scale": [
+        ("rows", ["store", "stored", "ms_per_create"]),
+        ("ratios", ["store", "ratio", "value"]),
     ],
     "primitives": [("rows", ["primitive", "us_per_call", "net_us_per_call"])],
 }

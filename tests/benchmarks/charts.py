@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt
 OVERHEAD_CHART = "overhead-per-request.png"
 GRAPH_CHART = "graph-operations.png"
 FLOOR_CHART = "project-vs-floor.png"
+GRAPH_FLOOR_CHART = "graph-vs-floor.png"
+CREATE_SCALE_CHART = "create-at-scale.png"
 
 
 def draw(results: dict[str, Any], directory: Path) -> list[Path]:
@@ -27,6 +29,12 @@ def draw(results: dict[str, Any], directory: Path) -> list[Path]:
         drawn.append(graph_chart(suites["graph"]["rows"], directory / GRAPH_CHART))
     if "floor" in suites:
         drawn.append(floor_chart(suites["floor"]["ratios"], suites["floor"]["targets"], directory / FLOOR_CHART))
+    if "graph_floor" in suites:
+        result = suites["graph_floor"]
+        drawn.append(graph_floor_chart(result["ratios"], result["targets"], directory / GRAPH_FLOOR_CHART))
+    if "create_scale" in suites:
+        result = suites["create_scale"]
+        drawn.append(create_scale_chart(result["ratios"], result["targets"], directory / CREATE_SCALE_CHART))
     return drawn
 
 
@@ -85,24 +93,46 @@ def graph_chart(rows: list[dict[str, Any]], path: Path) -> Path:
 
 def floor_chart(ratios: list[dict[str, Any]], targets: list[dict[str, Any]], path: Path) -> Path:
     """Each framework's throughput as a share of the floor's, per database and operation, with the targets."""
-    groups = list(dict.fromkeys((row["database"], row["operation"]) for row in ratios))
-    servers = list(dict.fromkeys(row["ratio"] for row in ratios))
-    by_key = {(row["database"], row["operation"], row["ratio"]): row["value"] for row in ratios}
+    bars = [(f"{row['operation']}\n{row['database']}", row["ratio"], row["value"]) for row in ratios]
+    title = "The project against the same routes written plainly (dashed: targets)"
+    return ratio_chart(bars, targets, title, "throughput / the floor's (median, min-max)", path)
+
+
+def graph_floor_chart(ratios: list[dict[str, Any]], targets: list[dict[str, Any]], path: Path) -> Path:
+    """The project's time over the floor's, per store and graph operation, with the target."""
+    bars = [(f"{row['operation']}\n{row['store']}", row["ratio"], row["value"]) for row in ratios]
+    title = f"A {ratios[0]['size']}-long chain: the project against one recursive CTE (dashed: target)"
+    return ratio_chart(bars, targets, title, "time / the floor's (median, min-max)", path)
+
+
+def create_scale_chart(ratios: list[dict[str, Any]], targets: list[dict[str, Any]], path: Path) -> Path:
+    """A create's time among many stored resources over its time among few, per store, with the target."""
+    bars = [(row["store"], row["ratio"], row["value"]) for row in ratios]
+    title = "A create among many stored resources against among few (dashed: target)"
+    return ratio_chart(bars, targets, title, "time / time among few (median, min-max)", path)
+
+
+def ratio_chart(
+    bars: list[tuple[str, str, dict[str, Any]]], targets: list[dict[str, Any]], title: str, ylabel: str, path: Path
+) -> Path:
+    """Paired ratios as bars (group, series, median with min-max), grouped, with each target's limit dashed."""
+    groups = list(dict.fromkeys(group for group, _, _ in bars))
+    series = list(dict.fromkeys(name for _, name, _ in bars))
+    by_key = {(group, name): value for group, name, value in bars}
     figure, axis = plt.subplots(figsize=(8, 4.5))
-    width = 0.8 / len(servers)
-    for offset, server in enumerate(servers):
-        values = [by_key[(database, operation, server)] for database, operation in groups]
+    width = 0.8 / len(series)
+    for offset, name in enumerate(series):
+        values = [by_key[(group, name)] for group in groups]
         positions = [index + offset * width for index in range(len(groups))]
         medians = [value["median"] for value in values]
         spread = [[v["median"] - v["min"] for v in values], [v["max"] - v["median"] for v in values]]
-        axis.bar(positions, medians, width, yerr=spread, capsize=3, label=server)
-    limits = dict.fromkeys(target["limit"] for target in targets)
-    for limit in limits:
+        axis.bar(positions, medians, width, yerr=spread, capsize=3, label=name)
+    for limit in dict.fromkeys(target["limit"] for target in targets):
         axis.axhline(limit, color="grey", linestyle="--", linewidth=0.8)
-    axis.set_xticks([index + width * (len(servers) - 1) / 2 for index in range(len(groups))])
-    axis.set_xticklabels([f"{operation}\n{database}" for database, operation in groups])
-    axis.set_ylabel("throughput / the floor's (median, min-max)")
-    axis.set_title("The project against the same routes written plainly (dashed: targets)")
+    axis.set_xticks([index + width * (len(series) - 1) / 2 for index in range(len(groups))])
+    axis.set_xticklabels(groups)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title, fontsize="medium")
     axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)

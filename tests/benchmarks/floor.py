@@ -1,4 +1,4 @@
-"""The floor: GET /resources/{id} and POST /resources written as plainly as the stack allows.
+"""The floor: GET /resources/{id}, POST /resources, GET /resources and GET /resources/search written plainly.
 
 FastAPI straight onto the raw driver (aiosqlite on one connection, or an asyncpg pool), msgspec for every body,
 the project's own tables (made by `resource-service db upgrade`) and the same JSON; no ORM, no layers, no
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -35,6 +35,13 @@ class ResourceOut(msgspec.Struct):
     updated_at: datetime
 
 
+class ResourcePage(msgspec.Struct):
+    items: list[ResourceOut]
+    total: int
+    limit: int
+    offset: int
+
+
 class ResourceIn(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     description: str = ""
@@ -44,6 +51,8 @@ class Store(Protocol):
     async def get(self, resource_id: uuid.UUID) -> ResourceOut | None: ...
 
     async def create(self, resource: ResourceOut) -> bool: ...
+
+    async def page(self, pattern: str | None, limit: int, offset: int) -> tuple[list[ResourceOut], int]: ...
 
     async def close(self) -> None: ...
 
@@ -87,6 +96,32 @@ class SqliteStore:
             return False
         return True
 
+    async def page(self, pattern: str | None, limit: int, offset: int) -> tuple[list[ResourceOut], int]:
+        where, matching = ("", ()) if pattern is None else (f" WHERE {_MATCHES.format('?', '?')}", (pattern, pattern))
+        async with self._connection.execute(
+            f"SELECT id, name, description, created_at, updated_at FROM resources{where}"
+            " ORDER BY created_at, id LIMIT ? OFFSET ?",
+            (*matching, limit, offset),
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        async with self._connection.execute(f"SELECT count(*) FROM resources{where}", matching) as cursor:
+            total = await cursor.fetchone()
+        dependencies: dict[bytes, list[uuid.UUID]] = {row[0]: [] for row in rows}
+        if rows:
+            async with self._connection.execute(
+                "SELECT resource_id, dependency_id FROM resource_dependencies"
+                f" WHERE resource_id IN ({', '.join('?' * len(rows))}) ORDER BY resource_id, position",
+                list(dependencies),
+            ) as cursor:
+                for source, target in await cursor.fetchall():
+                    dependencies[source].append(uuid.UUID(bytes=target))
+        assert total is not None
+        items = [
+            ResourceOut(uuid.UUID(bytes=key), name, description, dependencies[key], _utc(created), _utc(updated))
+            for key, name, description, created, updated in rows
+        ]
+        return items, total[0]
+
     async def close(self) -> None:
         await self._connection.close()
 
@@ -128,8 +163,42 @@ class PostgresStore:
             return False
         return True
 
+    async def page(self, pattern: str | None, limit: int, offset: int) -> tuple[list[ResourceOut], int]:
+        where, matching = ("", []) if pattern is None else (f" WHERE {_MATCHES.format('$1', '$1')}", [pattern])
+        last = len(matching)
+        async with self._pool.acquire() as connection:
+            rows = await connection.fetch(
+                f"SELECT id, name, description, created_at, updated_at FROM resources{where}"
+                f" ORDER BY created_at, id LIMIT ${last + 1} OFFSET ${last + 2}",
+                *matching,
+                limit,
+                offset,
+            )
+            total = await connection.fetchval(f"SELECT count(*) FROM resources{where}", *matching)
+            dependencies: dict[uuid.UUID, list[uuid.UUID]] = {row[0]: [] for row in rows}
+            if rows:
+                edges = await connection.fetch(
+                    "SELECT resource_id, dependency_id FROM resource_dependencies"
+                    " WHERE resource_id = ANY($1::uuid[]) ORDER BY resource_id, position",
+                    list(dependencies),
+                )
+                for source, target in edges:
+                    dependencies[source].append(target)
+        items = [ResourceOut(row[0], row[1], row[2], dependencies[row[0]], row[3], row[4]) for row in rows]
+        return items, total
+
     async def close(self) -> None:
         await self._pool.close()
+
+
+# What the project's search matches: the lower-cased name or description contains the text literally.
+_MATCHES = "(lower(name) LIKE {} ESCAPE '\\' OR lower(description) LIKE {} ESCAPE '\\')"
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` literally anywhere, lower-cased."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _utc(text: str) -> datetime:
@@ -160,6 +229,24 @@ def create_app() -> FastAPI:
     async def ready() -> Response:
         return Response(b'{"status":"ok"}', media_type=JSON)
 
+    async def page(pattern: str | None, query: Mapping[str, str]) -> Response:
+        limit, offset = _number(query, "limit", 50, 1, 500), _number(query, "offset", 0, 0, 2**53)
+        if limit is None or offset is None:
+            return Response(b'{"title":"Invalid input"}', status_code=422, media_type=JSON)
+        items, total = await stores["store"].page(pattern, limit, offset)
+        return Response(encoder.encode(ResourcePage(items, total, limit, offset)), media_type=JSON)
+
+    @app.get("/resources")
+    async def list_page(request: Request) -> Response:
+        return await page(None, request.query_params)
+
+    @app.get("/resources/search")
+    async def search(request: Request) -> Response:
+        text = request.query_params.get("q", "")
+        if not 1 <= len(text) <= 200:
+            return Response(b'{"title":"Invalid input"}', status_code=422, media_type=JSON)
+        return await page(like_pattern(text), request.query_params)
+
     @app.get("/resources/{resource_id}")
     async def get(resource_id: str) -> Response:
         try:
@@ -185,3 +272,15 @@ def create_app() -> FastAPI:
         return Response(encoder.encode(resource), status_code=201, headers=headers, media_type=JSON)
 
     return app
+
+
+def _number(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int | None:
+    """The integer query parameter `name` within [low, high], its default when absent, None when invalid."""
+    text = query.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if low <= value <= high else None

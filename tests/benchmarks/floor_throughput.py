@@ -1,15 +1,20 @@
 """Suite `floor`: the project against the floor (`floor.py`), over HTTP, observability off, SQLite and PostgreSQL.
 
 Each framework's `resource-service serve` and the floor app run side by side under uvicorn, one process each,
-pinned to CPU 0, with wrk (`-t1 -c16`) pinned to CPU 1; every server has a database of its own, made by the
-project's migrations and seeded with a resource that has two dependencies (what `get` reads). Repetitions
-interleave the servers in a rotating order; each ratio project / floor pairs runs of the same repetition.
+pinned to CPU 0, with wrk (`-t1 -c16`) pinned to CPU 1. Every server has a database of its own, a copy of one
+database per kind made by the project's migrations and seeded through its service: a resource with two
+dependencies (what `get` reads), and resources each depending on the one before, one in ten with the searched
+text in its description (what `list` and `search` page through). Before any load, each framework must answer
+every read exactly as the floor does, byte for byte. Operations run one after another, `create` last so that
+the reads see the databases as seeded; repetitions interleave the servers in a rotating order; each ratio
+project / floor pairs runs of the same repetition.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,13 +32,15 @@ from sqlalchemy.engine import make_url
 
 from adapters.observability import noop_telemetry
 from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
-from core.model import ResourceDraft
+from core.model import Resource, ResourceDraft
 from core.service import ResourceService
 
 from .measure import FULL_REPETITIONS, Row, Spread, target
 from .throughput import (
     CONSOLE_SCRIPT,
     FULL_SECONDS,
+    READ_PATHS,
+    SEARCH_TEXT,
     SMOKE_SECONDS,
     Load,
     Operation,
@@ -48,24 +55,35 @@ Kind = Literal["fastapi", "litestar", "floor"]
 Database = Literal["sqlite", "postgresql"]
 KINDS: Final[tuple[Kind, ...]] = ("floor", "fastapi", "litestar")
 DATABASES: Final[tuple[Database, ...]] = ("sqlite", "postgresql")
-OPERATIONS: Final[tuple[Operation, ...]] = ("get", "create")
+# `create` last: the reads see the databases as seeded. Smoke runs load one read and the write, after the check of
+# every read's answers.
+OPERATIONS: Final[tuple[Operation, ...]] = ("get", "list", "search", "create")
+SMOKE_OPERATIONS: Final[tuple[Operation, ...]] = ("search", "create")
+# Resources that `list` and `search` page through (one in ten matches the search).
+FULL_RESOURCES: Final = 1_000
+SMOKE_RESOURCES: Final = 100
 # The issue's targets: the share of the floor's throughput the project must keep.
-TARGETS: Final = {"get": 0.5, "create": 0.4}
+TARGETS: Final[dict[Operation, float]] = {"get": 0.5, "list": 0.5, "search": 0.5, "create": 0.4}
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 POSTGRES_URL: Final = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
 @dataclass
 class Server:
-    """One server process (a framework's `resource-service serve`, or the floor) over its own database."""
+    """One server process (a framework's `resource-service serve`, or the floor) over its own database.
+
+    `answers` is shared by the servers of one database: the first of them to be ready (the floor) records its
+    answer to each read, and every other one must answer the same bytes.
+    """
 
     kind: Kind
     database: Database
     database_url: str
     directory: Path
+    seed_path: str
+    answers: dict[str, bytes]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
-    seed_path: str = ""
 
     @property
     def name(self) -> str:
@@ -83,7 +101,6 @@ class Server:
 
     def start(self, pinned: bool) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.seed_path = asyncio.run(_seed(self.database_url))
         env = service_environment(
             self.database_url, {"OTEL_SDK_DISABLED": "true", "FLOOR_DATABASE_URL": self.database_url}
         )
@@ -94,18 +111,33 @@ class Server:
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.base_url}{self.seed_path}", timeout=1.0).status_code == 200:
+                    self._check_answers()
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
         raise AssertionError(f"{self.kind} on {self.database} was not ready in {timeout_s} s")
 
+    def _check_answers(self) -> None:
+        for path in (self.seed_path, *READ_PATHS.values()):
+            answer = httpx.get(f"{self.base_url}{path}", timeout=10.0)
+            answer.raise_for_status()
+            expected = self.answers.setdefault(path, answer.content)
+            if answer.content != expected:
+                raise AssertionError(
+                    f"{self.name} answers {path} otherwise than the floor:\n{answer.content!r}\n{expected!r}"
+                )
+
     def stop(self) -> None:
         stop_process(self.process)
 
 
-async def _seed(database_url: str) -> str:
-    """Migrate the database and store `api`, which depends on `db` and `cache`: the path `get` reads."""
+async def _seed(database_url: str, resources: int) -> str:
+    """Migrate the database and store what the reads read; the path `get` reads.
+
+    `api`, which depends on `db` and `cache`, for `get`; then `resources` resources each depending on the one
+    before, one in ten with the searched text in its description, for `list` and `search`.
+    """
     engine = create_engine(database_url)
     try:
         await upgrade_schema(engine)
@@ -113,6 +145,10 @@ async def _seed(database_url: str) -> str:
         db = await service.create(ResourceDraft("seed-db"))
         cache = await service.create(ResourceDraft("seed-cache"))
         api = await service.create(ResourceDraft("seed-api", "read by wrk", (db.id, cache.id)))
+        previous: Resource = api
+        for index in range(resources):
+            description = f"{SEARCH_TEXT} item {index}" if index % 10 == 0 else f"item {index}"
+            previous = await service.create(ResourceDraft(f"item-{index:05d}", description, (previous.id,)))
     finally:
         await engine.dispose()
     return f"/resources/{api.id}"
@@ -126,16 +162,40 @@ async def _admin(statement: str) -> None:
         await connection.close()
 
 
+def _sqlite_copies(directory: Path, resources: int) -> tuple[dict[Kind, str], str]:
+    """A seeded SQLite database per server, copies of one; their URLs by kind, and the path `get` reads."""
+    paths = {kind: directory / f"{kind}-sqlite" / "resources.db" for kind in KINDS}
+    first, *others = paths.values()
+    first.parent.mkdir(parents=True)
+    seed_path = asyncio.run(_seed(f"sqlite+aiosqlite:///{first}", resources))
+    for path in others:
+        path.parent.mkdir(parents=True)
+        shutil.copyfile(first, path)
+    return {kind: f"sqlite+aiosqlite:///{path}" for kind, path in paths.items()}, seed_path
+
+
 @contextmanager
-def _postgres_databases(count: int) -> Iterator[list[str]]:
-    """`count` empty PostgreSQL databases of this run's own, dropped at the end."""
-    names = [f"resource_service_floor_{uuid4().hex[:10]}" for _ in range(count)]
-    for name in names:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+def _postgres_copies(resources: int) -> Iterator[tuple[dict[Kind, str], str]]:
+    """A seeded PostgreSQL database of this run's own per server, copies of one, dropped at the end.
+
+    Their URLs by kind, and the path `get` reads.
+    """
+    names = {kind: f"resource_service_floor_{uuid4().hex[:10]}" for kind in KINDS}
+    first, *others = names.values()
     try:
-        yield [make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False) for name in names]
+        asyncio.run(_admin(f'CREATE DATABASE "{first}"'))
+        seed_path = asyncio.run(_seed(make_url(POSTGRES_URL).set(database=first).render_as_string(False), resources))
+        for name in others:
+            asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{first}"'))
+        yield (
+            {
+                kind: make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+                for kind, name in names.items()
+            },
+            seed_path,
+        )
     finally:
-        for name in names:
+        for name in names.values():
             asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
@@ -143,26 +203,32 @@ Loads = dict[tuple[Kind, Database, Operation], list[Load]]
 
 
 def run(*, smoke: bool) -> dict[str, Any]:
-    """Both frameworks and the floor, on both databases, `get` and `create`: rows, ratios to the floor, targets."""
+    """Both frameworks and the floor, on both databases, every operation: rows, ratios to the floor, targets."""
     repetitions, seconds = (1, SMOKE_SECONDS) if smoke else (FULL_REPETITIONS, FULL_SECONDS)
-    with tempfile.TemporaryDirectory() as directory, _postgres_databases(len(KINDS)) as postgres_urls:
-        urls = {
-            ("sqlite", kind): f"sqlite+aiosqlite:///{Path(directory) / kind / 'resources.db'}" for kind in KINDS
-        } | {("postgresql", kind): url for kind, url in zip(KINDS, postgres_urls, strict=True)}
-        servers = [
-            Server(kind, database, urls[(database, kind)], Path(directory) / kind)
-            for database in DATABASES
-            for kind in KINDS
-        ]
-        by_server = interleaved_loads(servers, OPERATIONS, repetitions, seconds, smoke=smoke)
+    operations, resources = (SMOKE_OPERATIONS, SMOKE_RESOURCES) if smoke else (OPERATIONS, FULL_RESOURCES)
+    with tempfile.TemporaryDirectory() as temporary, _postgres_copies(resources) as postgres:
+        directory = Path(temporary)
+        copies: dict[Database, tuple[dict[Kind, str], str]] = {
+            "sqlite": _sqlite_copies(directory, resources),
+            "postgresql": postgres,
+        }
+        servers = []
+        for database, (urls, seed_path) in copies.items():
+            answers: dict[str, bytes] = {}
+            servers += [
+                Server(kind, database, urls[kind], directory / f"{kind}-{database}", seed_path, answers)
+                for kind in KINDS
+            ]
+        by_server = interleaved_loads(servers, operations, repetitions, seconds, smoke=smoke)
     loads: Loads = {
         (server.kind, server.database, operation): runs
         for server, measured in zip(servers, by_server, strict=True)
         for operation, runs in measured.items()
     }
-    ratios = _ratios(loads)
+    ratios = _ratios(loads, operations)
     return {
         "seconds_per_run": seconds,
+        "resources": resources,
         "rows": _rows(loads),
         "ratios": ratios,
         "targets": [_target(row) for row in ratios],
@@ -190,7 +256,7 @@ def _rows(loads: Loads) -> list[Row]:
     ]
 
 
-def _ratios(loads: Loads) -> list[Row]:
+def _ratios(loads: Loads, operations: tuple[Operation, ...]) -> list[Row]:
     """Each framework's throughput over the floor's, paired within repetitions."""
     return [
         {
@@ -207,7 +273,7 @@ def _ratios(loads: Loads) -> list[Row]:
             ).as_json(),
         }
         for database in DATABASES
-        for operation in OPERATIONS
+        for operation in operations
         for kind in KINDS
         if kind != "floor"
     ]

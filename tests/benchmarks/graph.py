@@ -18,18 +18,17 @@ from typing import Any, Final, Literal
 from uuid import UUID, uuid4
 
 import asyncpg
-from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.observability import noop_telemetry
 from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
-from adapters.sqla.tables import ResourceRow, dependency_edges
 from core.errors import CircularDependency
 from core.model import PageRequest, ResourceChanges
 from core.service import ResourceService
 
 from .measure import FULL_REPETITIONS, SMOKE_REPETITIONS, Row, Spread, ratio, target
+from .raw import ResourceRecord, open_raw
 
 Store = Literal["sqlite", "postgres"]
 STORES: Final[tuple[Store, ...]] = ("sqlite", "postgres")
@@ -58,8 +57,8 @@ class Fixture:
     edges: list[tuple[UUID, UUID, int]]
     descriptions: Sequence[str] = ()
 
-    def resource_rows(self) -> list[tuple[UUID, str, str, datetime, datetime]]:
-        rows = []
+    def resource_rows(self) -> list[ResourceRecord]:
+        rows: list[ResourceRecord] = []
         for index, resource_id in enumerate(self.ids):
             created = EPOCH + timedelta(milliseconds=index)
             description = self.descriptions[index] if self.descriptions else ""
@@ -91,31 +90,13 @@ def searchable(size: int) -> Fixture:
     return Fixture([uuid4() for _ in range(size)], [], descriptions)
 
 
-_RESOURCE_COLUMNS: Final = ["id", "name", "description", "created_at", "updated_at"]
-_EDGE_COLUMNS: Final = ["resource_id", "dependency_id", "position"]
-
-
 async def load(engine: AsyncEngine, fixture: Fixture) -> None:
-    """Empty the tables, then write `fixture` into them directly."""
-    async with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            await connection.execute(text("TRUNCATE resource_dependencies, resources"))
-            driver = (await connection.get_raw_connection()).driver_connection
-            assert driver is not None
-            await driver.copy_records_to_table("resources", records=fixture.resource_rows(), columns=_RESOURCE_COLUMNS)
-            await driver.copy_records_to_table("resource_dependencies", records=fixture.edges, columns=_EDGE_COLUMNS)
-        else:
-            await connection.execute(text("DELETE FROM resource_dependencies"))
-            await connection.execute(text("DELETE FROM resources"))
-            resources = [dict(zip(_RESOURCE_COLUMNS, row, strict=True)) for row in fixture.resource_rows()]
-            await connection.execute(insert(ResourceRow), resources)
-            if fixture.edges:
-                edges = [dict(zip(_EDGE_COLUMNS, edge, strict=True)) for edge in fixture.edges]
-                await connection.execute(insert(dependency_edges), edges)
-    if engine.dialect.name == "postgresql":
-        async with engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text("ANALYZE resources, resource_dependencies"))
+    """Empty the tables, then write `fixture` into them directly, on the raw driver (`raw.py`)."""
+    raw = await open_raw(engine.url)
+    try:
+        await raw.load(fixture.resource_rows(), fixture.edges)
+    finally:
+        await raw.close()
 
 
 async def _timed(step: Callable[[], Awaitable[None]]) -> float:

@@ -27,7 +27,7 @@ from .measure import FULL_REPETITIONS, Row, Spread, target
 from .sink import OtlpSink
 
 Observability = Literal["off", "on"]
-Operation = Literal["get", "create"]
+Operation = Literal["get", "list", "search", "create"]
 OPERATIONS: Final[tuple[Operation, ...]] = ("get", "create")
 SMOKE_OPERATIONS: Final[tuple[Operation, ...]] = ("get",)
 SERVER_CPU: Final = "0"
@@ -49,6 +49,13 @@ function request()
   return wrk.format("POST", "/resources", {["Content-Type"] = "application/json"}, body)
 end
 """
+# What the `list` and `search` loads read (the floor suite seeds resources for them): a page of 50 of the listing,
+# a page of 10 of a search. `get` reads each server's seed path; `create` posts unique names.
+SEARCH_TEXT: Final = "alpha"
+READ_PATHS: Final[dict[Operation, str]] = {
+    "list": "/resources?limit=50",
+    "search": f"/resources/search?q={SEARCH_TEXT}&limit=10",
+}
 _UNITS_MS: Final = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
@@ -195,7 +202,10 @@ def stop_process(process: subprocess.Popen[bytes] | None) -> None:
 def interleaved_loads(
     servers: Sequence[Target], operations: Sequence[Operation], repetitions: int, seconds: int, *, smoke: bool
 ) -> list[dict[Operation, list[Load]]]:
-    """Start every server, warm it up, then load each in turn, the order rotating per repetition; by server."""
+    """Start every server; per operation, warm each up, then load each in turn, the order rotating per repetition.
+
+    Returns each server's loads, in the order of `servers`.
+    """
     loads: list[dict[Operation, list[Load]]] = [{} for _ in servers]
     with tempfile.TemporaryDirectory() as directory:
         script = Path(directory) / "create.lua"
@@ -205,13 +215,14 @@ def interleaved_loads(
                 server.start(pinned=not smoke)
             for server in servers:
                 server.wait_ready()
-                for operation in operations if not smoke else ():  # warm-up
+            # One operation after another, each warmed up first: a suite that puts `create` last has its reads see
+            # the databases as seeded, not grown by the writes (by a different amount on each server).
+            for operation in operations:
+                for server in servers if not smoke else ():
                     _wrk(server, operation, 1, script, f"warm-{server.name}")
-            for repetition in range(repetitions):
-                shift = repetition % len(servers)
-                order = [*range(shift, len(servers)), *range(shift)]
-                for operation in operations:
-                    for index in order:
+                for repetition in range(repetitions):
+                    shift = repetition % len(servers)
+                    for index in [*range(shift, len(servers)), *range(shift)]:
                         load = _wrk(servers[index], operation, seconds, script, f"r{repetition}-{servers[index].name}")
                         loads[index].setdefault(operation, []).append(load)
         finally:
@@ -222,10 +233,10 @@ def interleaved_loads(
 
 def _wrk(server: Target, operation: Operation, seconds: int, script: Path, run_id: str) -> Load:
     command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
-    if operation == "get":
-        command.append(server.base_url + server.seed_path)
-    else:
+    if operation == "create":
         command += ["-s", str(script), server.base_url + "/resources", "--", run_id]
+    else:
+        command.append(server.base_url + (server.seed_path if operation == "get" else READ_PATHS[operation]))
     output = subprocess.run(_pinned(LOAD_CPU, command), capture_output=True, text=True, check=True).stdout
     return parse_wrk(output)
 

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SPREAD_KEYS = {"median", "min", "max", "repetitions"}
 # Every figure that must be positive; the other spreads are differences or ratios.
-POSITIVE = {"us_per_request", "requests_per_s", "p50_ms", "p99_ms", "ms_per_operation", "us_per_call"}
+POSITIVE = {"us_per_request", "requests_per_s", "p50_ms", "p99_ms", "ms_per_operation", "ms_per_create", "us_per_call"}
+POSTGRES_SUITES = {"graph", "floor", "graph_floor", "create_scale"}
 # Each suite's result tables and the columns every row of them has: the shape docs/performance.md is built from.
 SHAPES: dict[str, dict[str, set[str]]] = {
     "inprocess": {
@@ -43,6 +44,14 @@ SHAPES: dict[str, dict[str, set[str]]] = {
     "graph": {
         "rows": {"store", "operation", "size", "ms_per_operation"},
         "growth": {"store", "operation", "from_size", "to_size", "growth_per_10x"},
+    },
+    "graph_floor": {
+        "rows": {"store", "operation", "size", "implementation", "ms_per_operation"},
+        "ratios": {"store", "operation", "size", "ratio", "value"},
+    },
+    "create_scale": {
+        "rows": {"store", "stored", "ms_per_create"},
+        "ratios": {"store", "ratio", "value"},
     },
     "primitives": {"rows": {"primitive", "us_per_call", "net_us_per_call"}},
 }
@@ -72,7 +81,7 @@ def _assert_shape(suite: str, result: Mapping[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     "suite",
-    [pytest.param(suite, marks=[pytest.mark.postgres] if suite in ("graph", "floor") else []) for suite in SHAPES],
+    [pytest.param(suite, marks=[pytest.mark.postgres] if suite in POSTGRES_SUITES else []) for suite in SHAPES],
 )
 def test_each_suite_runs_at_smoke_size_and_writes_its_results(suite: str, tmp_path: Path) -> None:
     if suite in ("http", "floor") and shutil.which("wrk") is None:
