@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 from starlette.exceptions import HTTPException
+from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
@@ -40,58 +41,95 @@ class NormalizePath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            scope = {**scope, "path": normalized_path(scope["path"])}
+            path = scope["path"]
+            normalized = normalized_path(path)
+            # A copy, so that the middleware outside (the HTTP instrumentation) keeps the path as received.
+            if normalized != path:
+                scope = {**scope, "path": normalized}
         await self.app(scope, receive, send)
 
 
-def _response(api_response: ApiResponse) -> Response:
-    return Response(
-        content=api_response.body,
-        status_code=api_response.status,
-        headers={**api_response.headers, "x-framework": FRAMEWORK},
-        media_type=api_response.media_type if api_response.body else None,
-    )
+class _Sent(Response):
+    """An `ApiResponse` as Starlette's `Response` sends it, with its headers built in one pass."""
+
+    def __init__(self, api_response: ApiResponse) -> None:
+        # Response.__init__ would render the body and merge the headers through several steps; the body is bytes
+        # already and the rules below are the ones it applies (Content-Length unless the status has no body).
+        self.status_code = api_response.status
+        self.body = api_response.body
+        self.background = None
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in api_response.headers.items()]
+        headers.append(_FRAMEWORK_HEADER)
+        given = api_response.headers.keys()
+        if "content-length" not in given and not (api_response.status < 200 or api_response.status in (204, 304)):
+            headers.append((b"content-length", str(len(api_response.body)).encode("latin-1")))
+        if api_response.body and "content-type" not in given:
+            headers.append((b"content-type", api_response.media_type.encode("latin-1")))
+        self.raw_headers = headers
 
 
-def _endpoint(route: Route, runtime: Runtime) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        return _response(await exchange(route, runtime.api, request, runtime.settings.max_body_bytes))
-
-    endpoint.__name__ = route.endpoint.__name__
-    return endpoint
+_FRAMEWORK_HEADER = (b"x-framework", FRAMEWORK.encode("latin-1"))
+Answer = Callable[[Request], Awaitable[ApiResponse]]
 
 
-def _document_endpoint(document: ApiResponse) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        return _response(answer_to(request.method, document))
+class _Endpoint:
+    """A route's endpoint as a plain ASGI app: Starlette calls it once path and method match, and nothing else runs.
 
-    return endpoint
+    FastAPI's own endpoints would add its request handling (dependencies, an exit stack, a response wrapper) around
+    `exchange`, which reads the request itself and never raises.
+    """
+
+    __slots__ = ("_answer",)
+
+    def __init__(self, answer: Answer) -> None:
+        self._answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _Sent(await self._answer(Request(scope, receive)))(scope, receive, send)
 
 
-async def _options(request: Request) -> Response:
-    return _response(options_response(request.url.path))
+def _exchange(route: Route, runtime: Runtime) -> Answer:
+    async def answer(request: Request) -> ApiResponse:
+        return await exchange(route, runtime.api, request, runtime.settings.max_body_bytes)
+
+    return answer
 
 
-async def _method_not_allowed(request: Request) -> Response:
-    return _response(status_response(405, request.url.path, request.method))
+def _document(document: ApiResponse) -> Answer:
+    async def answer(request: Request) -> ApiResponse:
+        return answer_to(request.method, document)
+
+    return answer
+
+
+async def _options(request: Request) -> ApiResponse:
+    return options_response(request.url.path)
+
+
+async def _method_not_allowed(request: Request) -> ApiResponse:
+    return status_response(405, request.url.path, request.method)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    return _response(status_response(status, request.url.path, request.method))
+    return _Sent(status_response(status, request.url.path, request.method))
+
+
+def _add(app: FastAPI, path: str, answer: Answer, methods: Iterable[str], name: str | None = None) -> None:
+    app.router.routes.append(
+        StarletteRoute(path, _Endpoint(answer), methods=list(methods), name=name, include_in_schema=False)
+    )
 
 
 def _mount(app: FastAPI, runtime: Runtime) -> None:
     for path in SERVED_PATHS:
-        app.add_api_route(path, _options, methods=["OPTIONS"], include_in_schema=False)
+        _add(app, path, _options, ["OPTIONS"])
         # Starlette tries routes in order, so PATCH /resources/search would reach /resources/{id}; Litestar says 405.
         shadowed = methods_shadowed_at(path)
         if shadowed:
-            app.add_api_route(path, _method_not_allowed, methods=sorted(shadowed), include_in_schema=False)
+            _add(app, path, _method_not_allowed, sorted(shadowed))
     for route in ROUTES:
-        app.add_api_route(
-            route.path, _endpoint(route, runtime), methods=list(served_methods(route)), include_in_schema=False
-        )
+        _add(app, route.path, _exchange(route, runtime), served_methods(route), route.endpoint.__name__)
 
 
 def create_app(
@@ -120,7 +158,7 @@ def create_app(
     _mount(app, app_runtime)
     documents = {OPENAPI_PATH: openapi_response(TITLE, service_version()), **docs_responses()}
     for path, document in documents.items():
-        app.add_api_route(path, _document_endpoint(document), methods=list(DOCUMENT_METHODS), include_in_schema=False)
+        _add(app, path, _document(document), DOCUMENT_METHODS)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(NormalizePath)
     if tracer_provider is not None or meter_provider is not None:
