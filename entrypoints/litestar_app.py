@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
+from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
@@ -41,13 +42,24 @@ def _response(api_response: ApiResponse) -> Response[bytes]:
     )
 
 
+# What Litestar turns `_response`'s Response into for a handler (`Response.to_asgi_response`), built directly: a
+# handler annotated to return an ASGI app has its answer sent as it is. Exception handlers must return a Response.
+def _asgi_response(api_response: ApiResponse) -> ASGIResponse:
+    return ASGIResponse(
+        body=api_response.body,
+        status_code=api_response.status,
+        headers={**api_response.headers, "x-framework": FRAMEWORK},
+        media_type=api_response.media_type,
+    )
+
+
 def _litestar_path(path: str) -> str:
     return path.replace("{id}", "{id:str}")
 
 
 def _handler(route: Route, runtime: Runtime) -> HTTPRouteHandler:
-    async def endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
-        return _response(await exchange(route, runtime.api, request, runtime.settings.max_body_bytes))
+    async def endpoint(request: Request[Any, Any, Any]) -> ASGIResponse:
+        return _asgi_response(await exchange(route, runtime.api, request, runtime.settings.max_body_bytes))
 
     # Status 200 is only the declared default: each response carries its own status.
     return HTTPRouteHandler(
@@ -60,16 +72,16 @@ def _handler(route: Route, runtime: Runtime) -> HTTPRouteHandler:
 
 
 def _document_handler(path: str, document: ApiResponse) -> HTTPRouteHandler:
-    async def serve_document(request: Request[Any, Any, Any]) -> Response[bytes]:
-        return _response(answer_to(request.method, document))
+    async def serve_document(request: Request[Any, Any, Any]) -> ASGIResponse:
+        return _asgi_response(answer_to(request.method, document))
 
     return HTTPRouteHandler(path=path, http_method=list(DOCUMENT_METHODS), include_in_schema=False)(serve_document)
 
 
 # Replaces Litestar's automatic OPTIONS handler, whose Allow header lists only some of the methods.
 def _options_handler(path: str) -> HTTPRouteHandler:
-    async def options(request: Request[Any, Any, Any]) -> Response[bytes]:
-        return _response(options_response(request.url.path))
+    async def options(request: Request[Any, Any, Any]) -> ASGIResponse:
+        return _asgi_response(options_response(request.url.path))
 
     return HTTPRouteHandler(path=_litestar_path(path), http_method="OPTIONS", include_in_schema=False)(options)
 
