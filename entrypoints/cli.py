@@ -145,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # After SIGTERM, requests in flight get this long to finish; then they are cancelled and shutdown goes on.
         timeout_graceful_shutdown=settings.shutdown_drain_s,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
+        # One line per request, not two: an operation's operation.completed or .failed record says what uvicorn's
+        # access line would (and its duration, outcome and trace), and the HTTP metrics count every request.
+        access_log=False,
         # The app's composition root sends uvicorn's records through the service's JSON log pipeline.
         log_config=None,
     )

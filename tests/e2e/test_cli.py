@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -130,3 +131,10 @@ def test_serve_exits_0_on_sigterm(serve_run: ServeRun, request: pytest.FixtureRe
 
 def test_serve_migrates_a_fresh_database_as_it_starts(serve_run: ServeRun) -> None:
     assert "Running upgrade  -> 0001" in serve_run.log
+
+
+def test_serve_logs_an_operation_in_one_line_without_an_access_line(serve_run: ServeRun) -> None:
+    records = [json.loads(line) for line in serve_run.log.splitlines() if line.startswith("{")]
+    operations = [record["event"] for record in records if record["logger"] == "resource_service.operations"]
+    assert operations == ["operation.completed"], serve_run.log
+    assert [record for record in records if record["logger"] == "uvicorn.access"] == []
