@@ -25,7 +25,7 @@ from entrypoints.http.api import (
     served_methods,
 )
 from entrypoints.http.docs_page import docs_responses
-from entrypoints.http.exchange import answer_to, exchange, options_response, status_response
+from entrypoints.http.exchange import answer_to, exchange, options_response, raw_headers, status_response
 from entrypoints.http.openapi import openapi_response
 from entrypoints.http_instrumentation import instrument_fastapi
 
@@ -50,25 +50,17 @@ class NormalizePath:
 
 
 class _Sent(Response):
-    """An `ApiResponse` as Starlette's `Response` sends it, with its headers built in one pass."""
+    """An `ApiResponse` as Starlette's `Response` sends it, its headers built in one pass (`raw_headers`)."""
 
     def __init__(self, api_response: ApiResponse) -> None:
-        # Response.__init__ would render the body and merge the headers through several steps; the body is bytes
-        # already and the rules below are the ones it applies (Content-Length unless the status has no body).
+        # Not Response.__init__, which renders the body and merges the headers in several steps: the body is bytes
+        # already, and raw_headers applies the rules it would.
         self.status_code = api_response.status
         self.body = api_response.body
         self.background = None
-        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in api_response.headers.items()]
-        headers.append(_FRAMEWORK_HEADER)
-        given = api_response.headers.keys()
-        if "content-length" not in given and not (api_response.status < 200 or api_response.status in (204, 304)):
-            headers.append((b"content-length", str(len(api_response.body)).encode("latin-1")))
-        if api_response.body and "content-type" not in given:
-            headers.append((b"content-type", api_response.media_type.encode("latin-1")))
-        self.raw_headers = headers
+        self.raw_headers = raw_headers(api_response, FRAMEWORK)
 
 
-_FRAMEWORK_HEADER = (b"x-framework", FRAMEWORK.encode("latin-1"))
 Answer = Callable[[Request], Awaitable[ApiResponse]]
 
 
@@ -153,7 +145,12 @@ def create_app(
         await app_runtime.stop()
 
     app = FastAPI(
-        title=TITLE, version=service_version(), openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
+        title=TITLE,
+        version=service_version(),
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
     )
     _mount(app, app_runtime)
     documents = {OPENAPI_PATH: openapi_response(TITLE, service_version()), **docs_responses()}

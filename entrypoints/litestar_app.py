@@ -9,8 +9,7 @@ from typing import Any
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
-from litestar.response.base import ASGIResponse
-from litestar.types import ASGIApp
+from litestar.types import ASGIApp, Receive, Scope, Send
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
@@ -25,7 +24,7 @@ from entrypoints.http.api import (
     served_methods,
 )
 from entrypoints.http.docs_page import docs_responses
-from entrypoints.http.exchange import answer_to, exchange, options_response, status_response
+from entrypoints.http.exchange import answer_to, exchange, options_response, raw_headers, status_response
 from entrypoints.http.openapi import openapi_response
 from entrypoints.http_instrumentation import instrument_litestar
 
@@ -42,15 +41,23 @@ def _response(api_response: ApiResponse) -> Response[bytes]:
     )
 
 
-# What Litestar turns `_response`'s Response into for a handler (`Response.to_asgi_response`), built directly: a
-# handler annotated to return an ASGI app has its answer sent as it is. Exception handlers must return a Response.
-def _asgi_response(api_response: ApiResponse) -> ASGIResponse:
-    return ASGIResponse(
-        body=api_response.body,
-        status_code=api_response.status,
-        headers={**api_response.headers, "x-framework": FRAMEWORK},
-        media_type=api_response.media_type,
-    )
+class _Sent:
+    """An `ApiResponse` as an ASGI app, with the headers `raw_headers` builds (those Litestar's response would send).
+
+    A handler annotated to return an ASGI app has its answer sent as it is: no Response, no `to_asgi_response`
+    merge, no header mapping. Exception handlers must return a Response, and keep `_response`.
+    """
+
+    __slots__ = ("_body", "_headers", "_status")
+
+    def __init__(self, api_response: ApiResponse) -> None:
+        self._status = api_response.status
+        self._body = api_response.body
+        self._headers = raw_headers(api_response, FRAMEWORK)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self._status, "headers": self._headers})
+        await send({"type": "http.response.body", "body": self._body, "more_body": False})
 
 
 def _litestar_path(path: str) -> str:
@@ -58,8 +65,8 @@ def _litestar_path(path: str) -> str:
 
 
 def _handler(route: Route, runtime: Runtime) -> HTTPRouteHandler:
-    async def endpoint(request: Request[Any, Any, Any]) -> ASGIResponse:
-        return _asgi_response(await exchange(route, runtime.api, request, runtime.settings.max_body_bytes))
+    async def endpoint(request: Request[Any, Any, Any]) -> _Sent:
+        return _Sent(await exchange(route, runtime.api, request, runtime.settings.max_body_bytes))
 
     # Status 200 is only the declared default: each response carries its own status.
     return HTTPRouteHandler(
@@ -72,16 +79,16 @@ def _handler(route: Route, runtime: Runtime) -> HTTPRouteHandler:
 
 
 def _document_handler(path: str, document: ApiResponse) -> HTTPRouteHandler:
-    async def serve_document(request: Request[Any, Any, Any]) -> ASGIResponse:
-        return _asgi_response(answer_to(request.method, document))
+    async def serve_document(request: Request[Any, Any, Any]) -> _Sent:
+        return _Sent(answer_to(request.method, document))
 
     return HTTPRouteHandler(path=path, http_method=list(DOCUMENT_METHODS), include_in_schema=False)(serve_document)
 
 
 # Replaces Litestar's automatic OPTIONS handler, whose Allow header lists only some of the methods.
 def _options_handler(path: str) -> HTTPRouteHandler:
-    async def options(request: Request[Any, Any, Any]) -> ASGIResponse:
-        return _asgi_response(options_response(request.url.path))
+    async def options(request: Request[Any, Any, Any]) -> _Sent:
+        return _Sent(options_response(request.url.path))
 
     return HTTPRouteHandler(path=_litestar_path(path), http_method="OPTIONS", include_in_schema=False)(options)
 

@@ -35,6 +35,22 @@ def answer_to(method: str, response: ApiResponse) -> ApiResponse:
     return ApiResponse(response.status, b"", {**response.headers, **described}, response.media_type)
 
 
+def raw_headers(response: ApiResponse, framework: str) -> list[tuple[bytes, bytes]]:
+    """The headers both apps send with `response`: its own, `x-framework`, then what describes the body.
+
+    As each framework adds them: Content-Length unless given or the status has no body (1xx, 204, 304), and the
+    media type as Content-Type unless given, when there is a body.
+    """
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()]
+    headers.append((b"x-framework", framework.encode("latin-1")))
+    given = response.headers.keys()
+    if "content-length" not in given and not (response.status < 200 or response.status in (204, 304)):
+        headers.append((b"content-length", str(len(response.body)).encode("latin-1")))
+    if response.body and "content-type" not in given:
+        headers.append((b"content-type", response.media_type.encode("latin-1")))
+    return headers
+
+
 def status_response(status: int, path: str, method: str) -> ApiResponse:
     """The problem response for an HTTP error raised by the framework itself (unknown path, wrong method)."""
     headers = {"allow": allow_header(path)} if status == 405 else None
