@@ -114,14 +114,19 @@ def _add(app: FastAPI, path: str, answer: Answer, methods: Iterable[str], name: 
 
 
 def _mount(app: FastAPI, runtime: Runtime) -> None:
+    # Starlette tries routes in order, so PATCH /resources/search would reach /resources/{id}; Litestar says 405.
     for path in SERVED_PATHS:
-        _add(app, path, _options, ["OPTIONS"])
-        # Starlette tries routes in order, so PATCH /resources/search would reach /resources/{id}; Litestar says 405.
         shadowed = methods_shadowed_at(path)
         if shadowed:
             _add(app, path, _method_not_allowed, sorted(shadowed))
     for route in ROUTES:
         _add(app, route.path, _exchange(route, runtime), served_methods(route), route.endpoint.__name__)
+
+
+def _mount_options(app: FastAPI) -> None:
+    # Last: each path's OPTIONS route is only tried after the routes that serve requests, matched in order.
+    for path in SERVED_PATHS:
+        _add(app, path, _options, ["OPTIONS"])
 
 
 def create_app(
@@ -151,11 +156,15 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        # HTTP is instrumented by http_instrumentation alone, with this runtime's providers. FastAPI's own telemetry
+        # would look up the global providers on every request, and trace it a second time once any were installed.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     _mount(app, app_runtime)
     documents = {OPENAPI_PATH: openapi_response(TITLE, service_version()), **docs_responses()}
     for path, document in documents.items():
         _add(app, path, _document(document), DOCUMENT_METHODS)
+    _mount_options(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(NormalizePath)
     if tracer_provider is not None or meter_provider is not None:
