@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractContextManager, asynccontextmanager, nullcontext, suppress
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import Any, cast
 from uuid import UUID
@@ -144,15 +144,21 @@ class Instrumentation:
         self._enabled = telemetry.enabled
         self._clock = clock
         self._silent_scope = _SilentScope(_SilentSpan())
+        # Entered by every operation while disabled: no generator to run, the one silent scope.
+        self._silent_operation = nullcontext(self._silent_scope)
 
-    @asynccontextmanager
-    async def operation(
+    def operation(
         self, operation: Operation, resource_id: UUID | None = None, *, error_type: ErrorType | None = None
-    ) -> AsyncIterator[OperationScope]:
+    ) -> AbstractAsyncContextManager[OperationScope]:
         """Run one operation on `resource_id` if it has one; `error_type` overrides how its failure is classed."""
         if not self._enabled:
-            yield self._silent_scope
-            return
+            return self._silent_operation
+        return self._observed(operation, resource_id, error_type)
+
+    @asynccontextmanager
+    async def _observed(
+        self, operation: Operation, resource_id: UUID | None, error_type: ErrorType | None
+    ) -> AsyncIterator[OperationScope]:
         started = self._clock()
         with self._tracing.span(operation_span_name(operation), {SPAN_OPERATION: operation}) as span:
             scope = OperationScope(span)
