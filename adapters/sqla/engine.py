@@ -8,6 +8,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters.sqla.sqlite_driver import OneHopConnection, one_hop_dbapi
+
 # Any fixed number: the key of the PostgreSQL advisory lock that serialises writers.
 GRAPH_LOCK_KEY = 0x7265736F75726365
 SQLITE_IMMEDIATE = "sqlite_immediate"
@@ -18,7 +20,9 @@ CONNECT_TIMEOUT_S = 5.0
 def create_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT_S) -> AsyncEngine:
     """An async engine for `url`: `sqlite+aiosqlite://...` or `postgresql+asyncpg://...`."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": connect_timeout}, hide_parameters=True)
+        engine = create_async_engine(
+            url, module=one_hop_dbapi(), connect_args={"timeout": connect_timeout}, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
         return engine
@@ -46,4 +50,6 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
     immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    driver_connection = connection.connection.dbapi_connection
+    assert isinstance(driver_connection, OneHopConnection)
+    driver_connection.begin_with_next_statement("BEGIN IMMEDIATE" if immediate else "BEGIN")
