@@ -222,11 +222,9 @@ class SqlaResourceRepository(ResourceRepository):
 
     async def dependency_path(self, starts: Sequence[UUID], goal: UUID) -> list[UUID] | None:
         """One recursive query: the edges reachable from `starts`, returned only when `goal` is among them."""
-        reached = self._reachable(starts, towards_dependents=False, include_origins=True)
-        goal_reached = exists().where(reached.c.node == goal)
-        reachable_edges = select(self._stored(_e.resource_id), self._stored(_e.dependency_id)).where(
-            _e.resource_id.in_(select(reached.c.node)), goal_reached
-        )
+        walked = self._walk(starts)
+        goal_reached = exists().where(walked.c.node == goal)
+        reachable_edges = select(self._stored(walked.c.came_from), self._stored(walked.c.node)).where(goal_reached)
         edges = [(source, target) for source, target in await self._connection.execute(reachable_edges)]
         if not edges:
             return None
@@ -235,6 +233,20 @@ class SqlaResourceRepository(ResourceRepository):
         path = shortest_path(edges, [start.bytes for start in starts], goal.bytes)
         return None if path is None else [UUID(bytes=node) for node in path]
 
+    def _walk(self, starts: Sequence[UUID]) -> CTE:
+        """A recursive CTE of the edges (`came_from`, `node`) reachable from `starts`, each once.
+
+        The edges come out of the walk itself, not from looking up each reached node's edges again afterwards.
+        `UNION` drops an edge already walked, so the work grows with the reachable edges, never with the paths.
+        """
+        edge = (_e.resource_id.label("came_from"), _e.dependency_id.label("node"))
+        walked = select(*edge).where(_e.resource_id.in_(starts)).cte("walked", recursive=True)
+        if not self._fenced:
+            return walked.union(select(*edge).join(walked, _e.resource_id == walked.c.node))
+        # As in `_reachable`: an index lookup per reached node, which the planner may not choose unfenced.
+        steps = select(*edge).where(_e.resource_id == walked.c.node).offset(0).lateral("steps")
+        return walked.union(select(steps.c.came_from, steps.c.node).select_from(walked).join(steps, true()))
+
     def _stored(self, column: ColumnElement[UUID]) -> ColumnElement[Any]:
         """`column` as the driver returns it on SQLite, 16 bytes: a long walk's ids become UUIDs only on the path.
 
@@ -242,10 +254,8 @@ class SqlaResourceRepository(ResourceRepository):
         """
         return type_coerce(column, LargeBinary()) if self._ids_as_bytes else column
 
-    def _reachable(self, origins: Sequence[UUID], *, towards_dependents: bool, include_origins: bool = False) -> CTE:
-        return _reachable(
-            origins, towards_dependents=towards_dependents, fenced=self._fenced, include_origins=include_origins
-        )
+    def _reachable(self, origins: Sequence[UUID], *, towards_dependents: bool) -> CTE:
+        return _reachable(origins, towards_dependents=towards_dependents, fenced=self._fenced)
 
     async def _insert_edges(self, resource: Resource) -> None:
         if resource.dependencies:
@@ -270,9 +280,7 @@ def _decoded(rows: Iterable[Sequence[Any]]) -> tuple[list[Resource], int]:
     return found, total
 
 
-def _reachable(
-    origins: Sequence[UUID], *, towards_dependents: bool, fenced: bool, include_origins: bool = False
-) -> CTE:
+def _reachable(origins: Sequence[UUID], *, towards_dependents: bool, fenced: bool) -> CTE:
     """A recursive CTE with one `node` row per resource reachable from `origins` along dependency edges.
 
     `UNION` (not `UNION ALL`) drops nodes already reached, so the work grows with the reachable
@@ -282,11 +290,7 @@ def _reachable(
     for a fresh 10 000-long chain). SQLite has no LATERAL and already plans index lookups.
     """
     source, target = (_e.dependency_id, _e.resource_id) if towards_dependents else (_e.resource_id, _e.dependency_id)
-    if include_origins:
-        seeds = select(_r.id.label("node")).where(_r.id.in_(origins))
-    else:
-        seeds = select(target.label("node")).where(source.in_(origins))
-    reached = seeds.cte("reached", recursive=True)
+    reached = select(target.label("node")).where(source.in_(origins)).cte("reached", recursive=True)
     if not fenced:
         return reached.union(select(target).join(reached, source == reached.c.node))
     # OFFSET 0 keeps the planner from flattening the LATERAL subquery back into a join.
