@@ -128,18 +128,17 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         return outcome
 
     def commit(self) -> None:
-        if self._transaction_reached_sqlite():
+        self._begin = None
+        if self._in_transaction:
             super().commit()
+            # Not before: when COMMIT fails (a deferred foreign key), SQLite keeps the transaction to roll back.
+            self._in_transaction = False
 
     def rollback(self) -> None:
-        if self._transaction_reached_sqlite():
-            super().rollback()
-
-    def _transaction_reached_sqlite(self) -> bool:
-        """Forget the transaction here, and say whether SQLite has one to end (its BEGIN was sent)."""
         self._begin = None
-        in_transaction, self._in_transaction = self._in_transaction, False
-        return in_transaction
+        if self._in_transaction:
+            super().rollback()
+            self._in_transaction = False
 
     async def _run_async(self, begin: str | None, operation: str, parameters: Any, many: bool) -> _Outcome:
         connection = cast(aiosqlite.Connection, self._connection)

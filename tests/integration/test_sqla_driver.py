@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.observability import noop_telemetry
 from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
+from adapters.sqla.tables import dependency_edges
 from core.errors import DuplicateName
 from core.model import PageRequest, ResourceChanges, ResourceDraft
 from core.service import ResourceService
@@ -132,3 +133,16 @@ async def test_a_postgresql_connection_the_server_closed_is_replaced_at_checkout
         assert (await service.list_page(PageRequest(50, 0))).total == 2
     finally:
         await engine.dispose()
+
+
+async def test_a_commit_sqlite_refuses_leaves_no_transaction_open_on_the_connection(sqlite_engine: AsyncEngine) -> None:
+    """A deferred foreign key fails at COMMIT, after which SQLite keeps the transaction: it must be rolled back."""
+    service = ResourceService(SqlaUnitOfWork(sqlite_engine), noop_telemetry())
+    db = await service.create(ResourceDraft("db"))
+    dangling = {"resource_id": db.id, "dependency_id": uuid4(), "position": 0}
+    with pytest.raises(sa.exc.IntegrityError):
+        async with sqlite_engine.begin() as connection:
+            await connection.execute(sa.insert(dependency_edges), dangling)
+    for _ in range(3):  # whichever pooled connection comes next can begin, and nothing was written
+        assert (await service.get(db.id)).dependencies == ()
+        await service.create(ResourceDraft(f"r-{uuid4()}"))
