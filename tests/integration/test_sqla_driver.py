@@ -143,6 +143,14 @@ async def test_a_commit_sqlite_refuses_leaves_no_transaction_open_on_the_connect
     with pytest.raises(sa.exc.IntegrityError):
         async with sqlite_engine.begin() as connection:
             await connection.execute(sa.insert(dependency_edges), dangling)
+
+    async def the_same_edge_twice() -> None:
+        async with sqlite_engine.begin() as connection:
+            await connection.execute(sa.insert(dependency_edges), dangling)
+            await connection.execute(sa.insert(dependency_edges), dangling)
+
+    with pytest.raises(sa.exc.IntegrityError):  # and a statement SQLite refuses inside the transaction
+        await the_same_edge_twice()
     for _ in range(3):  # whichever pooled connection comes next can begin, and nothing was written
         assert (await service.get(db.id)).dependencies == ()
         await service.create(ResourceDraft(f"r-{uuid4()}"))
