@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
+from typing import TypeVar
 from uuid import UUID
 
+# Resource ids, or any stand-in for them that is cheaper to hash (the SQL adapter walks SQLite's 16 bytes).
+Node = TypeVar("Node", bound=Hashable)
 
-def shortest_path(edges: Iterable[tuple[UUID, UUID]], starts: Iterable[UUID], goal: UUID) -> list[UUID] | None:
+
+def shortest_path(edges: Iterable[tuple[Node, Node]], starts: Iterable[Node], goal: Node) -> list[Node] | None:
     """The shortest walk along `edges` (from, to) from any of `starts` to `goal`, both ends included."""
-    successors: dict[UUID, list[UUID]] = {}
+    successors: dict[Node, list[Node]] = {}
     for source, target in edges:
         successors.setdefault(source, []).append(target)
-    came_from: dict[UUID, UUID | None] = {}
-    queue: deque[UUID] = deque()
+    came_from: dict[Node, Node | None] = {}
+    queue: deque[Node] = deque()
     for start in starts:
         if start not in came_from:
             came_from[start] = None
@@ -29,7 +33,7 @@ def shortest_path(edges: Iterable[tuple[UUID, UUID]], starts: Iterable[UUID], go
     return None
 
 
-def _walk_back(came_from: dict[UUID, UUID | None], goal: UUID) -> list[UUID]:
+def _walk_back(came_from: dict[Node, Node | None], goal: Node) -> list[Node]:
     path = [goal]
     previous = came_from[goal]
     while previous is not None:

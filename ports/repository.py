@@ -46,7 +46,7 @@ class ResourceRepository(Protocol):
         ...
 
     async def count(self) -> int:
-        """How many resources are stored."""
+        """How many resources are stored; read after every create and delete, so its cost must not grow with it."""
         ...
 
     async def list_page(self, page: PageRequest) -> tuple[list[Resource], int]:

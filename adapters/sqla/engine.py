@@ -6,7 +6,10 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from adapters.sqla.sqlite_driver import OneHopConnection, one_hop_dbapi
 
 # Any fixed number: the key of the PostgreSQL advisory lock that serialises writers.
 GRAPH_LOCK_KEY = 0x7265736F75726365
@@ -18,18 +21,28 @@ CONNECT_TIMEOUT_S = 5.0
 def create_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT_S) -> AsyncEngine:
     """An async engine for `url`: `sqlite+aiosqlite://...` or `postgresql+asyncpg://...`."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": connect_timeout}, hide_parameters=True)
+        engine = create_async_engine(
+            url, module=one_hop_dbapi(), connect_args={"timeout": connect_timeout}, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         # Driver errors end up in spans and logs: keep user data (bound parameters) out of their text.
         hide_parameters=True,
-        pool_pre_ping=True,
         pool_timeout=connect_timeout,
         connect_args={"timeout": connect_timeout},
     )
+    event.listen(engine.sync_engine, "checkout", _discard_closed_connection)
+    return engine
+
+
+def _discard_closed_connection(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+    # Instead of pool_pre_ping, which costs three round trips per checkout with asyncpg (BEGIN, a ping, ROLLBACK):
+    # a server that stopped or restarted closed its sockets, which asyncpg has seen, and the pool connects anew.
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this connection")
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None:
@@ -46,4 +59,6 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
     immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    driver_connection = connection.connection.dbapi_connection
+    assert isinstance(driver_connection, OneHopConnection)
+    driver_connection.begin_with_next_statement("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,16 +1,15 @@
-"""SqlaUnitOfWork: one SQLAlchemy session and transaction per service operation."""
+"""SqlaUnitOfWork: one connection and transaction per service operation."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
-from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sqla.engine import GRAPH_LOCK_KEY, SQLITE_IMMEDIATE
 from adapters.sqla.repository import SqlaResourceRepository
@@ -22,6 +21,7 @@ from ports.unit_of_work import UnitOfWork
 # (53: too many connections, out of memory, disk full), and starting or shutting down (57P). PostgreSQL answers
 # "the database system is starting up" (57P03) as a plain DBAPIError while it recovers from a crash.
 UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+_TAKE_WRITERS_LOCK = select(func.pg_advisory_xact_lock(GRAPH_LOCK_KEY))
 
 
 def storage_error(exc: BaseException) -> StorageError:
@@ -48,9 +48,15 @@ class SqlaUnitOfWork(UnitOfWork):
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
         self._database_system = str(engine.dialect.name)
         self._is_postgres = self._database_system == "postgresql"
+        # The same pool, with the options each kind of transaction begins with.
+        self._readers = (
+            engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            if self._is_postgres
+            else engine
+        )
+        self._writers = engine if self._is_postgres else engine.execution_options(**{SQLITE_IMMEDIATE: True})
         self._local_writer = asyncio.Lock()
 
     @property
@@ -59,17 +65,18 @@ class SqlaUnitOfWork(UnitOfWork):
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[ResourceRepository]:
-        options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True} if self._is_postgres else {}
-        async with self._transaction(options) as session:
-            yield SqlaResourceRepository(session)
+        async with self._transaction(self._readers) as connection:
+            yield SqlaResourceRepository(connection)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[ResourceRepository]:
-        options = {} if self._is_postgres else {SQLITE_IMMEDIATE: True}
-        async with nullcontext() if self._is_postgres else self._local_writer, self._transaction(options) as session:
+        async with (
+            nullcontext() if self._is_postgres else self._local_writer,
+            self._transaction(self._writers) as connection,
+        ):
             if self._is_postgres:
-                await session.execute(select(func.pg_advisory_xact_lock(GRAPH_LOCK_KEY)))
-            yield SqlaResourceRepository(session)
+                await connection.execute(_TAKE_WRITERS_LOCK)
+            yield SqlaResourceRepository(connection)
 
     async def ping(self) -> None:
         try:
@@ -79,10 +86,9 @@ class SqlaUnitOfWork(UnitOfWork):
             raise storage_error(exc) from exc
 
     @asynccontextmanager
-    async def _transaction(self, options: dict[str, Any]) -> AsyncIterator[AsyncSession]:
+    async def _transaction(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         try:
-            async with self._sessions() as session, session.begin():
-                await session.connection(execution_options=options)
-                yield session
+            async with engine.connect() as connection, connection.begin():
+                yield connection
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise storage_error(exc) from exc

@@ -21,7 +21,7 @@ from .test_cli import STARTUP_SECONDS, answered_ready, free_port, stopped
 CONSOLE_SCRIPT = Path(sys.executable).with_name("resource-service")
 ACTIONS = ("upgrade", "downgrade", "current", "history", "revision", "check")
 REFUSAL = (
-    "resource-service: the database has no schema revision, the code's head is 0001: "
+    "resource-service: the database has no schema revision, the code's head is 0002: "
     "run `resource-service db upgrade` first, or start with DATABASE_MIGRATE_ON_START=true"
 )
 
@@ -64,10 +64,14 @@ def test_upgrade_current_history_and_downgrade(database_url: str) -> None:
     upgrade = run(database_url, "db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
     assert "Running upgrade  -> 0001, initial schema" in upgrade.stderr
-    assert run(database_url, "db", "current").stdout == "0001 (head)\n"
-    assert run(database_url, "db", "history").stdout == "<base> -> 0001 (head), initial schema\n"
+    assert "Running upgrade 0001 -> 0002, resource count" in upgrade.stderr
+    assert run(database_url, "db", "current").stdout == "0002 (head)\n"
+    assert run(database_url, "db", "history").stdout == (
+        "0001 -> 0002 (head), resource count\n<base> -> 0001, initial schema\n"
+    )
     downgrade = run(database_url, "db", "downgrade", "base")
     assert downgrade.returncode == 0, downgrade.stderr
+    assert "Running downgrade 0002 -> 0001, resource count" in downgrade.stderr
     assert "Running downgrade 0001 -> , initial schema" in downgrade.stderr
     assert run(database_url, "db", "current").stdout == ""
 
@@ -93,8 +97,8 @@ def test_a_schema_change_without_a_revision_fails_the_check_until_an_autogenerat
 
     revision = run(sqlite_url, "db", "revision", "-m", "edges again", "--autogenerate", *directory)
     assert revision.returncode == 0, revision.stderr
-    written = (scripts / "versions" / "0002_edges_again.py").read_text()
-    assert 'down_revision = "0001"' in written.replace("'", '"')
+    written = (scripts / "versions" / "0003_edges_again.py").read_text()
+    assert 'down_revision = "0002"' in written.replace("'", '"')
     assert "from advanced_alchemy.types import GUID" in written
     assert "op.create_table(" in written
     assert run(sqlite_url, "db", "upgrade", *directory).returncode == 0

@@ -363,6 +363,24 @@ async def _postgres_graph(url: str) -> Graph:
     return _graph((row["id"] for row in nodes), ((row["resource_id"], row["dependency_id"]) for row in edges))
 
 
+async def _postgres_stored_count(url: str) -> int:
+    """The resource count the service reports, as the database keeps it (`resource_count`)."""
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn)
+    try:
+        return int(await connection.fetchval("SELECT stored FROM resource_count"))
+    finally:
+        await connection.close()
+
+
+def _sqlite_stored_count(url: str) -> int:
+    connection = sqlite3.connect(str(make_url(url).database))
+    try:
+        return int(connection.execute("SELECT stored FROM resource_count").fetchone()[0])
+    finally:
+        connection.close()
+
+
 def _sqlite_graph(url: str) -> Graph:
     connection = sqlite3.connect(str(make_url(url).database))
     try:
@@ -464,6 +482,7 @@ async def test_two_processes_on_postgres_never_store_a_cycle(postgres_url: str, 
         _assert_races_had_one_winner(load.log)
         _assert_sound(graph)
         assert len(graph.nodes) == 12 + 3 * 3
+        assert await _postgres_stored_count(postgres_url) == len(graph.nodes)
         async with _clients(servers) as clients:
             for client in clients:
                 assert await _served_graph(client) == graph
@@ -480,6 +499,7 @@ async def test_one_process_on_sqlite_with_concurrent_writers(sqlite_url: str, tm
         _assert_edge_load_did_both(load.log)
         _assert_races_had_one_winner(load.log)
         _assert_sound(graph)
+        assert _sqlite_stored_count(sqlite_url) == len(graph.nodes)
         async with _clients(servers) as clients:
             assert await _served_graph(clients[0]) == graph
         _assert_quiet(servers)
@@ -506,6 +526,8 @@ async def test_cascading_deletes_racing_edge_additions_leave_no_dangling_edge(
         _assert_sound(graph)
         deleted = {UUID(resource_id) for cascade in load.log.cascades for resource_id in cascade}
         assert graph.nodes == {UUID(resource_id) for resource_id in load.log.created} - deleted
+        # Creates and cascades from two processes: the count their triggers kept is the count of what is left.
+        assert await _postgres_stored_count(postgres_url) == len(graph.nodes)
         assert load.log.statuses[("PATCH", 200)] > 0, load.log.statuses
         assert any(len(cascade) > 1 for cascade in load.log.cascades), "no cascade removed a dependent"
         for client in clients:

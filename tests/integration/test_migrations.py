@@ -84,18 +84,20 @@ sa.Table(
     ),
     sa.Column("position", sa.Integer(), nullable=False),
 )
-SCHEMA_TABLES = {"resources", "resource_dependencies"}
+SCHEMA_TABLES = {"resources", "resource_dependencies", "resource_count"}
+HEAD = "0002"
+COUNT = sa.table("resource_count", sa.column("id", sa.Integer()), sa.column("stored", sa.BigInteger()))
 # A revision that makes SQLite rebuild `resources` (copy, drop, rename): PostgreSQL alters it in place.
 REBUILDING_REVISION = '''"""description may be null
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -123,9 +125,9 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def scripts_with_a_rebuild(tmp_path: Path) -> Path:
-    """A copy of the migration scripts with a revision 0002 after 0001 that rebuilds `resources` on SQLite."""
+    """A copy of the migration scripts with a revision 0003 after the head that rebuilds `resources` on SQLite."""
     scripts = Path(shutil.copytree(SCRIPTS, tmp_path / "migrations"))
-    (scripts / "versions" / "0002_description_may_be_null.py").write_text(REBUILDING_REVISION)
+    (scripts / "versions" / "0003_description_may_be_null.py").write_text(REBUILDING_REVISION)
     return scripts
 
 
@@ -182,7 +184,7 @@ async def make_legacy_database(engine: AsyncEngine) -> None:
 async def test_an_upgrade_from_empty_makes_every_table_at_the_head_revision(engine: AsyncEngine) -> None:
     await upgrade_schema(engine)
     assert await tables(engine) == {*SCHEMA_TABLES, VERSION_TABLE}
-    assert await versions(engine) == [FIRST_REVISION]
+    assert await versions(engine) == [HEAD]
     await require_head(engine)
 
 
@@ -234,7 +236,7 @@ async def test_a_legacy_database_is_adopted_at_the_first_revision_with_its_rows_
     await write_graph(engine)
     before = await read_graph(engine)
     await upgrade_schema(engine)
-    assert await versions(engine) == [FIRST_REVISION]
+    assert await versions(engine) == [HEAD]
     assert await read_graph(engine) == before
     await check(engine)
 
@@ -244,20 +246,61 @@ async def test_upgrading_a_database_at_head_changes_nothing(engine: AsyncEngine)
     await write_graph(engine)
     before = await read_graph(engine)
     await upgrade_schema(engine)
-    assert (await versions(engine), await read_graph(engine)) == ([FIRST_REVISION], before)
+    assert (await versions(engine), await read_graph(engine)) == ([HEAD], before)
 
 
 async def test_a_revision_that_rebuilds_resources_keeps_every_row_and_edge(
     engine: AsyncEngine, scripts_with_a_rebuild: Path
 ) -> None:
     """On SQLite the rebuild drops `resources`: with foreign keys on, that would cascade to every edge."""
-    await upgrade_schema(engine, FIRST_REVISION)
+    await upgrade_schema(engine)
     await write_graph(engine)
     before = await read_graph(engine)
     await upgrade_schema(engine, scripts=scripts_with_a_rebuild)
-    assert (await versions(engine), await read_graph(engine)) == (["0002"], before)
+    assert (await versions(engine), await read_graph(engine)) == (["0003"], before)
     await run_alembic(engine, lambda commands: commands.downgrade("-1"), scripts_with_a_rebuild)
-    assert (await versions(engine), await read_graph(engine)) == ([FIRST_REVISION], before)
+    assert (await versions(engine), await read_graph(engine)) == ([HEAD], before)
+
+
+async def stored_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(sa.select(COUNT.c.stored).where(COUNT.c.id == 1))).scalar_one())
+
+
+async def test_revision_0002_counts_the_resources_there_are_and_its_triggers_keep_counting(engine: AsyncEngine) -> None:
+    await upgrade_schema(engine, FIRST_REVISION)
+    await write_graph(engine)
+    before = await read_graph(engine)
+    await upgrade_schema(engine, "0002")
+    assert (await versions(engine), await read_graph(engine), await stored_count(engine)) == (["0002"], before, 3)
+
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:  # many rows a statement, as a cascade deletes them
+        await connection.execute(
+            sa.insert(RESOURCES),
+            [
+                {"id": uuid4(), "name": f"extra-{n}", "description": "", "created_at": now, "updated_at": now}
+                for n in range(5)
+            ],
+        )
+    assert await stored_count(engine) == 8
+    async with engine.begin() as connection:
+        await connection.execute(sa.delete(RESOURCES).where(RESOURCES.c.name.like("extra-%")))
+        await connection.execute(sa.update(RESOURCES).values(description="changed"))  # not a count change
+    assert await stored_count(engine) == 3
+    async with engine.begin() as connection:  # rolled back: the count with it
+        await connection.execute(sa.delete(RESOURCES).where(RESOURCES.c.name == "api"))
+        await connection.rollback()
+    assert await stored_count(engine) == 3
+
+    await run_alembic(engine, lambda commands: commands.downgrade("-1"))
+    assert await tables(engine) == {"resources", "resource_dependencies", VERSION_TABLE}
+    assert await versions(engine) == [FIRST_REVISION]
+    async with engine.begin() as connection:  # no trigger left behind to write to a table that is gone
+        await connection.execute(sa.delete(EDGES))
+        await connection.execute(sa.delete(RESOURCES).where(RESOURCES.c.name == "db"))
+    await upgrade_schema(engine)
+    assert await stored_count(engine) == 2
 
 
 async def test_sqlite_connections_enforce_foreign_keys_again_after_a_migration(sqlite_url: str) -> None:
@@ -273,14 +316,14 @@ async def test_sqlite_connections_enforce_foreign_keys_again_after_a_migration(s
 async def test_a_database_behind_the_head_is_refused_naming_both_revisions(
     engine: AsyncEngine, scripts_with_a_rebuild: Path
 ) -> None:
-    await upgrade_schema(engine, FIRST_REVISION)
-    with pytest.raises(SchemaNotCurrentError, match="at revision 0001, behind the code's head 0002") as refused:
+    await upgrade_schema(engine)
+    with pytest.raises(SchemaNotCurrentError, match="at revision 0002, behind the code's head 0003") as refused:
         await require_head(engine, scripts_with_a_rebuild)
     assert refused.value.behind
 
 
 async def test_an_empty_database_is_refused_as_having_no_revision(engine: AsyncEngine) -> None:
-    with pytest.raises(SchemaNotCurrentError, match="no schema revision, the code's head is 0001") as refused:
+    with pytest.raises(SchemaNotCurrentError, match="no schema revision, the code's head is 0002") as refused:
         await require_head(engine)
     assert refused.value.behind
 
@@ -289,7 +332,7 @@ async def test_a_database_at_a_revision_the_code_lacks_is_refused_as_not_behind(
     engine: AsyncEngine, scripts_with_a_rebuild: Path
 ) -> None:
     await upgrade_schema(engine, scripts=scripts_with_a_rebuild)
-    with pytest.raises(SchemaNotCurrentError, match="at revision 0002, which this code does not have") as refused:
+    with pytest.raises(SchemaNotCurrentError, match="at revision 0003, which this code does not have") as refused:
         await require_head(engine)
     assert not refused.value.behind
 
@@ -320,10 +363,8 @@ async def test_three_processes_upgrading_one_database_at_once_migrate_it_exactly
 ) -> None:
     results = await asyncio.to_thread(_upgrade_processes, database_url, 3)
     assert [result.returncode for result in results] == [0, 0, 0], [result.stderr for result in results]
-    upgrades = [line for result in results for line in result.stderr.splitlines() if "Running upgrade" in line]
-    assert len(upgrades) == 1, upgrades
-    assert re.search(r"Running upgrade\s+-> 0001\b", upgrades[0])
-    assert await versions(engine) == [FIRST_REVISION]
+    assert _revisions_run([result.stderr for result in results]) == [[FIRST_REVISION, HEAD]]
+    assert await versions(engine) == [HEAD]
     await check(engine)
 
 
@@ -336,16 +377,20 @@ def test_three_servers_starting_at_once_on_one_postgresql_database_migrate_it_ex
     try:
         with ThreadPoolExecutor(max_workers=3) as pool:
             list(pool.map(ServiceProcess.start, servers))
-        upgrades = [line for server in servers for line in server.stdout().splitlines() if "Running upgrade" in line]
-        assert len(upgrades) == 1, upgrades
-        assert re.search(r"Running upgrade\s+-> 0001\b", upgrades[0])
+        assert _revisions_run([server.stdout() for server in servers]) == [[FIRST_REVISION, HEAD]]
         for server in servers:
             response = httpx.post(f"{server.base_url}/resources", json={"name": f"from-{server.port}"}, timeout=10)
             assert response.status_code == 201, server.output()
     finally:
         for server in servers:
             server.kill()
-    assert asyncio.run(_versions_at(postgres_url)) == [FIRST_REVISION]
+    assert asyncio.run(_versions_at(postgres_url)) == [HEAD]
+
+
+def _revisions_run(outputs: Sequence[str]) -> list[list[str]]:
+    """For each output that ran an upgrade, the revisions it upgraded to, in order."""
+    runs = [re.findall(r"Running upgrade\s+(?:\w+\s+)?-> (\w+)", output) for output in outputs]
+    return [run for run in runs if run]
 
 
 async def _versions_at(database_url: str) -> list[str]:

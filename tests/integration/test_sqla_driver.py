@@ -1,0 +1,156 @@
+"""The SQL adapter's use of its drivers: hand-offs to aiosqlite's thread per operation, connections the server closed.
+
+The number of hand-offs is what the SQLite path costs beyond SQLite's own work (each is a round trip between the
+event loop and the connection's thread): these tests keep it from growing back unnoticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from uuid import uuid4
+
+import aiosqlite
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.observability import noop_telemetry
+from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
+from adapters.sqla.tables import dependency_edges
+from core.errors import DuplicateName
+from core.model import PageRequest, ResourceChanges, ResourceDraft
+from core.service import ResourceService
+
+
+@pytest.fixture
+async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(sqlite_url)
+    await upgrade_schema(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def hand_offs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A one-item list counting the calls made on aiosqlite connections' threads."""
+    counted = [0]
+    run_on_thread = aiosqlite.Connection._execute
+
+    async def counting(self: aiosqlite.Connection, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        counted[0] += 1
+        return await run_on_thread(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
+    return counted
+
+
+async def _counted(hand_offs: list[int], operation: Callable[[], Awaitable[object]]) -> int:
+    await operation()  # connections opened and statements compiled: the steady state is what is counted
+    hand_offs[0] = 0
+    await operation()
+    return hand_offs[0]
+
+
+async def test_each_operation_costs_the_fewest_hand_offs_to_sqlite(
+    sqlite_engine: AsyncEngine, hand_offs: list[int]
+) -> None:
+    service = ResourceService(SqlaUnitOfWork(sqlite_engine), noop_telemetry())
+    db = await service.create(ResourceDraft("db"))
+    cache = await service.create(ResourceDraft("cache"))
+    api = await service.create(ResourceDraft("api", dependencies=(db.id, cache.id)))
+
+    def create() -> Awaitable[object]:
+        return service.create(ResourceDraft(f"r-{uuid4()}"))
+
+    orders = [(cache.id, db.id), (db.id, cache.id)]
+
+    def update() -> Awaitable[object]:
+        orders.reverse()  # a change each time, so that it is written
+        return service.update(api.id, ResourceChanges(dependencies=orders[0]))
+
+    async def delete() -> None:
+        await service.delete((await service.create(ResourceDraft(f"d-{uuid4()}"))).id)
+
+    counts = {
+        # BEGIN with the one statement, COMMIT.
+        "get": await _counted(hand_offs, lambda: service.get(api.id)),
+        "list": await _counted(hand_offs, lambda: service.list_page(PageRequest(50, 0))),
+        "search": await _counted(hand_offs, lambda: service.search("a", PageRequest(10, 0))),
+        # BEGIN IMMEDIATE with the name check, INSERT, the count, COMMIT.
+        "create": await _counted(hand_offs, create),
+        # get, the edges' targets exist, no path back, UPDATE, edges deleted and inserted, COMMIT (and BEGIN).
+        "update": await _counted(hand_offs, update),
+    }
+    delete_and_its_create = await _counted(hand_offs, delete)
+
+    assert counts == {"get": 2, "list": 2, "search": 2, "create": 4, "update": 7}
+    # get, direct dependents, DELETE, the count, COMMIT.
+    assert delete_and_its_create - counts["create"] == 5
+
+
+async def test_a_failed_write_rolls_back_and_the_connection_serves_the_next_one(sqlite_engine: AsyncEngine) -> None:
+    service = ResourceService(SqlaUnitOfWork(sqlite_engine), noop_telemetry())
+    await service.create(ResourceDraft("db"))
+    with pytest.raises(DuplicateName):
+        await service.create(ResourceDraft("db"))
+    async with sqlite_engine.connect() as connection:
+        assert (await connection.exec_driver_sql("SELECT count(*) FROM resources")).scalar_one() == 1
+    await service.create(ResourceDraft("cache"))
+    assert (await service.list_page(PageRequest(50, 0))).total == 2
+
+
+async def test_a_transaction_without_statements_sends_nothing_to_sqlite(
+    sqlite_engine: AsyncEngine, hand_offs: list[int]
+) -> None:
+    async def begin_and_commit() -> None:
+        async with sqlite_engine.begin():
+            pass
+
+    assert await _counted(hand_offs, begin_and_commit) == 0
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_connection_the_server_closed_is_replaced_at_checkout(postgres_url: str) -> None:
+    engine = create_engine(postgres_url)
+    try:
+        await upgrade_schema(engine)
+        service = ResourceService(SqlaUnitOfWork(engine), noop_telemetry())
+        await service.create(ResourceDraft("before"))
+        killer = create_engine(postgres_url)
+        async with killer.connect() as connection:  # what a server restart does to every connection
+            terminated = await connection.scalar(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        await killer.dispose()
+        assert terminated == 1
+        await asyncio.sleep(0.2)  # the loop reads the server's goodbye on the idle pooled connections
+        assert (await service.create(ResourceDraft("after"))).name == "after"
+        assert (await service.list_page(PageRequest(50, 0))).total == 2
+    finally:
+        await engine.dispose()
+
+
+async def test_a_commit_sqlite_refuses_leaves_no_transaction_open_on_the_connection(sqlite_engine: AsyncEngine) -> None:
+    """A deferred foreign key fails at COMMIT, after which SQLite keeps the transaction: it must be rolled back."""
+    service = ResourceService(SqlaUnitOfWork(sqlite_engine), noop_telemetry())
+    db = await service.create(ResourceDraft("db"))
+    dangling = {"resource_id": db.id, "dependency_id": uuid4(), "position": 0}
+    with pytest.raises(sa.exc.IntegrityError):
+        async with sqlite_engine.begin() as connection:
+            await connection.execute(sa.insert(dependency_edges), dangling)
+
+    async def the_same_edge_twice() -> None:
+        async with sqlite_engine.begin() as connection:
+            await connection.execute(sa.insert(dependency_edges), dangling)
+            await connection.execute(sa.insert(dependency_edges), dangling)
+
+    with pytest.raises(sa.exc.IntegrityError):  # and a statement SQLite refuses inside the transaction
+        await the_same_edge_twice()
+    for _ in range(3):  # whichever pooled connection comes next can begin, and nothing was written
+        assert (await service.get(db.id)).dependencies == ()
+        await service.create(ResourceDraft(f"r-{uuid4()}"))
