@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.observability import noop_telemetry
 from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
+from adapters.sqla.engine import POOL_SIZE
 from adapters.sqla.tables import dependency_edges
 from core.errors import DuplicateName
 from core.model import PageRequest, ResourceChanges, ResourceDraft
@@ -154,3 +155,23 @@ async def test_a_commit_sqlite_refuses_leaves_no_transaction_open_on_the_connect
     for _ in range(3):  # whichever pooled connection comes next can begin, and nothing was written
         assert (await service.get(db.id)).dependencies == ()
         await service.create(ResourceDraft(f"r-{uuid4()}"))
+
+
+async def test_busy_bursts_reuse_the_pools_connections_instead_of_opening_new_ones(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await upgrade_schema(engine)
+    opened = [0]
+
+    def count_connect(*_: object) -> None:
+        opened[0] += 1
+
+    sa.event.listen(engine.sync_engine, "connect", count_connect)
+    service = ResourceService(SqlaUnitOfWork(engine), noop_telemetry())
+    try:
+        resource = await service.create(ResourceDraft("read in bursts"))
+        for _ in range(3):
+            # More readers at once than the pool holds: the rest wait for a connection rather than open one.
+            await asyncio.gather(*(service.get(resource.id) for _ in range(3 * POOL_SIZE)))
+    finally:
+        await engine.dispose()
+    assert 0 < opened[0] <= POOL_SIZE
