@@ -114,13 +114,7 @@ async def cycle_check_seconds(
     first, last = fixture.ids[0], fixture.ids[-1]
 
     async def refuse() -> None:
-        try:
-            await service.update(first, ResourceChanges(dependencies=(last,)))
-        except CircularDependency as refused:
-            cycle = refused.cycle
-        else:
-            raise AssertionError("the cycle was not refused")
-        assert len(cycle) == size + 1, f"the cycle has {len(cycle)} steps, expected {size + 1}"
+        await close_the_ring(service, first, last, size)
 
     return [await _timed(refuse) for _ in range(repetitions)]
 
@@ -229,3 +223,14 @@ def _targets(growth: list[Row]) -> list[Row]:
         )
         for row in growth
     ]
+
+
+async def close_the_ring(service: ResourceService, first: UUID, last: UUID, size: int) -> None:
+    """Ask `first` of a chain of `size` to depend on `last`: refused, naming the whole cycle."""
+    try:
+        await service.update(first, ResourceChanges(dependencies=(last,)))
+    except CircularDependency as refused:
+        cycle = refused.cycle
+    else:
+        raise AssertionError("the cycle was not refused")
+    assert len(cycle) == size + 1, f"the cycle has {len(cycle)} steps, expected {size + 1}"
