@@ -107,7 +107,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         return "memory"
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[ResourceRepository]:
+    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
         yield InMemoryResourceRepository(self.resources)
 
     @asynccontextmanager

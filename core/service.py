@@ -56,7 +56,7 @@ class ResourceService:
 
     async def get(self, resource_id: UUID) -> Resource:
         """The resource with this id."""
-        async with self._observe.operation("get", resource_id) as op, self._read() as repo:
+        async with self._observe.operation("get", resource_id) as op, self._read(one_call=True) as repo:
             resource = await _existing(repo, resource_id)
             op.dependencies(len(resource.dependencies))
             return resource
@@ -66,7 +66,7 @@ class ResourceService:
         async with self._observe.operation("list"):
             with self._observe.validation():
                 page = checked_page(page)
-            async with self._read() as repo:
+            async with self._read(one_call=True) as repo:
                 items, total = await repo.list_page(page)
             return Page(items, total, page.limit, page.offset)
 
@@ -76,7 +76,7 @@ class ResourceService:
             op.search_text(text)
             with self._observe.validation():
                 text, page = checked_query(text), checked_page(page)
-            async with self._read() as repo:
+            async with self._read(one_call=True) as repo:
                 items, total = await repo.search(text, page)
             op.search_results(total)
             return Page(items, total, page.limit, page.offset)
@@ -143,8 +143,8 @@ class ResourceService:
         self._observe.resource_count(count)
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[ResourceRepository]:
-        async with self._uow.read() as repo:
+    async def _read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
+        async with self._uow.read(one_call=one_call) as repo:
             yield self._observe.traced(repo, self._uow.database_system)
 
     @asynccontextmanager

@@ -12,6 +12,7 @@ from core.model import PageRequest, Resource
 class ResourceRepository(Protocol):
     """Stored resources and their dependency edges, seen from inside one transaction.
 
+    `get`, `list_page` and `search` each read one consistent state on their own (a page with its total).
     Lists of resources come in (created_at, id) order. Ids that name no resource are
     skipped, never an error. Driver failures surface as `StorageError` or
     `StorageUnavailable` from `core.errors`.

@@ -23,8 +23,12 @@ class UnitOfWork(Protocol):
         """What stores the resources, named as OpenTelemetry's `db.system.name`: `postgresql`, `sqlite`, `memory`."""
         ...
 
-    def read(self) -> AbstractAsyncContextManager[ResourceRepository]:
-        """A read-only transaction."""
+    def read(self, *, one_call: bool = False) -> AbstractAsyncContextManager[ResourceRepository]:
+        """A read-only transaction.
+
+        `one_call=True` promises that the block makes one call of `get`, `list_page` or `search`, each of which
+        reads one consistent state on its own: the store may then skip the transaction around it.
+        """
         ...
 
     def write(self) -> AbstractAsyncContextManager[ResourceRepository]:

@@ -14,6 +14,8 @@ from adapters.sqla.sqlite_driver import OneHopConnection, one_hop_dbapi
 # Any fixed number: the key of the PostgreSQL advisory lock that serialises writers.
 GRAPH_LOCK_KEY = 0x7265736F75726365
 SQLITE_IMMEDIATE = "sqlite_immediate"
+# A connection whose block is one statement: SQLite runs it without BEGIN, consistent as one statement always is.
+SQLITE_NO_BEGIN = "sqlite_no_begin"
 # How long one attempt to reach the database may take: the most a request waits on a database that is away.
 CONNECT_TIMEOUT_S = 5.0
 # Connections kept open per process, and no more: SQLAlchemy's default (5, plus 10 "overflow" connections opened
@@ -77,7 +79,10 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
-    immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
+    options = connection.get_execution_options()
+    if options.get(SQLITE_NO_BEGIN, False):
+        return
+    immediate = options.get(SQLITE_IMMEDIATE, False)
     driver_connection = connection.connection.dbapi_connection
     assert isinstance(driver_connection, OneHopConnection)
     driver_connection.begin_with_next_statement("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.sqla.engine import GRAPH_LOCK_KEY, SQLITE_IMMEDIATE
+from adapters.sqla.engine import GRAPH_LOCK_KEY, SQLITE_IMMEDIATE, SQLITE_NO_BEGIN
 from adapters.sqla.repository import SqlaResourceRepository
 from core.errors import StorageError, StorageUnavailable
 from ports.repository import ResourceRepository
@@ -56,6 +56,10 @@ class SqlaUnitOfWork(UnitOfWork):
             if self._is_postgres
             else engine
         )
+        # One statement reads one snapshot on both databases: no BEGIN and COMMIT round trips around it.
+        self._one_call_readers = engine.execution_options(
+            **({"isolation_level": "AUTOCOMMIT"} if self._is_postgres else {SQLITE_NO_BEGIN: True})
+        )
         self._writers = engine if self._is_postgres else engine.execution_options(**{SQLITE_IMMEDIATE: True})
         self._local_writer = asyncio.Lock()
 
@@ -64,8 +68,8 @@ class SqlaUnitOfWork(UnitOfWork):
         return self._database_system
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[ResourceRepository]:
-        async with self._transaction(self._readers) as connection:
+    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
+        async with self._transaction(self._one_call_readers if one_call else self._readers) as connection:
             yield SqlaResourceRepository(connection)
 
     @asynccontextmanager

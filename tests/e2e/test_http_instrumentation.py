@@ -61,7 +61,7 @@ class UnavailableStore(InMemoryUnitOfWork):
     """A store that cannot be reached: every read fails, so the service answers 503."""
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[ResourceRepository]:
+    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
         raise StorageUnavailable("the store is down")
         yield  # never reached: makes this an async generator
 
@@ -410,9 +410,9 @@ class WatchedStore(InMemoryUnitOfWork):
         self.was_read = asyncio.Event()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[ResourceRepository]:
+    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
         self.was_read.set()
-        async with super().read() as repository:
+        async with super().read(one_call=one_call) as repository:
             yield repository
 
 

@@ -97,10 +97,10 @@ class FailingReads(UnitOfWork):
         return self.inner.database_system
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[ResourceRepository]:
+    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
         if self.failures:
             raise self.failures.pop(0)
-        async with self.inner.read() as repo:
+        async with self.inner.read(one_call=one_call) as repo:
             yield repo
 
     def write(self) -> AbstractAsyncContextManager[ResourceRepository]:
