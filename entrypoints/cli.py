@@ -29,7 +29,8 @@ APP_FACTORIES = {
 # With several workers, uvicorn's supervisor pings each one over a pipe and replaces any that has not answered
 # within this time. Its default, 5 s, is shorter than a worker's start (a fresh interpreter importing the service,
 # then migrating) on a busy two-core machine or a CPU-throttled container: seen in CI, a healthy worker replaced
-# while it started. A worker hung for this long is still replaced.
+# while it started. A worker hung for this long is still replaced, and so, as late, is one that dies while the
+# supervisor waits on its answer.
 WORKER_HEALTHCHECK_TIMEOUT_S = 30
 
 

@@ -20,6 +20,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from entrypoints.cli import WORKER_HEALTHCHECK_TIMEOUT_S
+
 from .otlp_receiver import HttpReceiver, ServiceProcess, free_ports, service_environment
 
 pytestmark = pytest.mark.slow
@@ -33,8 +35,8 @@ STOP_MARGIN_S = 5.0
 WAIT_S = 30.0
 
 
-def _wait_for(condition_met: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
+def _wait_for(condition_met: Callable[[], bool], what: str, wait_s: float = WAIT_S) -> None:
+    deadline = time.monotonic() + wait_s
     while not condition_met():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
@@ -152,7 +154,12 @@ def test_a_killed_worker_is_replaced_and_sigterm_stops_them_all_in_time(
     # The listening socket is shared: the surviving worker accepts everything meanwhile.
     for _ in range(20):
         assert httpx.get(f"{service.base_url}/health/ready", timeout=5).status_code == 200
-    _wait_for(lambda: len(service.worker_pids() - before) == 1 and _started(service, WORKERS + 1), "a new one")
+    # The supervisor may have been waiting on the killed worker's answer to a health check when it died.
+    _wait_for(
+        lambda: len(service.worker_pids() - before) == 1 and _started(service, WORKERS + 1),
+        "a new one",
+        WAIT_S + WORKER_HEALTHCHECK_TIMEOUT_S,
+    )
     replacement = (service.worker_pids() - before).pop()
     assert f"Child process [{killed}] died" in service.stdout()
     # The replacement took the scrape port the dead worker left, and serves: creates reach both workers again.
