@@ -23,6 +23,8 @@ import asyncpg
 import msgspec
 from fastapi import FastAPI, Request, Response
 
+from .raw import connect_sqlite
+
 JSON = "application/json"
 
 
@@ -65,10 +67,7 @@ class SqliteStore:
 
     @classmethod
     async def open(cls, path: str) -> SqliteStore:
-        connection = await aiosqlite.connect(path, isolation_level=None)
-        for pragma in ("foreign_keys = ON", "journal_mode = WAL", "busy_timeout = 5000"):
-            await connection.execute(f"PRAGMA {pragma}")
-        return cls(connection)
+        return cls(await connect_sqlite(path))
 
     async def get(self, resource_id: uuid.UUID) -> ResourceOut | None:
         key = resource_id.bytes

@@ -46,6 +46,7 @@ from .throughput import (
     Operation,
     free_port,
     interleaved_loads,
+    load_figures,
     service_environment,
     spawn_server,
     stop_process,
@@ -243,15 +244,7 @@ def _target(ratio: Row) -> Row:
 
 def _rows(loads: Loads) -> list[Row]:
     return [
-        {
-            "server": kind,
-            "database": database,
-            "operation": operation,
-            "requests_per_s": Spread.of([load.requests_per_s for load in runs]).as_json(),
-            "p50_ms": Spread.of([load.p50_ms for load in runs]).as_json(),
-            "p99_ms": Spread.of([load.p99_ms for load in runs]).as_json(),
-            "failed_requests": sum(load.failed for load in runs),
-        }
+        {"server": kind, "database": database, "operation": operation, **load_figures(runs)}
         for (kind, database, operation), runs in loads.items()
     ]
 

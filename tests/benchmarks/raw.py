@@ -62,6 +62,14 @@ class RawDatabase(Protocol):
     async def close(self) -> None: ...
 
 
+async def connect_sqlite(path: str) -> aiosqlite.Connection:
+    """One aiosqlite connection in autocommit mode with the pragmas the project sets on its own."""
+    connection = await aiosqlite.connect(path, isolation_level=None)
+    for pragma in ("foreign_keys = ON", "journal_mode = WAL", "busy_timeout = 5000"):
+        await connection.execute(f"PRAGMA {pragma}")
+    return connection
+
+
 class RawSqlite:
     """One aiosqlite connection with the project's pragmas, in autocommit mode: transactions are explicit."""
 
@@ -70,10 +78,7 @@ class RawSqlite:
 
     @classmethod
     async def open(cls, path: str) -> RawSqlite:
-        connection = await aiosqlite.connect(path, isolation_level=None)
-        for pragma in ("foreign_keys = ON", "journal_mode = WAL", "busy_timeout = 5000"):
-            await connection.execute(f"PRAGMA {pragma}")
-        return cls(connection)
+        return cls(await connect_sqlite(path))
 
     async def load(self, resources: Sequence[ResourceRecord], edges: Sequence[EdgeRecord]) -> None:
         rows = [
