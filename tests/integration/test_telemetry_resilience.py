@@ -9,11 +9,13 @@ Run with `-s` to see the measured p99 ratios and shutdown times.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,9 +23,15 @@ from typing import Any, Literal
 import httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult, SimpleLogRecordProcessor
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    LogRecordExporter,
+    LogRecordExportResult,
+    SimpleLogRecordProcessor,
+)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     InMemoryMetricReader,
@@ -36,7 +44,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from adapters.memory_repository import InMemoryUnitOfWork
 from adapters.observability import NoOpLogging
@@ -190,6 +198,48 @@ def test_property_23_an_export_to_a_black_hole_times_out_as_a_failure(protocol: 
     assert result is SpanExportResult.FAILURE
     assert failures.counts["traces"] == 1
     assert elapsed < 5.0, f"the export took {elapsed:.1f} s"
+
+
+def _alive(kind: type) -> int:
+    return sum(isinstance(o, kind) for o in gc.get_objects())
+
+
+@pytest.mark.parametrize("signal", ["traces", "logs"])
+def test_property_23_a_failed_export_frees_its_batch_without_the_cyclic_collector(signal: Signal) -> None:
+    """Through the SDK's batch processor, an OTLP export to a closed port leaves no span or log record alive.
+
+    The failed export's traceback holds every frame that held the batch, in a reference cycle: unless the guarded
+    exporter empties the batch, its items wait there for a full collection, which then pauses the whole service.
+    """
+    endpoint = f"http://127.0.0.1:{closed_port()}/v1/{signal}"
+    failures = ExportFailures(FakeClock())
+    resource = Resource({"service.name": "resilience-test"})
+    gc.collect()
+    gc.disable()
+    try:
+        if signal == "traces":
+            tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+            spans = GuardedSpanExporter(HttpSpanExporter(endpoint=endpoint, timeout=0.5), failures)
+            tracer_provider.add_span_processor(BatchSpanProcessor(spans, schedule_delay_millis=60_000))
+            for k in range(100):
+                with tracer_provider.get_tracer("test").start_as_current_span(f"span-{k}"):
+                    pass
+            tracer_provider.force_flush()
+            alive = _alive(ReadableSpan)
+            tracer_provider.shutdown()
+        else:
+            logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+            records = GuardedLogExporter(HttpLogExporter(endpoint=endpoint, timeout=0.5), failures)
+            logger_provider.add_log_record_processor(BatchLogRecordProcessor(records, schedule_delay_millis=60_000))
+            for k in range(100):
+                logger_provider.get_logger("test").emit(body=f"record-{k}")
+            logger_provider.force_flush()
+            alive = _alive(ReadableLogRecord)
+            logger_provider.shutdown()
+    finally:
+        gc.enable()
+    assert failures.counts[signal] == 1
+    assert alive == 0, f"{alive} exported item(s) still alive, waiting for the cyclic collector"
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
@@ -375,39 +425,73 @@ async def _request(client: httpx.AsyncClient, kind: Kind, name: str, ids: list[s
 
 
 async def _client(
-    base_urls: Sequence[str], prefix: str, index: int, count: int, interval: float, start: float
+    clients: Sequence[httpx.AsyncClient], prefix: str, index: int, count: int, interval: float, start: float
 ) -> list[list[Sample]]:
     """One client per service; each step sends the same kind of request to every service at the same moment."""
-    samples: list[list[Sample]] = [[] for _ in base_urls]
-    ids: list[list[str]] = [[] for _ in base_urls]
+    samples: list[list[Sample]] = [[] for _ in clients]
+    ids: list[list[str]] = [[] for _ in clients]
     loop = asyncio.get_running_loop()
     kinds: tuple[Kind, ...] = ("create", "get", "search")
-    clients = [httpx.AsyncClient(base_url=url, timeout=10.0) for url in base_urls]
-    try:
-        for k in range(count):
-            await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
-            kind = kinds[k % 3] if all(ids) else "create"
-            name = f"{prefix}c{index}-{k}"
-            step = await asyncio.gather(*(_request(c, kind, name, ids[j], k) for j, c in enumerate(clients)))
-            for j, sample in enumerate(step):
-                samples[j].append(sample)
-    finally:
-        for client in clients:
-            await client.aclose()
+    for k in range(count):
+        await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
+        kind = kinds[k % 3] if all(ids) else "create"
+        name = f"{prefix}c{index}-{k}"
+        step = await asyncio.gather(*(_request(c, kind, name, ids[j], k) for j, c in enumerate(clients)))
+        for j, sample in enumerate(step):
+            samples[j].append(sample)
     return samples
 
 
-async def _load(base_urls: Sequence[str], prefix: str, total: int, seconds: float) -> list[list[Sample]]:
+class LoadClients:
+    """LOAD_CLIENTS HTTP clients per service, built once and kept for a whole measurement.
+
+    Built on the load's clock they would skew it: building one takes tens of milliseconds (its TLS context), which
+    would make the staggered clients overdue and fire their first requests as one burst. Kept, their connections
+    stay open between rounds, so the samples hold the service's latency, not the load generator's connection set-up.
+    """
+
+    def __init__(self, base_urls: Sequence[str]) -> None:
+        self._clients = {
+            url: [httpx.AsyncClient(base_url=url, timeout=10.0) for _ in range(LOAD_CLIENTS)] for url in base_urls
+        }
+
+    def row(self, index: int, base_urls: Sequence[str]) -> list[httpx.AsyncClient]:
+        """Client number `index` of each service."""
+        return [self._clients[url][index] for url in base_urls]
+
+    async def __aenter__(self) -> LoadClients:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        for client in (c for clients in self._clients.values() for c in clients):
+            await client.aclose()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The load generator's own garbage collections would land in the latency of whichever requests are waiting."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+async def _load(
+    clients: LoadClients, base_urls: Sequence[str], prefix: str, total: int, seconds: float
+) -> list[list[Sample]]:
     """`total` requests to each service over about `seconds`, paced, from LOAD_CLIENTS staggered clients."""
-    loop = asyncio.get_running_loop()
-    start = loop.time() + 0.05
-    counts = [total // LOAD_CLIENTS + (1 if i < total % LOAD_CLIENTS else 0) for i in range(LOAD_CLIENTS)]
-    interval = seconds / max(counts)
-    runs = [
-        _client(base_urls, prefix, i, count, interval, start + i * interval / LOAD_CLIENTS)
-        for i, count in enumerate(counts)
-    ]
-    results = await asyncio.gather(*runs)
+    with _collector_paused():
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 0.05
+        counts = [total // LOAD_CLIENTS + (1 if i < total % LOAD_CLIENTS else 0) for i in range(LOAD_CLIENTS)]
+        interval = seconds / max(counts)
+        runs = [
+            _client(clients.row(i, base_urls), prefix, i, count, interval, start + i * interval / LOAD_CLIENTS)
+            for i, count in enumerate(counts)
+        ]
+        results = await asyncio.gather(*runs)
     return [[sample for client in results for sample in client[j]] for j in range(len(base_urls))]
 
 
@@ -429,7 +513,7 @@ def _service(directory: Path, endpoint: str, framework: str = "fastapi") -> Serv
     return ServiceProcess(framework, directory, env)
 
 
-async def _measure(urls: Sequence[str], attempt: int) -> list[list[Sample]]:
+async def _measure(clients: LoadClients, urls: Sequence[str], attempt: int) -> list[list[Sample]]:
     """LOAD_REQUESTS to each service in LOAD_ROUNDS alternating rounds: one service at a time has the machine, and
     noise from elsewhere on the machine spreads over all of them."""
     samples: list[list[Sample]] = [[] for _ in urls]
@@ -437,7 +521,11 @@ async def _measure(urls: Sequence[str], attempt: int) -> list[list[Sample]]:
         order = range(len(urls)) if round_ % 2 == 0 else reversed(range(len(urls)))
         for j in order:
             (round_samples,) = await _load(
-                [urls[j]], f"load{attempt}.{round_}-", LOAD_REQUESTS // LOAD_ROUNDS, LOAD_SECONDS / LOAD_ROUNDS
+                clients,
+                [urls[j]],
+                f"load{attempt}.{round_}-",
+                LOAD_REQUESTS // LOAD_ROUNDS,
+                LOAD_SECONDS / LOAD_ROUNDS,
             )
             samples[j].extend(round_samples)
     return samples
@@ -450,12 +538,13 @@ async def _side_by_side(baseline: ServiceProcess, candidate: ServiceProcess) -> 
     try:
         await asyncio.gather(*(asyncio.to_thread(s.start) for s in services))
         urls = [s.base_url for s in services]
-        for url in urls:
-            await _load([url], "warm-", WARMUP_REQUESTS, 0.5)
-        rss_before = [s.rss_kib() for s in services]
-        attempts = [await _measure(urls, 0)]
-        if p99(attempts[0][1]) > P99_RATIO_BOUND * p99(attempts[0][0]):
-            attempts.append(await _measure(urls, 1))
+        async with LoadClients(urls) as clients:
+            for url in urls:
+                await _load(clients, [url], "warm-", WARMUP_REQUESTS, 0.5)
+            rss_before = [s.rss_kib() for s in services]
+            attempts = [await _measure(clients, urls, 0)]
+            if p99(attempts[0][1]) > P99_RATIO_BOUND * p99(attempts[0][0]):
+                attempts.append(await _measure(clients, urls, 1))
         rss_after = [s.rss_kib() for s in services]
         bound = SHUTDOWN_TIMEOUT_S + SHUTDOWN_MARGIN_S
         codes = await asyncio.gather(*(asyncio.to_thread(s.terminate, bound) for s in services))
@@ -554,7 +643,8 @@ async def test_property_22_disabled(tmp_path: Path) -> None:
         service = ServiceProcess("litestar", tmp_path, env)
         try:
             await asyncio.to_thread(service.start)
-            (samples,) = await _load([service.base_url], "", 30, 0.5)
+            async with LoadClients([service.base_url]) as clients:
+                (samples,) = await _load(clients, [service.base_url], "", 30, 0.5)
             await asyncio.sleep(1.0)  # two metric intervals, several batch delays: time enough to export anything
             return_code = await asyncio.to_thread(service.terminate, SHUTDOWN_TIMEOUT_S + SHUTDOWN_MARGIN_S)
         finally:

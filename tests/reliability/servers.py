@@ -50,6 +50,7 @@ set_dependencies = concurrency._set_dependencies
 sqlite_graph = concurrency._sqlite_graph
 
 EXPECTED_STATUS = resilience.EXPECTED_STATUS
+LoadClients = resilience.LoadClients
 Sample = resilience.Sample
 paced_load = resilience._load
 p99 = resilience.p99
@@ -64,6 +65,7 @@ __all__ = [
     "Graph",
     "HttpReceiver",
     "Load",
+    "LoadClients",
     "PrivatePostgres",
     "Sample",
     "ServiceProcess",

@@ -23,6 +23,7 @@ from .servers import (
     EXPECTED_STATUS,
     BlackHole,
     HttpReceiver,
+    LoadClients,
     Sample,
     ServiceProcess,
     closed_port,
@@ -87,12 +88,12 @@ def black_hole() -> Iterator[BlackHole]:
         yield started
 
 
-async def _measure(runs: Sequence[Measured], attempt: int) -> None:
+async def _measure(clients: LoadClients, runs: Sequence[Measured], attempt: int) -> None:
     for round_ in range(ROUNDS):
         turn = round_ % len(runs)
         for run in [*runs[turn:], *runs[:turn]]:
             (samples,) = await paced_load(
-                [run.service.base_url], f"a{attempt}r{round_}-", REQUESTS_PER_ROUND, ROUND_SECONDS
+                clients, [run.service.base_url], f"a{attempt}r{round_}-", REQUESTS_PER_ROUND, ROUND_SECONDS
             )
             run.attempts[attempt].extend(samples)
 
@@ -156,12 +157,15 @@ async def test_unreachable_and_black_holed_collector_under_sustained_load(
     try:
         for run in runs:  # one at a time: two imports at once can outlast the start timeout here
             await asyncio.to_thread(run.service.start)
-        for run in runs:
-            await paced_load([run.service.base_url], "warm-", WARMUP_REQUESTS, 1.0)
-            run.rss_before_kib = run.service.rss_kib()
-        await _measure(runs, 0)
-        if any(_ratio(run, baseline, 0) > P99_RATIO_BOUND for run in runs[1:]):
-            await _measure(runs, 1)  # one measurement's p99 may be noise here; a real regression fails both
+        async with LoadClients([run.service.base_url for run in runs]) as clients:
+            for run in runs:
+                await paced_load(clients, [run.service.base_url], "warm-", WARMUP_REQUESTS, 1.0)
+                run.rss_before_kib = run.service.rss_kib()
+            await _measure(clients, runs, 0)
+            if any(_ratio(run, baseline, 0) > P99_RATIO_BOUND for run in runs[1:]):
+                await _measure(
+                    clients, runs, 1
+                )  # one measurement's p99 may be noise here; a real regression fails both
         for run in runs:
             run.rss_after_kib = run.service.rss_kib()
         failures = {run.name: await _failures_counted(receiver, run.name) for run in runs[1:]}
