@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterable, Seque
 from contextlib import asynccontextmanager
 from uuid import UUID
 
+from core.errors import DuplicateName
 from core.graph import shortest_path
 from core.model import PageRequest, Resource
 from ports.repository import ResourceRepository
@@ -39,14 +40,17 @@ class InMemoryResourceRepository(ResourceRepository):
     async def existing_ids(self, resource_ids: Collection[UUID]) -> set[UUID]:
         return {i for i in resource_ids if i in self.resources}
 
-    async def id_of_name(self, name: str) -> UUID | None:
-        return next((r.id for r in self.resources.values() if r.name == name), None)
-
     async def add(self, resource: Resource) -> None:
+        self._ensure_name_free(resource)
         self.resources[resource.id] = resource
 
     async def replace(self, resource: Resource) -> None:
+        self._ensure_name_free(resource)
         self.resources[resource.id] = resource
+
+    def _ensure_name_free(self, resource: Resource) -> None:
+        if any(r.name == resource.name and r.id != resource.id for r in self.resources.values()):
+            raise DuplicateName(resource.name)
 
     async def delete(self, resource_ids: Collection[UUID]) -> None:
         for resource_id in resource_ids:
@@ -111,7 +115,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         yield InMemoryResourceRepository(self.resources)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[ResourceRepository]:
+    async def write(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
         async with self._write_lock:
             working = dict(self.resources)
             yield InMemoryResourceRepository(working)

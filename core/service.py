@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from core.errors import CircularDependency, DuplicateName, HasDependents, ResourceNotFound, UnknownDependencies
+from core.errors import CircularDependency, HasDependents, ResourceNotFound, UnknownDependencies
 from core.graph import cycle_closed_by
 from core.model import CascadeResult, Page, PageRequest, Resource, ResourceChanges, ResourceDraft
 from core.observability import Instrumentation, Telemetry
@@ -43,8 +43,7 @@ class ResourceService:
         async with self._observe.operation("create") as op:
             with self._observe.validation():
                 draft = checked_draft(draft)
-            async with self._write() as repo:
-                await _ensure_name_free(repo, draft.name, None)
+            async with self._write(one_call=not draft.dependencies) as repo:
                 await _ensure_exist(repo, draft.dependencies)
                 now = self._clock()
                 resource = Resource(self._new_id(), draft.name, draft.description, draft.dependencies, now, now)
@@ -88,8 +87,6 @@ class ResourceService:
                 changes = checked_changes(changes)
             async with self._write() as repo:
                 current = await _existing(repo, resource_id)
-                if changes.name is not None and changes.name != current.name:
-                    await _ensure_name_free(repo, changes.name, resource_id)
                 if changes.dependencies is not None:
                     await _ensure_exist(repo, changes.dependencies)
                     await _ensure_acyclic(repo, resource_id, changes.dependencies)
@@ -148,8 +145,8 @@ class ResourceService:
             yield self._observe.traced(repo, self._uow.database_system)
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[ResourceRepository]:
-        async with self._uow.write() as repo:
+    async def _write(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
+        async with self._uow.write(one_call=one_call) as repo:
             yield self._observe.traced(repo, self._uow.database_system)
 
 
@@ -158,12 +155,6 @@ async def _existing(repo: ResourceRepository, resource_id: UUID) -> Resource:
     if resource is None:
         raise ResourceNotFound(resource_id)
     return resource
-
-
-async def _ensure_name_free(repo: ResourceRepository, name: str, own_id: UUID | None) -> None:
-    holder = await repo.id_of_name(name)
-    if holder is not None and holder != own_id:
-        raise DuplicateName(name)
 
 
 async def _ensure_exist(repo: ResourceRepository, resource_ids: Sequence[UUID]) -> None:

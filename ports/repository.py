@@ -30,16 +30,12 @@ class ResourceRepository(Protocol):
         """Which of these ids name a stored resource."""
         ...
 
-    async def id_of_name(self, name: str) -> UUID | None:
-        """The id of the resource with exactly this name, if there is one."""
-        ...
-
     async def add(self, resource: Resource) -> None:
-        """Store a new resource with its dependency edges."""
+        """Store a new resource with its dependency edges; `DuplicateName` if another resource has its name."""
         ...
 
     async def replace(self, resource: Resource) -> None:
-        """Store new values for an existing resource, replacing all its dependency edges."""
+        """Store new values for an existing resource, replacing all its edges; `DuplicateName` as for `add`."""
         ...
 
     async def delete(self, resource_ids: Collection[UUID]) -> None:

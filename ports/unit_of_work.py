@@ -13,9 +13,9 @@ class UnitOfWork(Protocol):
 
     `write()` commits when its block ends normally and rolls back when it raises, so a
     failed operation leaves the store unchanged. Write transactions are serialised with
-    each other, across processes too, so that checks made inside one (no cycle, name
-    free) still hold when it commits. `read()` sees one consistent state and never blocks
-    writers.
+    each other, across processes too, so that checks made inside one (dependencies exist,
+    no cycle) still hold when it commits; names are kept unique by the store itself.
+    `read()` sees one consistent state and never blocks writers.
     """
 
     @property
@@ -31,8 +31,14 @@ class UnitOfWork(Protocol):
         """
         ...
 
-    def write(self) -> AbstractAsyncContextManager[ResourceRepository]:
-        """A serialised read-write transaction that commits on success."""
+    def write(self, *, one_call: bool = False) -> AbstractAsyncContextManager[ResourceRepository]:
+        """A serialised read-write transaction that commits on success.
+
+        `one_call=True` promises that the block changes the store with one `add` of a resource without
+        dependencies, then at most reads: that change is complete on its own and no other write's checks depend on
+        it (nothing can depend on a new resource yet), so the store may skip the transaction and the writers' lock
+        around it.
+        """
         ...
 
     async def ping(self) -> None:

@@ -7,6 +7,7 @@ compiled form), and a resource is read together with its dependency ids in one s
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from typing import Any
 from uuid import UUID
@@ -33,9 +34,11 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.sqla.tables import dependency_edges, edge_rows, resource_count, resources
+from adapters.sqla.tables import NAME_CONSTRAINT, dependency_edges, edge_rows, resource_count, resources
+from core.errors import DuplicateName
 from core.graph import shortest_path
 from core.model import PageRequest, Resource
 from ports.repository import ResourceRepository
@@ -118,7 +121,6 @@ _GET_MANY = _with_edges(_resource_columns(_r.id.in_(bindparam("ids", expanding=T
 _LIST_PAGE = _with_edges(_page(), select(resource_count.c.stored).where(resource_count.c.id == 1).scalar_subquery())
 _SEARCH = _with_edges(_page(_MATCHES), select(func.count()).select_from(resources).where(_MATCHES).scalar_subquery())
 _EXISTING_IDS = select(_r.id).where(_r.id.in_(bindparam("ids", expanding=True)))
-_ID_OF_NAME = select(_r.id).where(_r.name == bindparam("name"))
 _COUNT = select(resource_count.c.stored).where(resource_count.c.id == 1)
 _INSERT = insert(resources)
 _INSERT_EDGES = insert(dependency_edges)
@@ -163,33 +165,27 @@ class SqlaResourceRepository(ResourceRepository):
             found.update((await self._connection.execute(_EXISTING_IDS, {"ids": chunk})).scalars())
         return found
 
-    async def id_of_name(self, name: str) -> UUID | None:
-        found: UUID | None = await self._connection.scalar(_ID_OF_NAME, {"name": name})
-        return found
-
     async def add(self, resource: Resource) -> None:
-        await self._connection.execute(
-            _INSERT,
-            {
-                "id": resource.id,
-                "name": resource.name,
-                "description": resource.description,
-                "created_at": resource.created_at,
-                "updated_at": resource.updated_at,
-            },
-        )
+        row = {
+            "id": resource.id,
+            "name": resource.name,
+            "description": resource.description,
+            "created_at": resource.created_at,
+            "updated_at": resource.updated_at,
+        }
+        with _unique_name(resource.name):
+            await self._connection.execute(_INSERT, row)
         await self._insert_edges(resource)
 
     async def replace(self, resource: Resource) -> None:
-        await self._connection.execute(
-            _UPDATE,
-            {
-                "resource_id": resource.id,
-                "name": resource.name,
-                "description": resource.description,
-                "updated_at": resource.updated_at,
-            },
-        )
+        row = {
+            "resource_id": resource.id,
+            "name": resource.name,
+            "description": resource.description,
+            "updated_at": resource.updated_at,
+        }
+        with _unique_name(resource.name):
+            await self._connection.execute(_UPDATE, row)
         await self._connection.execute(_DELETE_EDGES, {"id": resource.id})
         await self._insert_edges(resource)
 
@@ -260,6 +256,20 @@ class SqlaResourceRepository(ResourceRepository):
     async def _insert_edges(self, resource: Resource) -> None:
         if resource.dependencies:
             await self._connection.execute(_INSERT_EDGES, edge_rows(resource.id, resource.dependencies))
+
+
+@contextmanager
+def _unique_name(name: str) -> Iterator[None]:
+    """The unique constraint on names refusing a statement is `DuplicateName`: no query checks first.
+
+    PostgreSQL names the constraint in its message, SQLite the column.
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        if any(mark in str(exc.orig) for mark in (NAME_CONSTRAINT, "resources.name")):
+            raise DuplicateName(name) from exc
+        raise
 
 
 def _decoded(rows: Iterable[Sequence[Any]]) -> tuple[list[Resource], int]:

@@ -29,6 +29,8 @@ class ResourceRow(UUIDBase):
 
 
 resources = cast(Table, ResourceRow.__table__)
+# The unique constraint on names, as revision 0001 named it: PostgreSQL names it when it refuses a statement.
+NAME_CONSTRAINT = "uq_resources_name"
 
 
 # The check that an edge's target exists is deferred to commit: a cascade deletes a set of

@@ -56,8 +56,9 @@ class SqlaUnitOfWork(UnitOfWork):
             if self._is_postgres
             else engine
         )
-        # One statement reads one snapshot on both databases: no BEGIN and COMMIT round trips around it.
-        self._one_call_readers = engine.execution_options(
+        # One statement reads one snapshot, or makes one complete change, on both databases: no BEGIN and COMMIT
+        # round trips around it.
+        self._one_call = engine.execution_options(
             **({"isolation_level": "AUTOCOMMIT"} if self._is_postgres else {SQLITE_NO_BEGIN: True})
         )
         self._writers = engine if self._is_postgres else engine.execution_options(**{SQLITE_IMMEDIATE: True})
@@ -69,16 +70,16 @@ class SqlaUnitOfWork(UnitOfWork):
 
     @asynccontextmanager
     async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
-        async with self._transaction(self._one_call_readers if one_call else self._readers) as connection:
+        async with self._transaction(self._one_call if one_call else self._readers) as connection:
             yield SqlaResourceRepository(connection)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[ResourceRepository]:
+    async def write(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
         async with (
             nullcontext() if self._is_postgres else self._local_writer,
-            self._transaction(self._writers) as connection,
+            self._transaction(self._one_call if one_call else self._writers) as connection,
         ):
-            if self._is_postgres:
+            if self._is_postgres and not one_call:
                 await connection.execute(_TAKE_WRITERS_LOCK)
             yield SqlaResourceRepository(connection)
 

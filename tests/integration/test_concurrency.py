@@ -50,6 +50,7 @@ CASCADE_LOAD_ALLOWED: Allowed = {
     "POST": frozenset({201, 422}),
     "DELETE": frozenset({200, 404}),
 }
+CREATE_RACE_ALLOWED: Allowed = {**CASCADE_LOAD_ALLOWED, "POST": frozenset({201, 409, 422})}
 
 
 # --- server processes ---------------------------------------------------------------------------------
@@ -327,6 +328,15 @@ async def _delete(load: Load, live: list[str], rng: random.Random, pause: float)
         await asyncio.sleep(pause)
 
 
+async def _claim_names(load: Load, outcomes: list[list[tuple[int, str]]]) -> None:
+    """One new name sent to both servers at once, again and again: the unique index must let exactly one have it."""
+    while load.running():
+        body = {"name": f"contested-{uuid4().hex}"}
+        answers = await asyncio.gather(*(load.call(server, "POST", "/resources", body) for server in (0, 1)))
+        outcomes.append(sorted((-1, "") if a is None else (a.status_code, _problem_type(a)) for a in answers))
+        load.log.created += [str(a.json()["id"]) for a in answers if a is not None and a.status_code == 201]
+
+
 def _deadline(seconds: float) -> float:
     return asyncio.get_running_loop().time() + seconds
 
@@ -532,4 +542,40 @@ async def test_cascading_deletes_racing_edge_additions_leave_no_dangling_edge(
         assert any(len(cascade) > 1 for cascade in load.log.cascades), "no cascade removed a dependent"
         for client in clients:
             assert await _served_graph(client) == graph
+        _assert_quiet(servers)
+
+
+async def test_creates_racing_cascades_and_each_other_lose_no_write_and_share_no_name(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Creates without dependencies take no writers' lock on PostgreSQL: race them with cascades and each other.
+
+    Two processes; creates with zero to two dependencies on live resources (which cascades are deleting), and the
+    same new name posted to both processes at once. Every acknowledged create must be stored unless a cascade
+    deleted it, the graph must stay sound, the kept count must match the rows, and each contested name must go to
+    exactly one create, the other refused as a duplicate.
+    """
+    async with _serving(["fastapi", "litestar"], postgres_url, tmp_path) as servers, _clients(servers) as clients:
+        load = Load(clients, CREATE_RACE_ALLOWED, deadline=0.0)
+        live = await _create_resources(load, 20, random.Random(4), max_dependencies=2)
+        contests: list[list[tuple[int, str]]] = []
+        rngs = _rngs(4, 10)
+        load.deadline = _deadline(5.0)
+        await asyncio.gather(
+            *(_create(load, live, rng) for rng in rngs[:6]),
+            *(_delete(load, live, rng, pause=0.05) for rng in rngs[6:8]),
+            *(_claim_names(load, contests) for _ in range(2)),
+        )
+        graph = await _postgres_graph(postgres_url)
+        print(load.log.summary(), f"; {len(contests)} contested names")
+
+        _assert_no_unexpected(load.log)
+        _assert_sound(graph)
+        deleted = {UUID(resource_id) for cascade in load.log.cascades for resource_id in cascade}
+        assert graph.nodes == {UUID(resource_id) for resource_id in load.log.created} - deleted
+        assert await _postgres_stored_count(postgres_url) == len(graph.nodes)
+        assert contests, "no name was contested"
+        for outcome in contests:
+            assert outcome == [(201, ""), (409, "duplicate-name")], f"a contested name was answered {outcome}"
+        assert any(len(cascade) > 1 for cascade in load.log.cascades), "no cascade removed a dependent"
         _assert_quiet(servers)

@@ -65,6 +65,9 @@ async def test_each_operation_costs_the_fewest_hand_offs_to_sqlite(
     def create() -> Awaitable[object]:
         return service.create(ResourceDraft(f"r-{uuid4()}"))
 
+    def create_with_dependencies() -> Awaitable[object]:
+        return service.create(ResourceDraft(f"r-{uuid4()}", dependencies=(db.id,)))
+
     orders = [(cache.id, db.id), (db.id, cache.id)]
 
     def update() -> Awaitable[object]:
@@ -79,14 +82,16 @@ async def test_each_operation_costs_the_fewest_hand_offs_to_sqlite(
         "get": await _counted(hand_offs, lambda: service.get(api.id)),
         "list": await _counted(hand_offs, lambda: service.list_page(PageRequest(50, 0))),
         "search": await _counted(hand_offs, lambda: service.search("a", PageRequest(10, 0))),
-        # BEGIN IMMEDIATE with the name check, INSERT, the count, COMMIT.
+        # INSERT, which is a whole change on its own (the unique index refuses a taken name), then the count.
         "create": await _counted(hand_offs, create),
+        # BEGIN IMMEDIATE with the check that the dependencies exist, INSERT, the edges, the count, COMMIT.
+        "create_with_dependencies": await _counted(hand_offs, create_with_dependencies),
         # get, the edges' targets exist, no path back, UPDATE, edges deleted and inserted, COMMIT (and BEGIN).
         "update": await _counted(hand_offs, update),
     }
     delete_and_its_create = await _counted(hand_offs, delete)
 
-    assert counts == {"get": 1, "list": 1, "search": 1, "create": 4, "update": 7}
+    assert counts == {"get": 1, "list": 1, "search": 1, "create": 2, "create_with_dependencies": 5, "update": 7}
     # get, direct dependents, DELETE, the count, COMMIT.
     assert delete_and_its_create - counts["create"] == 5
 

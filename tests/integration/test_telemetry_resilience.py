@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -200,8 +201,12 @@ def test_property_23_an_export_to_a_black_hole_times_out_as_a_failure(protocol: 
     assert elapsed < 5.0, f"the export took {elapsed:.1f} s"
 
 
-def _alive(kind: type) -> int:
-    return sum(isinstance(o, kind) for o in gc.get_objects())
+def _alive_spans(marker: str) -> int:
+    return sum(isinstance(o, ReadableSpan) and o.name.startswith(marker) for o in gc.get_objects())
+
+
+def _alive_log_records(marker: str) -> int:
+    return sum(isinstance(o, ReadableLogRecord) and str(o.log_record.body).startswith(marker) for o in gc.get_objects())
 
 
 @pytest.mark.parametrize("signal", ["traces", "logs"])
@@ -212,6 +217,7 @@ def test_property_23_a_failed_export_frees_its_batch_without_the_cyclic_collecto
     exporter empties the batch, its items wait there for a full collection, which then pauses the whole service.
     """
     endpoint = f"http://127.0.0.1:{closed_port()}/v1/{signal}"
+    marker = f"released-{uuid4()}"
     failures = ExportFailures(FakeClock())
     resource = Resource({"service.name": "resilience-test"})
     gc.collect()
@@ -222,19 +228,19 @@ def test_property_23_a_failed_export_frees_its_batch_without_the_cyclic_collecto
             spans = GuardedSpanExporter(HttpSpanExporter(endpoint=endpoint, timeout=0.5), failures)
             tracer_provider.add_span_processor(BatchSpanProcessor(spans, schedule_delay_millis=60_000))
             for k in range(100):
-                with tracer_provider.get_tracer("test").start_as_current_span(f"span-{k}"):
+                with tracer_provider.get_tracer("test").start_as_current_span(f"{marker}-{k}"):
                     pass
             tracer_provider.force_flush()
-            alive = _alive(ReadableSpan)
+            alive = _alive_spans(marker)
             tracer_provider.shutdown()
         else:
             logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
             records = GuardedLogExporter(HttpLogExporter(endpoint=endpoint, timeout=0.5), failures)
             logger_provider.add_log_record_processor(BatchLogRecordProcessor(records, schedule_delay_millis=60_000))
             for k in range(100):
-                logger_provider.get_logger("test").emit(body=f"record-{k}")
+                logger_provider.get_logger("test").emit(body=f"{marker}-{k}")
             logger_provider.force_flush()
-            alive = _alive(ReadableLogRecord)
+            alive = _alive_log_records(marker)
             logger_provider.shutdown()
     finally:
         gc.enable()

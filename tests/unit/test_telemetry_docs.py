@@ -103,8 +103,8 @@ class FailingReads(UnitOfWork):
         async with self.inner.read(one_call=one_call) as repo:
             yield repo
 
-    def write(self) -> AbstractAsyncContextManager[ResourceRepository]:
-        return self.inner.write()
+    def write(self, *, one_call: bool = False) -> AbstractAsyncContextManager[ResourceRepository]:
+        return self.inner.write(one_call=one_call)
 
     async def ping(self) -> None:
         await self.inner.ping()
