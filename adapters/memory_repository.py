@@ -11,6 +11,7 @@ from uuid import UUID
 from core.errors import DuplicateName
 from core.graph import shortest_path
 from core.model import PageRequest, Resource
+from core.telemetry import IN_MEMORY, Database
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
@@ -107,8 +108,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._write_lock = asyncio.Lock()
 
     @property
-    def database_system(self) -> str:
-        return "memory"
+    def database(self) -> Database:
+        return IN_MEMORY
 
     @asynccontextmanager
     async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:

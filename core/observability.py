@@ -7,12 +7,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, cast
 from uuid import UUID
 
-from core.errors import error_type_of
+from core.errors import DomainError, error_type_of
 from core.telemetry import (
-    ATTR_DB_SYSTEM,
     LOG_RESOURCE_ID,
     SEARCH_QUERY_MAX_CHARS,
     SPAN_CASCADE_SIZE,
@@ -23,15 +23,17 @@ from core.telemetry import (
     SPAN_SEARCH_QUERY_LENGTH,
     SPAN_SEARCH_RESULT_COUNT,
     VALIDATE_SPAN,
+    Database,
     ErrorType,
     Operation,
     operation_span_name,
+    repository_call_attributes,
     repository_span_name,
 )
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
 from ports.repository import ResourceRepository
-from ports.tracing import AttributeValue, SpanPort, TracingPort
+from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
 _fallback = logging.getLogger(__name__)
 
@@ -188,11 +190,11 @@ class Instrumentation:
         """Input checks, in a child span."""
         return self._tracing.span(VALIDATE_SPAN) if self._enabled else _NO_SPAN
 
-    def traced(self, repository: ResourceRepository, database_system: str) -> ResourceRepository:
+    def traced(self, repository: ResourceRepository, database: Database) -> ResourceRepository:
         """`repository` with every call timed, in a child span `resource.repository.<method>`."""
         if not self._enabled:
             return repository
-        traced = _TracedRepository(repository, database_system, self._tracing, self._metrics, self._clock)
+        traced = _TracedRepository(repository, database, self._tracing, self._metrics, self._clock)
         return cast(ResourceRepository, traced)
 
     def _succeeded(self, operation: Operation, scope: OperationScope, elapsed: float) -> None:
@@ -214,33 +216,54 @@ class Instrumentation:
 
 
 class _TracedRepository:
-    """Delegates every repository method, each call timed and in its own child span."""
+    """Delegates every repository method, each call timed and in its own child span.
+
+    On a DBMS the span is a database client call: kind CLIENT, with the database conventions' attributes. The
+    in-memory store is no DBMS: its spans stay INTERNAL, without them.
+    """
 
     def __init__(
         self,
         repository: ResourceRepository,
-        database_system: str,
+        database: Database,
         tracing: TracingPort,
         metrics: MetricsPort,
         clock: Callable[[], float],
     ) -> None:
         self._repository = repository
-        self._database_system = database_system
-        self._span_attributes: dict[str, AttributeValue] = {ATTR_DB_SYSTEM: database_system}
+        self._database = database
+        self._kind: SpanKind = "INTERNAL" if database.system is None else "CLIENT"
         self._tracing = tracing
         self._metrics = metrics
         self._clock = clock
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         call = getattr(self._repository, method)
+        attributes = _call_attributes(method, self._database)
 
         async def traced(*args: Any, **kwargs: Any) -> Any:
             started = self._clock()
+            error_type: ErrorType | None = None
             try:
-                with self._tracing.span(repository_span_name(method), self._span_attributes):
-                    return await call(*args, **kwargs)
+                with self._tracing.span(repository_span_name(method), attributes, self._kind) as span:
+                    try:
+                        return await call(*args, **kwargs)
+                    except Exception as exc:
+                        error_type = _call_error_type(exc)
+                        _quietly(span.fail, exc, error_type)
+                        raise
             finally:
                 elapsed = self._clock() - started
-                _quietly(self._metrics.record_repository_call, method, elapsed, self._database_system)
+                _quietly(self._metrics.record_repository_call, method, elapsed, self._database, error_type)
 
         return traced
+
+
+def _call_error_type(exc: Exception) -> ErrorType:
+    """A refusal the store decided (a taken name) keeps its type; any other failure of the call is the database's."""
+    return exc.error_type if isinstance(exc, DomainError) else "database"
+
+
+@cache
+def _call_attributes(method: str, database: Database) -> Mapping[str, AttributeValue]:
+    return repository_call_attributes(method, database)

@@ -142,12 +142,12 @@ class ResourceService:
     @asynccontextmanager
     async def _read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
         async with self._uow.read(one_call=one_call) as repo:
-            yield self._observe.traced(repo, self._uow.database_system)
+            yield self._observe.traced(repo, self._uow.database)
 
     @asynccontextmanager
     async def _write(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
         async with self._uow.write(one_call=one_call) as repo:
-            yield self._observe.traced(repo, self._uow.database_system)
+            yield self._observe.traced(repo, self._uow.database)
 
 
 async def _existing(repo: ResourceRepository, resource_id: UUID) -> Resource:

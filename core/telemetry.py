@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
 Operation = Literal["create", "get", "list", "update", "delete", "search", "dependencies"]
@@ -45,8 +46,52 @@ ATTR_OPERATION: Final = "operation"
 ATTR_OUTCOME: Final = "outcome"
 ATTR_ERROR_TYPE: Final = "error.type"
 ATTR_REPOSITORY_METHOD: Final = "method"
-# OpenTelemetry's database semantic conventions: `postgresql`, `sqlite` (and `memory` for the in-memory store).
+# OpenTelemetry's database client conventions, on repository spans and `resource.repository.duration`.
 ATTR_DB_SYSTEM: Final = "db.system.name"
+ATTR_DB_OPERATION: Final = "db.operation.name"
+ATTR_DB_COLLECTION: Final = "db.collection.name"
+ATTR_DB_NAMESPACE: Final = "db.namespace"
+ATTR_SERVER_ADDRESS: Final = "server.address"
+ATTR_SERVER_PORT: Final = "server.port"
+# What each repository method does, in those conventions' words: its SQL command and the table it is about.
+REPOSITORY_CALLS: Final[dict[str, tuple[str, str]]] = {
+    "get": ("SELECT", "resources"),
+    "get_many": ("SELECT", "resources"),
+    "existing_ids": ("SELECT", "resources"),
+    "add": ("INSERT", "resources"),
+    "replace": ("UPDATE", "resources"),
+    "delete": ("DELETE", "resources"),
+    "count": ("SELECT", "resource_count"),
+    "list_page": ("SELECT", "resources"),
+    "search": ("SELECT", "resources"),
+    "direct_dependents": ("SELECT", "resource_dependencies"),
+    "transitive_dependents": ("SELECT", "resource_dependencies"),
+    "transitive_dependencies": ("SELECT", "resources"),
+    "dependency_path": ("SELECT", "resource_dependencies"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """The store, as the database client conventions name it; `system` is None for a store that is no DBMS."""
+
+    system: str | None
+    namespace: str | None = None
+    server_address: str | None = None
+    server_port: int | None = None
+
+    def attributes(self) -> dict[str, str | int]:
+        """`db.system.name`, `db.namespace`, `server.address` and `server.port`, those that are known."""
+        named = {
+            ATTR_DB_SYSTEM: self.system,
+            ATTR_DB_NAMESPACE: self.namespace,
+            ATTR_SERVER_ADDRESS: self.server_address,
+            ATTR_SERVER_PORT: self.server_port,
+        }
+        return {name: value for name, value in named.items() if value is not None}
+
+
+IN_MEMORY: Final = Database(None)
 
 # Spans.
 SPAN_PREFIX: Final = "resource."
@@ -107,9 +152,23 @@ def circular_dependency_attributes(operation: Operation) -> dict[str, str]:
     return {ATTR_OPERATION: operation}
 
 
-def repository_attributes(method: str, database_system: str) -> dict[str, str]:
-    """Attributes of `resource.repository.duration`: the repository method and the database system."""
-    return {ATTR_REPOSITORY_METHOD: method, ATTR_DB_SYSTEM: database_system}
+def repository_call_attributes(method: str, database: Database) -> dict[str, str | int]:
+    """Attributes of a repository call's span: the database's, with the call's operation and collection.
+
+    None for a store that is no DBMS (the in-memory one): its calls are not database client calls.
+    """
+    if database.system is None:
+        return {}
+    operation, collection = REPOSITORY_CALLS[method]
+    return {**database.attributes(), ATTR_DB_OPERATION: operation, ATTR_DB_COLLECTION: collection}
+
+
+def repository_attributes(method: str, database: Database, error_type: ErrorType | None) -> dict[str, str | int]:
+    """Attributes of `resource.repository.duration`: the method, the call's database attributes, and error.type."""
+    attributes: dict[str, str | int] = {ATTR_REPOSITORY_METHOD: method, **repository_call_attributes(method, database)}
+    if error_type is not None:
+        attributes[ATTR_ERROR_TYPE] = error_type
+    return attributes
 
 
 def error_attributes(operation: Operation, error_type: ErrorType) -> dict[str, str]:

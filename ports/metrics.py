@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from core.telemetry import ErrorType, Operation
+from core.telemetry import Database, ErrorType, Operation
 
 
 class MetricsPort(Protocol):
@@ -26,8 +26,10 @@ class MetricsPort(Protocol):
         """`operation` was refused because it would have closed a cycle."""
         ...
 
-    def record_repository_call(self, method: str, duration_s: float, database_system: str) -> None:
-        """One call of the repository port's `method` on `database_system` took `duration_s`, failed or not."""
+    def record_repository_call(
+        self, method: str, duration_s: float, database: Database, error_type: ErrorType | None
+    ) -> None:
+        """One call of the repository port's `method` on `database` took `duration_s`; `error_type` if it failed."""
         ...
 
     def set_resource_count(self, count: int) -> None:

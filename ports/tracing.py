@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from core.telemetry import ErrorType
 
 AttributeValue = str | bool | int | float
+# CLIENT for a call to another system (the database); INTERNAL for work inside the service.
+SpanKind = Literal["INTERNAL", "CLIENT"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +35,14 @@ class SpanPort(Protocol):
 
 
 class TracingPort(Protocol):
-    """Opens spans (kind INTERNAL) as children of the current one; never raises.
+    """Opens spans (INTERNAL unless told otherwise) as children of the current one; never raises.
 
     An exception that leaves a `span()` block marks that span failed unless `fail()` already
     did. Spans end when their block ends; success leaves the status UNSET.
     """
 
     def span(
-        self, name: str, attributes: Mapping[str, AttributeValue] | None = None
+        self, name: str, attributes: Mapping[str, AttributeValue] | None = None, kind: SpanKind = "INTERNAL"
     ) -> AbstractContextManager[SpanPort]:
         """A span that is current inside the block."""
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from core.telemetry import Database
 from ports.repository import ResourceRepository
 
 
@@ -19,8 +20,8 @@ class UnitOfWork(Protocol):
     """
 
     @property
-    def database_system(self) -> str:
-        """What stores the resources, named as OpenTelemetry's `db.system.name`: `postgresql`, `sqlite`, `memory`."""
+    def database(self) -> Database:
+        """What stores the resources, as OpenTelemetry's database client conventions name it."""
         ...
 
     def read(self, *, one_call: bool = False) -> AbstractAsyncContextManager[ResourceRepository]:

@@ -26,6 +26,7 @@ from core.telemetry import (
     OPERATIONS_TOTAL,
     REPOSITORY_DURATION,
     RESOURCE_COUNT,
+    Database,
     ErrorType,
     Operation,
     circular_dependency_attributes,
@@ -36,7 +37,7 @@ from core.telemetry import (
 )
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
-from ports.tracing import AttributeValue, SpanPort, TraceIds, TracingPort
+from ports.tracing import AttributeValue, SpanKind, SpanPort, TraceIds, TracingPort
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
@@ -47,7 +48,7 @@ class MetricPoint:
 
     instrument: str
     value: float
-    attributes: Mapping[str, str]
+    attributes: Mapping[str, str | int]
 
 
 class InMemoryMetrics(MetricsPort):
@@ -69,8 +70,11 @@ class InMemoryMetrics(MetricsPort):
     def record_circular_dependency(self, operation: Operation) -> None:
         self.points.append(MetricPoint(CIRCULAR_DEPENDENCY_DETECTED, 1, circular_dependency_attributes(operation)))
 
-    def record_repository_call(self, method: str, duration_s: float, database_system: str) -> None:
-        self.points.append(MetricPoint(REPOSITORY_DURATION, duration_s, repository_attributes(method, database_system)))
+    def record_repository_call(
+        self, method: str, duration_s: float, database: Database, error_type: ErrorType | None
+    ) -> None:
+        attributes = repository_attributes(method, database, error_type)
+        self.points.append(MetricPoint(REPOSITORY_DURATION, duration_s, attributes))
 
     def set_resource_count(self, count: int) -> None:
         self.resource_count = count
@@ -90,7 +94,7 @@ class RecordedSpan(SpanPort):
     span_id: str
     parent_id: str | None
     attributes: dict[str, AttributeValue] = field(default_factory=dict)
-    kind: Literal["INTERNAL"] = "INTERNAL"
+    kind: SpanKind = "INTERNAL"
     status: Literal["UNSET", "ERROR"] = "UNSET"
     exceptions: list[BaseException] = field(default_factory=list)
     ended: bool = False
@@ -118,10 +122,12 @@ class InMemoryTracing(TracingPort):
         self._current: ContextVar[RecordedSpan | _RemoteParent | None] = ContextVar("current_span", default=None)
 
     @contextmanager
-    def span(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[SpanPort]:
+    def span(
+        self, name: str, attributes: Mapping[str, AttributeValue] | None = None, kind: SpanKind = "INTERNAL"
+    ) -> Iterator[SpanPort]:
         parent = self._current.get()
         trace_id = parent.trace_id if parent else secrets.token_hex(16)
-        span = RecordedSpan(name, trace_id, secrets.token_hex(8), parent.span_id if parent else None)
+        span = RecordedSpan(name, trace_id, secrets.token_hex(8), parent.span_id if parent else None, kind=kind)
         span.set_attributes(attributes or {})
         self.spans.append(span)
         token = self._current.set(span)

@@ -6,10 +6,10 @@ from collections.abc import Mapping, MutableMapping
 from contextlib import AbstractContextManager, nullcontext
 
 from core.observability import Telemetry
-from core.telemetry import ErrorType, Operation
+from core.telemetry import Database, ErrorType, Operation
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
-from ports.tracing import AttributeValue, SpanPort, TraceIds, TracingPort
+from ports.tracing import AttributeValue, SpanKind, SpanPort, TraceIds, TracingPort
 
 
 class NoOpMetrics(MetricsPort):
@@ -24,7 +24,9 @@ class NoOpMetrics(MetricsPort):
     def record_circular_dependency(self, operation: Operation) -> None:
         pass
 
-    def record_repository_call(self, method: str, duration_s: float, database_system: str) -> None:
+    def record_repository_call(
+        self, method: str, duration_s: float, database: Database, error_type: ErrorType | None
+    ) -> None:
         pass
 
     def set_resource_count(self, count: int) -> None:
@@ -48,7 +50,7 @@ class NoOpTracing(TracingPort):
     """Opens no spans; there is never a current trace."""
 
     def span(
-        self, name: str, attributes: Mapping[str, AttributeValue] | None = None
+        self, name: str, attributes: Mapping[str, AttributeValue] | None = None, kind: SpanKind = "INTERNAL"
     ) -> AbstractContextManager[SpanPort]:
         return _NO_SPAN
 

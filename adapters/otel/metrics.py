@@ -20,6 +20,7 @@ from core.telemetry import (
     OPERATIONS_TOTAL,
     REPOSITORY_DURATION,
     RESOURCE_COUNT,
+    Database,
     ErrorType,
     Operation,
     circular_dependency_attributes,
@@ -86,8 +87,10 @@ class OtelMetrics(MetricsPort):
     def record_circular_dependency(self, operation: Operation) -> None:
         self._circular.add(1, circular_dependency_attributes(operation))
 
-    def record_repository_call(self, method: str, duration_s: float, database_system: str) -> None:
-        self._repository.record(duration_s, repository_attributes(method, database_system))
+    def record_repository_call(
+        self, method: str, duration_s: float, database: Database, error_type: ErrorType | None
+    ) -> None:
+        self._repository.record(duration_s, repository_attributes(method, database, error_type))
 
     def set_resource_count(self, count: int) -> None:
         self._resource_count = count

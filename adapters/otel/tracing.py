@@ -10,6 +10,9 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from core.telemetry import ATTR_ERROR_TYPE, INSTRUMENTATION_SCOPE, ErrorType
 from ports.tracing import AttributeValue, SpanPort, TraceIds, TracingPort
+from ports.tracing import SpanKind as PortSpanKind
+
+_KINDS = {"INTERNAL": SpanKind.INTERNAL, "CLIENT": SpanKind.CLIENT}
 
 
 class OtelSpan(SpanPort):
@@ -30,15 +33,17 @@ class OtelSpan(SpanPort):
 
 
 class OtelTracing(TracingPort):
-    """INTERNAL spans from one tracer; W3C trace context through the globally configured propagator."""
+    """Spans from one tracer; W3C trace context through the globally configured propagator."""
 
     def __init__(self, tracer_provider: trace.TracerProvider, version: str | None = None) -> None:
         self._tracer = tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, version)
 
     @contextmanager
-    def span(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[SpanPort]:
+    def span(
+        self, name: str, attributes: Mapping[str, AttributeValue] | None = None, kind: PortSpanKind = "INTERNAL"
+    ) -> Iterator[SpanPort]:
         with self._tracer.start_as_current_span(
-            name, kind=SpanKind.INTERNAL, attributes=attributes, record_exception=False, set_status_on_exception=False
+            name, kind=_KINDS[kind], attributes=attributes, record_exception=False, set_status_on_exception=False
         ) as span:
             port = OtelSpan(span)
             try:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.sqla.engine import GRAPH_LOCK_KEY, SQLITE_IMMEDIATE, SQLITE_NO_BEGIN
 from adapters.sqla.repository import SqlaResourceRepository
 from core.errors import StorageError, StorageUnavailable
+from core.telemetry import Database
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
@@ -22,6 +24,7 @@ from ports.unit_of_work import UnitOfWork
 # "the database system is starting up" (57P03) as a plain DBAPIError while it recovers from a crash.
 UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
 _TAKE_WRITERS_LOCK = select(func.pg_advisory_xact_lock(GRAPH_LOCK_KEY))
+POSTGRES_DEFAULT_PORT = 5432
 
 
 def storage_error(exc: BaseException) -> StorageError:
@@ -30,6 +33,13 @@ def storage_error(exc: BaseException) -> StorageError:
     if unreachable or (isinstance(exc, DBAPIError) and (exc.connection_invalidated or _server_unavailable(exc))):
         return StorageUnavailable("the database is unavailable")
     return StorageError("the database failed to complete the operation")
+
+
+def _database(url: URL) -> Database:
+    """The database as the client conventions name it: `sqlite` and its file, or `postgresql`, its name and server."""
+    if url.get_backend_name() == "sqlite":
+        return Database("sqlite", url.database or None)
+    return Database("postgresql", url.database, url.host, url.port or POSTGRES_DEFAULT_PORT)
 
 
 def _server_unavailable(exc: DBAPIError) -> bool:
@@ -48,8 +58,8 @@ class SqlaUnitOfWork(UnitOfWork):
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._database_system = str(engine.dialect.name)
-        self._is_postgres = self._database_system == "postgresql"
+        self._database = _database(engine.url)
+        self._is_postgres = self._database.system == "postgresql"
         # The same pool, with the options each kind of transaction begins with.
         self._readers = (
             engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
@@ -65,8 +75,8 @@ class SqlaUnitOfWork(UnitOfWork):
         self._local_writer = asyncio.Lock()
 
     @property
-    def database_system(self) -> str:
-        return self._database_system
+    def database(self) -> Database:
+        return self._database
 
     @asynccontextmanager
     async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:

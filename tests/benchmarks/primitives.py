@@ -22,6 +22,7 @@ from adapters.otel import OtelMetrics, OtelTracing
 from adapters.otel.sdk import OtelConfig, OtelExport, OtelProviders, build_providers
 from adapters.structlog_logging import StructlogLogging, configure_logging
 from core.observability import Instrumentation
+from core.telemetry import IN_MEMORY
 
 from .configurations import PassThroughInstrumentation
 from .measure import FULL_REPETITIONS, SMOKE_REPETITIONS, Row, Spread, per_call_seconds, target
@@ -74,7 +75,7 @@ def _instrumented_get(instrumentation: Instrumentation) -> Callable[[], None]:
 
     async def get() -> None:
         async with instrumentation.operation("get", resource_id) as scope:
-            await instrumentation.traced(repository, "memory").get(resource_id)
+            await instrumentation.traced(repository, IN_MEMORY).get(resource_id)
             scope.dependencies(0)
 
     return lambda: _run_to_end(get())

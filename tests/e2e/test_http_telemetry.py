@@ -28,8 +28,8 @@ class Observed:
         errors = iter(p for p in self.metrics.points if p.instrument == "resource.operation.errors")
         counted = []
         for point in self.metrics.of(OPERATIONS_TOTAL):
-            error_type = next(errors).attributes["error.type"] if point.attributes["outcome"] == "error" else None
-            counted.append((point.attributes["operation"], point.attributes["outcome"], error_type))
+            error_type = str(next(errors).attributes["error.type"]) if point.attributes["outcome"] == "error" else None
+            counted.append((str(point.attributes["operation"]), str(point.attributes["outcome"]), error_type))
         return counted
 
 

@@ -58,6 +58,7 @@ Value = str | bool | int | float | bytes | list[Any] | dict[str, Any] | None
 
 SPAN_KIND_SERVER = Span.SpanKind.SPAN_KIND_SERVER
 SPAN_KIND_INTERNAL = Span.SpanKind.SPAN_KIND_INTERNAL
+SPAN_KIND_CLIENT = Span.SpanKind.SPAN_KIND_CLIENT
 STATUS_UNSET = Status.StatusCode.STATUS_CODE_UNSET
 STATUS_ERROR = Status.StatusCode.STATUS_CODE_ERROR
 

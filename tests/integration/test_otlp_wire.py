@@ -40,6 +40,7 @@ from core.telemetry import (
     OPERATION_ERRORS,
     OPERATIONS,
     OPERATIONS_TOTAL,
+    REPOSITORY_CALLS,
     REPOSITORY_SPAN_PREFIX,
     RESOURCE_COUNT,
     SPAN_CASCADE_SIZE,
@@ -53,6 +54,7 @@ from core.telemetry import (
 )
 
 from .otlp_receiver import (
+    SPAN_KIND_CLIENT,
     SPAN_KIND_INTERNAL,
     SPAN_KIND_SERVER,
     STATUS_ERROR,
@@ -128,6 +130,7 @@ class WireRun:
     shutdown_seconds: float | None
     stdout: str
     stderr: str
+    database: Path
 
     def operation_spans(self) -> list[SpanData]:
         return [s for s in self.received.spans() if SPAN_OPERATION in s.attributes]
@@ -170,8 +173,9 @@ def _send_mix(base_url: str) -> tuple[dict[str, int], dict[str, str]]:
 
 def _run(framework: str, protocol: str, directory: Path) -> WireRun:
     receiver = receiver_for(protocol)
+    database = directory / "db.sqlite"
     env = service_environment(
-        f"sqlite+aiosqlite:///{directory / 'db.sqlite'}",
+        f"sqlite+aiosqlite:///{database}",
         {
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
@@ -202,6 +206,7 @@ def _run(framework: str, protocol: str, directory: Path) -> WireRun:
         service.shutdown_seconds,
         service.stdout(),
         service.stderr(),
+        database,
     )
 
 
@@ -348,9 +353,17 @@ def test_child_spans_are_validate_and_repository_calls_of_the_operation(wire_run
     for span in spans:
         for child in _children(wire_run, span):
             assert child.name == VALIDATE_SPAN or child.name.startswith(REPOSITORY_SPAN_PREFIX), child.name
-            assert child.kind == SPAN_KIND_INTERNAL
-            expected = {} if child.name == VALIDATE_SPAN else {"db.system.name": "sqlite"}
-            assert child.attributes == expected, child.name
+            if child.name == VALIDATE_SPAN:
+                assert (child.kind, child.attributes) == (SPAN_KIND_INTERNAL, {}), child.name
+            else:  # a database client call, in the conventions' words
+                operation, collection = REPOSITORY_CALLS[child.name.removeprefix(REPOSITORY_SPAN_PREFIX)]
+                assert child.kind == SPAN_KIND_CLIENT, child.name
+                assert child.attributes == {
+                    "db.system.name": "sqlite",
+                    "db.namespace": str(wire_run.database),
+                    "db.operation.name": operation,
+                    "db.collection.name": collection,
+                } | ({"error.type": child.attributes["error.type"]} if "error.type" in child.attributes else {})
             assert _children(wire_run, child) == [], "child spans never nest"
     successful_creates = [s for s in spans if s.name == "resource.create" and "error.type" not in s.attributes]
     for create in successful_creates:

@@ -11,6 +11,7 @@ from adapters.memory_repository import InMemoryResourceRepository
 from adapters.observability import noop_telemetry
 from core.errors import ResourceNotFound
 from core.observability import Instrumentation, OperationScope, _SilentScope
+from core.telemetry import IN_MEMORY
 
 
 def _no_clock() -> float:
@@ -19,7 +20,7 @@ def _no_clock() -> float:
 
 def test_disabled_instrumentation_hands_the_repository_over_untraced() -> None:
     repository = InMemoryResourceRepository({})
-    assert Instrumentation(noop_telemetry(), _no_clock).traced(repository, "memory") is repository
+    assert Instrumentation(noop_telemetry(), _no_clock).traced(repository, IN_MEMORY) is repository
 
 
 def test_disabled_operations_read_no_clock_and_share_one_scope() -> None:

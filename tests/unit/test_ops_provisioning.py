@@ -68,7 +68,9 @@ INSTRUMENT_ATTRIBUTES: dict[str, set[str]] = {
     telemetry.RESOURCE_COUNT: set(),
     telemetry.CASCADE_SIZE: set(),
     telemetry.CIRCULAR_DEPENDENCY_DETECTED: set(telemetry.circular_dependency_attributes("update")),
-    telemetry.REPOSITORY_DURATION: set(telemetry.repository_attributes("get", "sqlite")),
+    telemetry.REPOSITORY_DURATION: set(
+        telemetry.repository_attributes("get", telemetry.Database("postgresql", "db", "host", 5432), "database")
+    ),
     telemetry.EXPORT_FAILURES: {"signal"},
 }
 HTTP_DURATION_ATTRIBUTES = {

@@ -47,6 +47,7 @@ from core.telemetry import (
     OPERATIONS,
     OUTCOMES,
     SEARCH_QUERY_MAX_CHARS,
+    Database,
     repository_span_name,
 )
 from ports.repository import ResourceRepository
@@ -85,16 +86,22 @@ class Emitted:
     loggers: set[str] = field(default_factory=set)
 
 
+SCENARIO_DATABASE = Database("postgresql", "resources", "db.example", 5432)
+
+
 class FailingReads(UnitOfWork):
-    """The in-memory unit of work, except that the next `read()` raises each exception queued in `failures`."""
+    """The in-memory unit of work, except that the next `read()` raises each exception queued in `failures`.
+
+    It reports itself as a PostgreSQL database, so that the scenario emits every database client attribute.
+    """
 
     def __init__(self, inner: UnitOfWork) -> None:
         self.inner = inner
         self.failures: list[Exception] = []
 
     @property
-    def database_system(self) -> str:
-        return self.inner.database_system
+    def database(self) -> Database:
+        return SCENARIO_DATABASE
 
     @asynccontextmanager
     async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
@@ -154,7 +161,7 @@ def _collect() -> Emitted:
     for point in metrics.points:
         emitted.metric_attributes.setdefault(point.instrument, set()).update(point.attributes)
         for key, value in point.attributes.items():
-            emitted.metric_values.setdefault(key, set()).add(value)
+            emitted.metric_values.setdefault(key, set()).add(str(value))
     for span in tracing.spans:
         emitted.span_names.add(span.name)
         emitted.span_attributes.update(span.attributes)

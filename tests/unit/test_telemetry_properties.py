@@ -65,13 +65,14 @@ from core.telemetry import (
     OUTCOMES,
     REPOSITORY_DURATION,
     RESOURCE_COUNT,
+    Database,
     ErrorType,
     Operation,
 )
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
 from ports.repository import ResourceRepository
-from ports.tracing import AttributeValue, SpanPort, TraceIds, TracingPort
+from ports.tracing import AttributeValue, SpanKind, SpanPort, TraceIds, TracingPort
 
 ERROR_TYPE_OF: Final[Mapping[type[DomainError], ErrorType]] = {
     InvalidInput: "validation",
@@ -347,7 +348,8 @@ def expected_metric_keys(instrument: str, failed: bool) -> set[str]:
         CIRCULAR_DEPENDENCY_DETECTED: {ATTR_OPERATION},
         RESOURCE_COUNT: set(),
         CASCADE_SIZE: set(),
-        REPOSITORY_DURATION: {ATTR_REPOSITORY_METHOD, ATTR_DB_SYSTEM},
+        # The in-memory store is no database: its calls carry no database attributes (see the repository checks).
+        REPOSITORY_DURATION: {ATTR_REPOSITORY_METHOD} | ({ATTR_ERROR_TYPE} if failed else set()),
     }
     return keys[instrument]
 
@@ -391,7 +393,11 @@ def assert_failure_counted(step: Step) -> None:
 def assert_metric_attributes_bounded(step: Step) -> None:
     for point in step.points:
         assert point.instrument in METRICS
-        assert set(point.attributes) == expected_metric_keys(point.instrument, step.failed), point
+        expected = expected_metric_keys(point.instrument, step.failed)
+        if point.instrument == REPOSITORY_DURATION:  # error.type only on the one call that failed, if any
+            assert {ATTR_REPOSITORY_METHOD} <= set(point.attributes) <= expected, point
+        else:
+            assert set(point.attributes) == expected, point
         for key, value in point.attributes.items():
             assert value in METRIC_ATTRIBUTE_VALUES[key], point
 
@@ -413,9 +419,13 @@ def assert_repository_calls_timed(step: Step) -> None:
     assert [point.attributes[ATTR_REPOSITORY_METHOD] for point in points] == [
         span.name.removeprefix("resource.repository.") for span in spans
     ]
-    assert all(span.attributes == {ATTR_DB_SYSTEM: "memory"} for span in spans)
-    assert all(point.attributes[ATTR_DB_SYSTEM] == "memory" for point in points)
-    assert all(is_non_negative_number(point.value) for point in points)
+    for span, point in zip(spans, points, strict=True):
+        # The in-memory store is no database: INTERNAL spans without db.* attributes; error.type on a failed call.
+        assert span.kind == "INTERNAL"
+        failure = {ATTR_ERROR_TYPE: span.attributes[ATTR_ERROR_TYPE]} if span.status == "ERROR" else {}
+        assert span.attributes == failure
+        assert point.attributes == {ATTR_REPOSITORY_METHOD: span.name.removeprefix("resource.repository."), **failure}
+        assert is_non_negative_number(point.value)
 
 
 def assert_cascade_size_recorded(step: Step) -> None:
@@ -851,7 +861,9 @@ class BrokenMetrics(Broken, MetricsPort):
     def record_circular_dependency(self, operation: Operation) -> None:
         self.outage()
 
-    def record_repository_call(self, method: str, duration_s: float, database_system: str) -> None:
+    def record_repository_call(
+        self, method: str, duration_s: float, database: Database, error_type: ErrorType | None
+    ) -> None:
         self.outage()
 
     def set_resource_count(self, count: int) -> None:
@@ -890,7 +902,9 @@ class BrokenTracing(Broken, TracingPort):
         self.opened = BrokenSpan()
 
     @contextmanager
-    def span(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[SpanPort]:
+    def span(
+        self, name: str, attributes: Mapping[str, AttributeValue] | None = None, kind: SpanKind = "INTERNAL"
+    ) -> Iterator[SpanPort]:
         yield self.opened
 
     def current_ids(self) -> TraceIds | None:
