@@ -209,7 +209,7 @@ class ServerSpanAttributes:
     """
 
     def __init__(self, settings: HttpSpanSettings) -> None:
-        self._host_header = b"x-forwarded-host" if settings.trust_forwarded_host else b"host"
+        self._host_headers = (b"x-forwarded-host", b"host") if settings.trust_forwarded_host else (b"host",)
 
     def __call__(self, span: Span, scope: Mapping[str, Any]) -> None:
         if span.is_recording():
@@ -223,23 +223,22 @@ class ServerSpanAttributes:
             attributes[SERVER_ADDRESS], port = server
             if port is not None:
                 attributes[SERVER_PORT] = port
-        query = bytes(scope.get("query_string", b"")).decode("latin-1")
+        query = bytes(scope.get("query_string", b"")).decode("utf-8", "replace")
         if query:
             attributes[URL_QUERY] = scrubbed_query(query)
         return attributes
 
     def _requested_server(self, scope: Mapping[str, Any]) -> tuple[str, int | None] | None:
-        headers = dict(scope.get("headers", ()))
-        authority = headers.get(self._host_header) or headers.get(b"host")
-        if authority:
-            # A proxy chain lists every host it forwarded for; the first is the one the client asked for.
+        headers: list[tuple[bytes, bytes]] = list(scope.get("headers", ()))
+        for wanted in self._host_headers:
+            # The first line, and its first host: a chain of proxies adds the later ones.
+            authority = next((value for name, value in headers if name == wanted), b"")
             parts = urlsplit("//" + authority.decode("latin-1").split(",")[0].strip())
-            try:
-                port = parts.port
-            except ValueError:
-                port = None
             if parts.hostname:
-                return parts.hostname, port or _DEFAULT_PORTS.get(str(scope.get("scheme", "")))
+                try:
+                    return parts.hostname, parts.port or _DEFAULT_PORTS.get(str(scope.get("scheme", "")))
+                except ValueError:  # a port that is not a number: unknown
+                    return parts.hostname, None
         socket = scope.get("server")
         return (str(socket[0]), socket[1]) if socket else None
 

@@ -38,7 +38,7 @@ from core.telemetry import INSTRUMENTATION_SCOPE
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
 from entrypoints.http.api import DOCS_ASSET_PATHS, DOCS_PATH
-from entrypoints.http_instrumentation import instrument_fastapi, instrument_litestar
+from entrypoints.http_instrumentation import ServerSpanAttributes, instrument_fastapi, instrument_litestar
 from entrypoints.settings import HttpSpanSettings, Settings
 from ports.repository import ResourceRepository
 
@@ -319,6 +319,27 @@ async def test_server_address_and_port_are_the_host_the_client_asked_for_in_both
 
     attributes = served.server_span().attributes or {}
     assert (attributes["server.address"], attributes["server.port"]) == (address, port)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param([], {"server.address": "127.0.0.1", "server.port": 9081}, id="no-host-the-socket"),
+        pytest.param([(b"host", b"api.example.com:port")], {"server.address": "api.example.com"}, id="bad-port"),
+        pytest.param([(b"host", b"")], {"server.address": "127.0.0.1", "server.port": 9081}, id="empty-host"),
+        pytest.param(
+            [(b"x-forwarded-host", b"a.example.com"), (b"x-forwarded-host", b"b.example.com"), (b"host", b"c:1")],
+            {"server.address": "a.example.com", "server.port": 443},
+            id="the-first-forwarded-line",
+        ),
+    ],
+)
+def test_server_attributes_fall_back_to_the_socket_only_without_a_usable_host(
+    headers: list[tuple[bytes, bytes]], expected: dict[str, Any]
+) -> None:
+    scope = {"scheme": "https", "server": ("127.0.0.1", 9081), "headers": headers, "query_string": b""}
+
+    assert ServerSpanAttributes(HttpSpanSettings(trust_forwarded_host=True)).attributes(scope) == expected
 
 
 async def test_a_trusted_x_forwarded_host_names_the_server_in_both_apps(framework: Framework) -> None:
