@@ -168,5 +168,10 @@ def create_app(
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(NormalizePath)
     if tracer_provider is not None or meter_provider is not None:
-        instrument_fastapi(app, tracer_provider=tracer_provider, meter_provider=meter_provider)
+        instrument_fastapi(
+            app,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            http_spans=app_runtime.settings.http_spans,
+        )
     return app

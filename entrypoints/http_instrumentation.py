@@ -6,7 +6,10 @@ nor measured. An incoming `traceparent` is continued. `http.server.request.durat
 HTTP semantic conventions.
 
 FastAPI uses FastAPIInstrumentor. Litestar is wrapped, whole, in the ASGI OpenTelemetryMiddleware on which
-FastAPIInstrumentor is built, and names each span from Litestar's own router.
+FastAPIInstrumentor is built, and names each span from Litestar's own router. In both, that middleware runs each
+request through `PerRequestInstrumentation`, and `ServerSpanAttributes` corrects the attributes it takes from the
+connection: `server.address`/`server.port` from the Host the client asked for, `url.query` without its values,
+`client.port` only when `HTTP_SPAN_CLIENT_PORT` asks for it.
 
 Both instrumentations pick the route before the app routes the request, from the path as it was received.
 So a non-canonical path (`/resources/`, `//resources`) gets no route in either app, although both serve it.
@@ -17,10 +20,13 @@ PUT /resources/search (405). FastAPI's instrumentation takes the last route whos
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
-from collections.abc import Mapping
+from collections import ChainMap
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Final, Literal, cast
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from litestar import Litestar
@@ -36,8 +42,15 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
-from opentelemetry.trace import NoOpTracerProvider, TracerProvider
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
+from opentelemetry.semconv.attributes.url_attributes import URL_QUERY
+from opentelemetry.trace import NoOpTracerProvider, Span, TracerProvider
 from opentelemetry.util.http import sanitize_method
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.types import ASGIApp as StarletteASGIApp
+from starlette.types import Receive, Scope, Send
+
+from entrypoints.settings import HttpSpanSettings
 
 SEMCONV_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
 
@@ -61,6 +74,9 @@ GENERIC_EXCLUDED_URLS_ENV: Final = "OTEL_PYTHON_EXCLUDED_URLS"
 # The ASGI instrumentation would open an INTERNAL span for every receive and send: noise in every trace.
 _EXCLUDED_SPANS: Final[list[Literal["receive", "send"]]] = ["receive", "send"]
 _STABLE_HTTP_MODES: Final = (_StabilityMode.HTTP, _StabilityMode.HTTP_DUP)
+# What a scrubbed query parameter's value becomes: the placeholder the HTTP semantic conventions use.
+REDACTED: Final = "REDACTED"
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 _log = logging.getLogger(__name__)
 
@@ -77,25 +93,47 @@ def excluded_urls(framework: str, env: Mapping[str, str] = os.environ) -> str:
 
 
 def instrument_fastapi(
-    app: FastAPI, *, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None
+    app: FastAPI,
+    *,
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+    http_spans: HttpSpanSettings,
 ) -> None:
     """Instrument `app` in place; a provider left out records nothing.
 
     An app already instrumented, by an earlier call or by FastAPIInstrumentor().instrument() before the app was
     created, keeps that instrumentation alone, with its providers and options (FastAPIInstrumentor warns).
     """
+    already_instrumented = getattr(app, "_is_instrumented_by_opentelemetry", False)
     FastAPIInstrumentor.instrument_app(
         app,
+        server_request_hook=ServerSpanAttributes(http_spans),
         tracer_provider=tracer_provider or NoOpTracerProvider(),
         meter_provider=meter_provider or NoOpMeterProvider(),
         excluded_urls=excluded_urls("fastapi"),
         exclude_spans=_EXCLUDED_SPANS,
     )
     _warn_unless_stable_http_semconv()
+    if already_instrumented:
+        return
+    build_instrumented_stack = app.build_middleware_stack
+
+    def build_middleware_stack() -> StarletteASGIApp:
+        # FastAPIInstrumentor's stack: its OpenTelemetryMiddleware inside one last ServerErrorMiddleware.
+        stack = build_instrumented_stack()
+        if isinstance(stack, ServerErrorMiddleware) and isinstance(stack.app, OpenTelemetryMiddleware):
+            stack.app = PerRequestInstrumentation(stack.app, client_port=http_spans.client_port)
+        return stack
+
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
 
 
 def instrument_litestar(
-    app: Litestar | ASGIApp, *, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None
+    app: Litestar | ASGIApp,
+    *,
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+    http_spans: HttpSpanSettings,
 ) -> ASGIApp:
     """The Litestar `app` inside the ASGI OpenTelemetry middleware; a provider left out records nothing.
 
@@ -103,7 +141,7 @@ def instrument_litestar(
     with a wrong method would get no span. Wrapping the whole app sees every request, as FastAPI's does.
     An app already inside the middleware is returned as it is: nested, each would open a span per request.
     """
-    if isinstance(app, OpenTelemetryMiddleware):
+    if isinstance(app, PerRequestInstrumentation):
         return _asgi_app(app)
     if not isinstance(app, Litestar):
         raise TypeError(f"expected a Litestar app, not {type(app).__name__}")
@@ -111,17 +149,106 @@ def instrument_litestar(
         app,
         excluded_urls=excluded_urls("litestar"),
         default_span_details=LitestarSpanDetails(app),
+        server_request_hook=ServerSpanAttributes(http_spans),
         tracer_provider=tracer_provider or NoOpTracerProvider(),
         meter_provider=meter_provider or NoOpMeterProvider(),
         exclude_spans=_EXCLUDED_SPANS,
     )
     _warn_unless_stable_http_semconv()
-    return _asgi_app(middleware)
+    return _asgi_app(PerRequestInstrumentation(middleware, client_port=http_spans.client_port))
 
 
-def _asgi_app(middleware: OpenTelemetryMiddleware) -> ASGIApp:
-    # The middleware types the scope as a mutable mapping, Litestar as typed dicts: the same dicts at run time.
-    return cast(ASGIApp, middleware)
+def _asgi_app(instrumentation: PerRequestInstrumentation) -> ASGIApp:
+    # Starlette types the scope as a mutable mapping, Litestar as typed dicts: the same dicts at run time.
+    return cast(ASGIApp, instrumentation)
+
+
+class PerRequestInstrumentation:
+    """The instrumentation's OpenTelemetryMiddleware, run for each request as a copy of its own.
+
+    The middleware keeps the last response's Content-Length on itself, shared by every request (an open upstream
+    bug): a 204, which has none, recorded the size of the response before it as `http.server.response.body.size`,
+    and concurrent requests could take each other's. A shallow copy per request (instruments, tracer and hooks
+    shared) keeps that value to its own request.
+
+    Unless `client_port`, the copy sees the request's client without its port, which leaves `client.port` off the
+    span (opt-in in the conventions; the instrumentation records no port 0); the app still gets the scope as it
+    was received.
+    """
+
+    def __init__(self, middleware: OpenTelemetryMiddleware, *, client_port: bool) -> None:
+        self._middleware = middleware
+        self._client_port = client_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        instrumentation = copy.copy(self._middleware)
+        client = scope.get("client")
+        if self._client_port or not client:
+            await instrumentation(scope, receive, send)
+            return
+        app = self._middleware.app
+
+        async def app_given_the_scope_as_received(_seen: Scope, receive: Receive, send: Send) -> None:
+            await app(scope, receive, send)
+
+        instrumentation.app = app_given_the_scope_as_received
+        seen: MutableMapping[str, Any] = ChainMap({"client": (client[0], 0)}, scope)
+        await instrumentation(seen, receive, send)
+
+
+class ServerSpanAttributes:
+    """The instrumentation's server-request hook: what it takes from the connection, taken from the request.
+
+    `server.address` and `server.port` name the server the client asked for, as the HTTP conventions say: from
+    X-Forwarded-Host when `trust_forwarded_host`, else from Host (the port, when the header has none, the
+    scheme's default), and from the listening socket only when the request has no Host. The instrumentation
+    would record the socket's `host:port` in `server.address`.
+
+    `url.query` keeps each parameter's name and replaces its value with `REDACTED`: values are user input (search
+    text among them), which the operation span records where it means something.
+    """
+
+    def __init__(self, settings: HttpSpanSettings) -> None:
+        self._host_headers = (b"x-forwarded-host", b"host") if settings.trust_forwarded_host else (b"host",)
+
+    def __call__(self, span: Span, scope: Mapping[str, Any]) -> None:
+        if span.is_recording():
+            span.set_attributes(self.attributes(scope))
+
+    def attributes(self, scope: Mapping[str, Any]) -> dict[str, str | int]:
+        """The attributes that replace the instrumentation's, for the request `scope`."""
+        attributes: dict[str, str | int] = {}
+        server = self._requested_server(scope)
+        if server is not None:
+            attributes[SERVER_ADDRESS], port = server
+            if port is not None:
+                attributes[SERVER_PORT] = port
+        query = bytes(scope.get("query_string", b"")).decode("utf-8", "replace")
+        if query:
+            attributes[URL_QUERY] = scrubbed_query(query)
+        return attributes
+
+    def _requested_server(self, scope: Mapping[str, Any]) -> tuple[str, int | None] | None:
+        headers: list[tuple[bytes, bytes]] = list(scope.get("headers", ()))
+        for wanted in self._host_headers:
+            # The first line, and its first host: a chain of proxies adds the later ones.
+            authority = next((value for name, value in headers if name == wanted), b"")
+            parts = urlsplit("//" + authority.decode("latin-1").split(",")[0].strip())
+            if parts.hostname:
+                try:
+                    return parts.hostname, parts.port or _DEFAULT_PORTS.get(str(scope.get("scheme", "")))
+                except ValueError:  # a port that is not a number: unknown
+                    return parts.hostname, None
+        socket = scope.get("server")
+        return (str(socket[0]), socket[1]) if socket else None
+
+
+def scrubbed_query(query: str) -> str:
+    """`query` with each parameter's value replaced by `REDACTED`; names, order and value-less names kept."""
+    return "&".join(
+        f"{name}={REDACTED}" if has_value else name
+        for name, has_value, _value in (parameter.partition("=") for parameter in query.split("&"))
+    )
 
 
 class LitestarSpanDetails:

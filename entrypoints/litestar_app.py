@@ -136,4 +136,9 @@ def create_app(
     )
     if tracer_provider is None and meter_provider is None:
         return app
-    return instrument_litestar(app, tracer_provider=tracer_provider, meter_provider=meter_provider)
+    return instrument_litestar(
+        app,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        http_spans=app_runtime.settings.http_spans,
+    )

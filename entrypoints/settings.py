@@ -164,6 +164,25 @@ def _number(
 
 
 @dataclass(frozen=True, slots=True)
+class HttpSpanSettings:
+    """What the HTTP server span records beyond the defaults of the semantic conventions."""
+
+    # Only a proxy that every request passes through, and that sets or strips X-Forwarded-Host, makes it
+    # trustworthy: otherwise any client could choose its own `server.address`.
+    trust_forwarded_host: bool = False
+    # `client.port` is opt-in in the conventions: one value per connection, seldom worth storing.
+    client_port: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> HttpSpanSettings:
+        """HTTP_TRUST_FORWARDED_HOST and HTTP_SPAN_CLIENT_PORT, `true` or `false` (default `false`)."""
+        return cls(
+            trust_forwarded_host=_boolean(env, "HTTP_TRUST_FORWARDED_HOST"),
+            client_port=_boolean(env, "HTTP_SPAN_CLIENT_PORT"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """What the service is configured with."""
 
@@ -174,6 +193,7 @@ class Settings:
     resource_count_interval_s: float = DEFAULT_RESOURCE_COUNT_INTERVAL_S
     shutdown_drain_s: int = DEFAULT_SHUTDOWN_DRAIN_S
     workers: int = 1
+    http_spans: HttpSpanSettings = field(default_factory=HttpSpanSettings)
     # None: this runtime sets up no telemetry and no logging (tests, or a host app that owns them).
     telemetry: TelemetrySettings | None = None
 
@@ -194,5 +214,6 @@ class Settings:
                 _number(env, "SHUTDOWN_DRAIN_SECONDS", DEFAULT_SHUTDOWN_DRAIN_S, 0, 3_600, whole=True)
             ),
             workers=_workers(env),
+            http_spans=HttpSpanSettings.from_env(env),
             telemetry=TelemetrySettings.from_env(env),
         )

@@ -38,8 +38,8 @@ from core.telemetry import INSTRUMENTATION_SCOPE
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
 from entrypoints.http.api import DOCS_ASSET_PATHS, DOCS_PATH
-from entrypoints.http_instrumentation import instrument_fastapi, instrument_litestar
-from entrypoints.settings import Settings
+from entrypoints.http_instrumentation import ServerSpanAttributes, instrument_fastapi, instrument_litestar
+from entrypoints.settings import HttpSpanSettings, Settings
 from ports.repository import ResourceRepository
 
 from .apps import BASE_URL, FRAMEWORKS, Framework
@@ -136,14 +136,18 @@ def _create_app(framework: Framework, runtime: Runtime, tracer: TracerProvider, 
 def _instrument_again(framework: Framework, app: Any, tracer: TracerProvider, meter: MeterProvider) -> Any:
     """The app after a second instrumentation with the same providers."""
     if framework == "fastapi":
-        instrument_fastapi(app, tracer_provider=tracer, meter_provider=meter)
+        instrument_fastapi(app, tracer_provider=tracer, meter_provider=meter, http_spans=HttpSpanSettings())
         return app
-    return instrument_litestar(app, tracer_provider=tracer, meter_provider=meter)
+    return instrument_litestar(app, tracer_provider=tracer, meter_provider=meter, http_spans=HttpSpanSettings())
 
 
 @asynccontextmanager
 async def serving(
-    framework: Framework, unit_of_work: InMemoryUnitOfWork | None = None, *, instrumented_twice: bool = False
+    framework: Framework,
+    unit_of_work: InMemoryUnitOfWork | None = None,
+    *,
+    instrumented_twice: bool = False,
+    http_spans: HttpSpanSettings | None = None,
 ) -> AsyncIterator[Served]:
     """`framework`'s app, instrumented with in-memory providers that the service's telemetry shares."""
     spans = InMemorySpanExporter()
@@ -152,7 +156,8 @@ async def serving(
     metrics = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[metrics])
     telemetry = Telemetry(OtelMetrics(meter_provider), OtelTracing(tracer_provider), NoOpLogging())
-    runtime = bootstrap(Settings(), unit_of_work or InMemoryUnitOfWork(), telemetry)
+    settings = Settings(http_spans=http_spans or HttpSpanSettings())
+    runtime = bootstrap(settings, unit_of_work or InMemoryUnitOfWork(), telemetry)
     app = _create_app(framework, runtime, tracer_provider, meter_provider)
     if instrumented_twice:
         app = _instrument_again(framework, app, tracer_provider, meter_provider)
@@ -297,6 +302,93 @@ async def test_captured_credential_headers_are_redacted_in_both_apps(
     for header in ("authorization", "cookie", "x_api_key"):
         assert attributes[f"http.request.header.{header}"] == ("[REDACTED]",), header
     assert "s3cr3t" not in repr(attributes)
+
+
+@pytest.mark.parametrize(
+    ("host", "address", "port"),
+    [
+        pytest.param("api.example.com:8443", "api.example.com", 8443, id="host-and-port"),
+        pytest.param("API.example.com", "api.example.com", 80, id="the-scheme-s-default-port"),
+        pytest.param("[2001:db8::1]:8080", "2001:db8::1", 8080, id="ipv6"),
+    ],
+)
+async def test_server_address_and_port_are_the_host_the_client_asked_for_in_both_apps(
+    served: Served, host: str, address: str, port: int
+) -> None:
+    await served.client.get("/resources", headers={"host": host, "x-forwarded-host": "spoofed.example.org"})
+
+    attributes = served.server_span().attributes or {}
+    assert (attributes["server.address"], attributes["server.port"]) == (address, port)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param([], {"server.address": "127.0.0.1", "server.port": 9081}, id="no-host-the-socket"),
+        pytest.param([(b"host", b"api.example.com:port")], {"server.address": "api.example.com"}, id="bad-port"),
+        pytest.param([(b"host", b"")], {"server.address": "127.0.0.1", "server.port": 9081}, id="empty-host"),
+        pytest.param(
+            [(b"x-forwarded-host", b"a.example.com"), (b"x-forwarded-host", b"b.example.com"), (b"host", b"c:1")],
+            {"server.address": "a.example.com", "server.port": 443},
+            id="the-first-forwarded-line",
+        ),
+    ],
+)
+def test_server_attributes_fall_back_to_the_socket_only_without_a_usable_host(
+    headers: list[tuple[bytes, bytes]], expected: dict[str, Any]
+) -> None:
+    scope = {"scheme": "https", "server": ("127.0.0.1", 9081), "headers": headers, "query_string": b""}
+
+    assert ServerSpanAttributes(HttpSpanSettings(trust_forwarded_host=True)).attributes(scope) == expected
+
+
+async def test_a_trusted_x_forwarded_host_names_the_server_in_both_apps(framework: Framework) -> None:
+    async with serving(framework, http_spans=HttpSpanSettings(trust_forwarded_host=True)) as served:
+        forwarded = {"host": "10.0.0.7:9081", "x-forwarded-host": "api.example.com:8443, edge.internal"}
+        await served.client.get("/resources", headers=forwarded)
+        attributes = served.server_span().attributes or {}
+        assert (attributes["server.address"], attributes["server.port"]) == ("api.example.com", 8443)
+
+        served.forget_spans()
+        await served.client.get("/resources", headers={"host": "api.example.com"})
+        attributes = served.server_span().attributes or {}
+        assert (attributes["server.address"], attributes["server.port"]) == ("api.example.com", 80)
+
+
+async def test_the_server_span_keeps_the_query_s_names_but_not_its_values_in_both_apps(served: Served) -> None:
+    await served.client.get("/resources/search", params={"q": "private plans", "limit": "5", "flag": ""})
+
+    server = served.server_span()
+    assert (server.attributes or {})["url.query"] == "q=REDACTED&limit=REDACTED&flag=REDACTED"
+    assert "private" not in repr(dict(server.attributes or {}))
+    # The operation span is where the search text is recorded.
+    assert (served.operation_span("resource.search").attributes or {})["search.query"] == "private plans"
+
+
+async def test_client_port_is_recorded_only_when_asked_for_in_both_apps(framework: Framework) -> None:
+    async with serving(framework) as served:
+        await served.client.get("/resources")
+        attributes = served.server_span().attributes or {}
+        assert attributes["client.address"] == "127.0.0.1"
+        assert "client.port" not in attributes
+    async with serving(framework, http_spans=HttpSpanSettings(client_port=True)) as served:
+        await served.client.get("/resources")
+        attributes = served.server_span().attributes or {}
+        assert (attributes["client.address"], attributes["client.port"]) == ("127.0.0.1", 123)
+
+
+async def test_a_response_without_content_length_records_no_size_of_an_earlier_one_in_both_apps(
+    served: Served,
+) -> None:
+    created = await served.client.post("/resources", json={"name": "api"})
+    deleted = await served.client.delete(f"/resources/{created.json()['id']}")
+
+    assert (deleted.status_code, deleted.headers.get("content-length")) == (204, None)
+    sizes = {
+        (attributes["http.request.method"], point.count, point.sum)
+        for _unit, attributes, point in served.metric_points("http.server.response.body.size")
+    }
+    assert sizes == {("POST", 1, int(created.headers["content-length"]))}
 
 
 async def test_property_13_an_incoming_traceparent_is_continued(served: Served) -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from entrypoints.settings import DEFAULT_DATABASE_URL, Settings, SettingsError, TelemetrySettings
+from entrypoints.settings import DEFAULT_DATABASE_URL, HttpSpanSettings, Settings, SettingsError, TelemetrySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPORTER_VARIABLES = {
@@ -30,6 +30,8 @@ CHOICE_VARIABLES = {
     ),
     "OTEL_SDK_DISABLED": ("true", "false"),
     "DATABASE_MIGRATE_ON_START": ("true", "false"),
+    "HTTP_TRUST_FORWARDED_HOST": ("true", "false"),
+    "HTTP_SPAN_CLIENT_PORT": ("true", "false"),
     "LOG_LEVEL": ("debug", "info", "warning", "error"),
     "LOG_FORMAT": ("json", "console"),
 }
@@ -58,6 +60,12 @@ def test_defaults_without_any_variable() -> None:
         15,
     )
     assert settings.telemetry == TelemetrySettings()
+
+
+def test_http_spans_trust_no_forwarded_host_and_leave_out_the_client_port_unless_told() -> None:
+    assert Settings.from_env({}).http_spans == HttpSpanSettings(trust_forwarded_host=False, client_port=False)
+    told = Settings.from_env({"HTTP_TRUST_FORWARDED_HOST": "true", "HTTP_SPAN_CLIENT_PORT": "TRUE"}).http_spans
+    assert told == HttpSpanSettings(trust_forwarded_host=True, client_port=True)
 
 
 def test_start_up_migrates_the_database_unless_told_not_to() -> None:
