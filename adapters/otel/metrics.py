@@ -43,8 +43,12 @@ class OtelMetrics(MetricsPort):
             description="Duration of resource operations.",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS_S),
         )
-        self._operations = meter.create_counter(OPERATIONS_TOTAL, description="Resource operations by outcome.")
-        self._errors = meter.create_counter(OPERATION_ERRORS, description="Failed resource operations by error type.")
+        self._operations = meter.create_counter(
+            OPERATIONS_TOTAL, unit="{operation}", description="Resource operations by outcome."
+        )
+        self._errors = meter.create_counter(
+            OPERATION_ERRORS, unit="{error}", description="Failed resource operations by error type."
+        )
         self._cascade = meter.create_histogram(
             CASCADE_SIZE,
             unit="{resource}",
@@ -52,7 +56,9 @@ class OtelMetrics(MetricsPort):
             explicit_bucket_boundaries_advisory=list(CASCADE_SIZE_BUCKETS),
         )
         self._circular = meter.create_counter(
-            CIRCULAR_DEPENDENCY_DETECTED, description="Changes refused because they would close a cycle."
+            CIRCULAR_DEPENDENCY_DETECTED,
+            unit="{operation}",
+            description="Changes refused because they would close a cycle.",
         )
         self._repository = meter.create_histogram(
             REPOSITORY_DURATION,
@@ -62,7 +68,10 @@ class OtelMetrics(MetricsPort):
         )
         self._resource_count: int | None = None
         meter.create_observable_gauge(
-            RESOURCE_COUNT, [self._observe_count], description="Resources stored, as last read from the database."
+            RESOURCE_COUNT,
+            [self._observe_count],
+            unit="{resource}",
+            description="Resources stored, as last read from the database.",
         )
         self._start_counters_at_zero()
 

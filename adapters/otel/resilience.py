@@ -47,7 +47,7 @@ class ExportFailures:
     def observe_with(self, meter_provider: MeterProvider) -> None:
         """Publish the counts as an observable counter."""
         meter_provider.get_meter(f"{INSTRUMENTATION_SCOPE}.telemetry").create_observable_counter(
-            EXPORT_FAILURES, [self._observe], description="Telemetry exports that failed, by signal."
+            EXPORT_FAILURES, [self._observe], unit="{export}", description="Telemetry exports that failed, by signal."
         )
 
     def _observe(self, _options: CallbackOptions) -> Iterable[Observation]:

@@ -41,6 +41,7 @@ from core.telemetry import (
     OPERATIONS,
     OPERATIONS_TOTAL,
     REPOSITORY_CALLS,
+    REPOSITORY_DURATION,
     REPOSITORY_SPAN_PREFIX,
     RESOURCE_COUNT,
     SPAN_CASCADE_SIZE,
@@ -457,6 +458,21 @@ def test_export_failures_counter_is_exported_per_signal_and_zero(wire_run: WireR
 def test_every_contract_metric_arrives(wire_run: WireRun) -> None:
     names = {p.name for p in wire_run.received.metric_points()}
     assert {*METRICS, EXPORT_FAILURES} <= names
+
+
+def test_every_contract_metric_has_its_unit(wire_run: WireRun) -> None:
+    """Seconds for durations, an annotation for every count ({operation}, {error}, ...): none is unitless."""
+    units = {p.name: p.unit for p in wire_run.received.metric_points() if p.name in {*METRICS, EXPORT_FAILURES}}
+    assert units == {
+        OPERATION_DURATION: "s",
+        OPERATIONS_TOTAL: "{operation}",
+        OPERATION_ERRORS: "{error}",
+        RESOURCE_COUNT: "{resource}",
+        CASCADE_SIZE: "{resource}",
+        CIRCULAR_DEPENDENCY_DETECTED: "{operation}",
+        REPOSITORY_DURATION: "s",
+        EXPORT_FAILURES: "{export}",
+    }
 
 
 def test_the_batch_processors_count_what_they_process_and_drop(wire_run: WireRun) -> None:

@@ -181,7 +181,11 @@ async def _concurrent_creates(base_url: str, prefix: str, count: int) -> list[fl
 
 @contextmanager
 def writers_lock_held(database_url: str) -> Iterator[None]:
-    """Hold the service's writers' lock from outside (PostgreSQL advisory lock or SQLite write lock)."""
+    """Hold every write of the service back from outside.
+
+    SQLite: the database's write lock. PostgreSQL: the writers' advisory lock, which a create without dependencies
+    does not take, and the kept count's row, which every create and delete updates (its trigger).
+    """
     if database_url.startswith("sqlite"):
         import sqlite3
 
@@ -199,6 +203,7 @@ def writers_lock_held(database_url: str) -> Iterator[None]:
     transaction = connection.transaction()
     loop.run_until_complete(transaction.start())
     loop.run_until_complete(connection.execute("SELECT pg_advisory_xact_lock($1)", GRAPH_LOCK_KEY))
+    loop.run_until_complete(connection.execute("SELECT stored FROM resource_count WHERE id = 1 FOR UPDATE"))
     try:
         yield
     finally:
@@ -208,7 +213,7 @@ def writers_lock_held(database_url: str) -> Iterator[None]:
 
 
 def drive_slow_writes(base_url: str, database_url: str, prefix: str, count: int, hold_s: float) -> list[float]:
-    """`count` concurrent creates that all wait `hold_s` for the writers' lock held from outside; their durations."""
+    """`count` concurrent creates that all wait `hold_s` for the writes held back from outside; their durations."""
     with ThreadPoolExecutor(max_workers=1) as pool, writers_lock_held(database_url):
         durations = pool.submit(asyncio.run, _concurrent_creates(base_url, prefix, count))
         time.sleep(hold_s)

@@ -128,7 +128,7 @@ def faulted(stack: LiveStack) -> LiveStack:
         durations = drive_slow_writes(
             service.process.base_url, service.database_url, f"slow-{service.framework}", SLOW_WRITES, LOCK_HOLD_S
         )
-        assert min(durations) > 1.0, f"the writers' lock did not hold the creates back: {durations}"
+        assert min(durations) > 1.0, f"the writes held back from outside did not hold the creates: {durations}"
     postgres = next(service for service in stack.services if service.database_url.startswith("postgresql"))
     with resources_table_hidden(postgres.database_url):
         statuses = [postgres.client.request("GET", "/resources").status_code for _ in range(DATABASE_ERRORS)]

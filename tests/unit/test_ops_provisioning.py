@@ -52,13 +52,13 @@ RESOURCE_LABELS = frozenset({
 # (kind, unit) the OpenTelemetry adapters register each instrument of the contract with.
 INSTRUMENTS: dict[str, tuple[str, str]] = {
     telemetry.OPERATION_DURATION: ("histogram", "s"),
-    telemetry.OPERATIONS_TOTAL: ("counter", ""),
-    telemetry.OPERATION_ERRORS: ("counter", ""),
-    telemetry.RESOURCE_COUNT: ("gauge", ""),
+    telemetry.OPERATIONS_TOTAL: ("counter", "{operation}"),
+    telemetry.OPERATION_ERRORS: ("counter", "{error}"),
+    telemetry.RESOURCE_COUNT: ("gauge", "{resource}"),
     telemetry.CASCADE_SIZE: ("histogram", "{resource}"),
-    telemetry.CIRCULAR_DEPENDENCY_DETECTED: ("counter", ""),
+    telemetry.CIRCULAR_DEPENDENCY_DETECTED: ("counter", "{operation}"),
     telemetry.REPOSITORY_DURATION: ("histogram", "s"),
-    telemetry.EXPORT_FAILURES: ("counter", ""),
+    telemetry.EXPORT_FAILURES: ("counter", "{export}"),
 }
 # The attributes of each instrument, from the functions of the contract that build them.
 INSTRUMENT_ATTRIBUTES: dict[str, set[str]] = {
