@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from core.telemetry import ATTR_DB_NAMESPACE, ATTR_DB_SYSTEM
+
 from .provisioning import OPS, load_yaml
 
 COMPOSE: dict[str, Any] = load_yaml(OPS / "docker-compose.yml")
@@ -112,3 +114,10 @@ def test_tempo_writes_span_metrics_with_exemplars_to_prometheus_and_loki_keeps_m
     assert "--web.enable-remote-write-receiver" in COMPOSE["services"]["prometheus"]["command"]
     assert LOKI["limits_config"]["allow_structured_metadata"] is True
     assert COLLECTOR["exporters"]["otlphttp/loki"]["endpoint"] == "http://loki:3100/otlp"
+
+
+def test_tempo_draws_the_database_from_the_repository_client_spans() -> None:
+    """The service graph names a CLIENT span's peer by the first of these it carries: ours carry the current names."""
+    service_graphs = TEMPO["metrics_generator"]["processor"]["service_graphs"]
+    assert {ATTR_DB_NAMESPACE, ATTR_DB_SYSTEM} <= set(service_graphs["peer_attributes"])
+    assert service_graphs["enable_virtual_node_label"] is True
