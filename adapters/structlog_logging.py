@@ -27,7 +27,6 @@ from core.telemetry import (
     EVENT_FAILED,
     EVENT_STARTED,
     INSTRUMENTATION_SCOPE,
-    LOG_EXCEPTION,
     LOGGER_NAME,
     ErrorType,
     Operation,
@@ -98,14 +97,14 @@ def add_service_name(service_name: str) -> Processor:
 
 
 def exc_info_to_exception(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """A standard-library `exc_info` becomes the same `exception` {type, message, stack} as the service's."""
+    """A standard-library `exc_info` becomes the same `exception.*` fields as the service's."""
     exc_info = event_dict.pop("exc_info", None)
     if exc_info is True:
         exc_info = sys.exc_info()
     if isinstance(exc_info, BaseException):
-        event_dict[LOG_EXCEPTION] = exception_fields(exc_info)
+        event_dict.update(exception_fields(exc_info))
     elif isinstance(exc_info, tuple) and exc_info[1] is not None:
-        event_dict[LOG_EXCEPTION] = exception_fields(exc_info[1])
+        event_dict.update(exception_fields(exc_info[1]))
     return event_dict
 
 

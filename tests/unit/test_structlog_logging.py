@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.otel import OtelTracing
 from adapters.structlog_logging import StructlogLogging, UtcTimestamp, configure_logging
+from core.errors import StorageError
 
 
 @pytest.fixture
@@ -64,8 +65,23 @@ def test_standard_logging_records_take_the_same_shape(capsys: pytest.CaptureFixt
         logging.getLogger("uvicorn.error").exception("request failed")
     [record] = _lines(capsys)
     assert (record["event"], record["logger"], record["level"]) == ("request failed", "uvicorn.error", "error")
-    assert record["exception"]["type"] == "ValueError"
-    assert "line two" in record["exception"]["stack"]
+    assert record["exception.type"] == "ValueError"
+    assert "line two" in record["exception.stacktrace"]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_failure_is_logged_under_the_exception_conventions_names(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(level="info")
+    try:
+        raise StorageError("the database failed")
+    except StorageError as exc:
+        StructlogLogging().operation_failed("get", 2.0, "database", exc, {})
+    [record] = _lines(capsys)
+    assert "exception" not in record
+    assert record["exception.type"] == "core.errors.StorageError"
+    assert record["exception.message"] == "the database failed"
+    assert record["exception.stacktrace"].startswith("Traceback (most recent call last):")
+    assert "core.errors.StorageError: the database failed" in record["exception.stacktrace"]
 
 
 class _SplittingStream(io.StringIO):

@@ -161,10 +161,7 @@ def _collect() -> Emitted:
     for record in logging.records:
         emitted.log_levels.setdefault(record["event"], set()).add(record["level"])
         emitted.loggers.add(record["logger"])
-        for key, value in record.items():
-            emitted.log_fields.add(key)
-            if isinstance(value, Mapping):
-                emitted.log_fields.update(f"{key}.{nested}" for nested in value)
+        emitted.log_fields.update(record)
     return emitted
 
 
