@@ -21,7 +21,13 @@ from opentelemetry import trace
 from opentelemetry._logs import Logger, LoggerProvider, SeverityNumber
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
-from adapters.observability.records import completed_fields, exception_fields, failed_fields, failure_level
+from adapters.observability.records import (
+    completed_fields,
+    exception_fields,
+    failed_fields,
+    failure_level,
+    is_service_failure,
+)
 from core.telemetry import (
     EVENT_COMPLETED,
     EVENT_FAILED,
@@ -258,4 +264,6 @@ class StructlogLogging(LoggingPort):
     ) -> None:
         level = logging.getLevelNamesMapping()[failure_level(error_type).upper()]
         failure = failed_fields(duration_ms, error_type, exc)
+        if is_service_failure(error_type):
+            failure["exc_info"] = exc
         self._logger.log(level, EVENT_FAILED, operation=operation, **fields, **failure)

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager, nullcontext, suppress
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+)
 from dataclasses import dataclass, field
 from typing import Any, cast
 from uuid import UUID
@@ -160,11 +166,7 @@ class Instrumentation:
         self, operation: Operation, resource_id: UUID | None, error_type: ErrorType | None
     ) -> AsyncIterator[OperationScope]:
         started = self._clock()
-        with self._tracing.span(operation_span_name(operation), {SPAN_OPERATION: operation}) as span:
-            scope = OperationScope(span)
-            if resource_id is not None:
-                scope.resource(resource_id)
-            _quietly(self._logging.operation_started, operation, dict(scope.log_fields))
+        with self._started(operation, resource_id) as scope:
             try:
                 yield scope
             except Exception as exc:
@@ -172,13 +174,23 @@ class Instrumentation:
                 raise
             self._succeeded(operation, scope, self._clock() - started)
 
-    async def rejected(self, operation: Operation, error: Exception) -> None:
+    def rejected(self, operation: Operation, error: Exception) -> None:
         """Record a request refused before the service ran (malformed or invalid input) as a failed `operation`."""
         if not self._enabled:
             return
-        with suppress(type(error)):
-            async with self.operation(operation, error_type="validation"):
-                raise error
+        started = self._clock()
+        with self._started(operation, None) as scope:
+            self._failed(operation, scope, error, "validation", self._clock() - started)
+
+    @contextmanager
+    def _started(self, operation: Operation, resource_id: UUID | None) -> Iterator[OperationScope]:
+        """The operation's span, current while the body runs, and its `operation.started` record."""
+        with self._tracing.span(operation_span_name(operation), {SPAN_OPERATION: operation}) as span:
+            scope = OperationScope(span)
+            if resource_id is not None:
+                scope.resource(resource_id)
+            _quietly(self._logging.operation_started, operation, dict(scope.log_fields))
+            yield scope
 
     def resource_count(self, count: int) -> None:
         """The store holds `count` resources (read outside any operation)."""

@@ -26,7 +26,12 @@ def utc_timestamp() -> str:
 
 def failure_level(error_type: ErrorType) -> str:
     """`error` for failures of the service itself, `warning` for those the client caused."""
-    return "error" if error_type in SERVER_ERROR_TYPES else "warning"
+    return "error" if is_service_failure(error_type) else "warning"
+
+
+def is_service_failure(error_type: ErrorType) -> bool:
+    """The service itself failed (database, internal): its log record carries the stack trace, a refusal's does not."""
+    return error_type in SERVER_ERROR_TYPES
 
 
 def exception_type(exc: BaseException) -> str:
@@ -50,10 +55,14 @@ def completed_fields(duration_ms: float) -> dict[str, Any]:
 
 
 def failed_fields(duration_ms: float, error_type: ErrorType, exc: BaseException) -> dict[str, Any]:
-    """The fields `operation.failed` adds to the operation's own."""
+    """The fields `operation.failed` adds to the operation's own, but `exception.stacktrace`.
+
+    An adapter adds the stack trace to the failures of the service itself (`is_service_failure`) in its own way.
+    """
     return {
         LOG_DURATION_MS: duration_ms,
         LOG_OUTCOME: outcome_of(error_type),
         ATTR_ERROR_TYPE: error_type,
-        **exception_fields(exc),
+        LOG_EXCEPTION_TYPE: exception_type(exc),
+        LOG_EXCEPTION_MESSAGE: str(exc),
     }

@@ -100,7 +100,7 @@ async def _run(route: Route, api: ApiContext, request: FrameworkRequest, max_bod
         return await route.endpoint(api, ApiRequest(request.path_params, query, body))
     except Exception as exc:
         if route.operation is not None and isinstance(exc, InvalidRequest | RequestError):
-            await api.service.reject(route.operation, exc)
+            api.service.reject(route.operation, exc)
         problem = problem_for(exc)
         # Failures the service raised were logged by its instrumentation as operation.failed.
         if problem.status >= 500 and not isinstance(exc, DomainError):

@@ -150,8 +150,12 @@ def test_both_sources_are_exported_over_otlp_in_their_trace_context(capsys: pyte
     assert structlog_record.attributes is not None
     assert structlog_record.attributes["exception.type"] == "LookupError"
     assert structlog_record.attributes["error.type"] == "not_found"
+    assert "exception.stacktrace" not in structlog_record.attributes
     assert (stdlib_record.body, stdlib_record.severity_text) == ("request failed", "ERROR")
-    assert len(_lines(capsys)) == 2
+    structlog_line, _stdlib_line = _lines(capsys)
+    assert structlog_line["exception.type"] == "LookupError"
+    assert structlog_line["exception.message"] == "no such resource"
+    assert "exception.stacktrace" not in structlog_line
 
 
 @pytest.mark.usefixtures("restore_logging")

@@ -136,7 +136,7 @@ async def _scenario(service: ResourceService, uow: FailingReads) -> None:
     await _expect(InvalidInput, service.create(ResourceDraft("   ")))
     await _expect(ResourceNotFound, service.get(unknown))
     await _expect(HasDependents, service.delete(db.id))
-    await service.reject("create", InvalidInput([FieldError("name", "must not be empty or only white space")]))
+    service.reject("create", InvalidInput([FieldError("name", "must not be empty or only white space")]))
     uow.failures.append(StorageError("the database failed"))
     await _expect(StorageError, service.get(db.id))
     uow.failures.append(RuntimeError("a bug"))
