@@ -12,6 +12,7 @@ from contextlib import (
     contextmanager,
     nullcontext,
 )
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, cast
 from uuid import UUID
@@ -40,6 +41,9 @@ from ports.repository import ResourceRepository
 from ports.tracing import AttributeValue, SpanPort, TracingPort
 
 _fallback = logging.getLogger(__name__)
+# The exception that ended the last operation of this context (one request's task), which recorded it. Kept
+# here rather than on the exception: observability must leave what callers see unchanged.
+_last_failure: ContextVar[BaseException | None] = ContextVar("last_operation_failure", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,11 @@ class _SilentScope(OperationScope):
         pass
 
 
+def recorded_by_an_operation(exc: BaseException) -> bool:
+    """`exc` ended an observed operation, which recorded it: an outer layer must not record it again."""
+    return _last_failure.get() is exc
+
+
 def _quietly(call: Callable[..., Any], *args: Any) -> None:
     """Telemetry must never break a request: a failing adapter is reported through stdlib logging and ignored."""
     try:
@@ -218,6 +227,7 @@ class Instrumentation:
     def _failed(
         self, operation: Operation, scope: OperationScope, exc: Exception, error_type: ErrorType, elapsed: float
     ) -> None:
+        _last_failure.set(exc)
         _quietly(scope.span.fail, exc, error_type)
         _quietly(self._metrics.record_operation, operation, elapsed, error_type)
         if error_type == "circular_dependency":
