@@ -8,6 +8,7 @@ and written through the same stdout handler, under its lock, so lines of the two
 
 from __future__ import annotations
 
+import calendar
 import logging
 import sys
 import threading
@@ -21,13 +22,18 @@ from opentelemetry import trace
 from opentelemetry._logs import Logger, LoggerProvider, SeverityNumber
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
-from adapters.observability.records import completed_fields, exception_fields, failed_fields, failure_level
+from adapters.observability.records import (
+    completed_fields,
+    exception_fields,
+    failed_fields,
+    failure_level,
+    is_service_failure,
+)
 from core.telemetry import (
     EVENT_COMPLETED,
     EVENT_FAILED,
     EVENT_STARTED,
     INSTRUMENTATION_SCOPE,
-    LOG_EXCEPTION,
     LOGGER_NAME,
     ErrorType,
     Operation,
@@ -52,7 +58,7 @@ _QUIETER_LOGGERS = {
     "aiosqlite": logging.INFO,
 }
 # Fields that OTLP carries in fields of its own rather than as attributes.
-_NOT_ATTRIBUTES = frozenset({"event", "timestamp", "level", "trace_id", "span_id"})
+_NOT_ATTRIBUTES = frozenset({"event", "timestamp", "level", "trace_id", "span_id", "exc_info"})
 # `bool` is an `int`.
 _PRIMITIVES = (str, int, float)
 
@@ -97,33 +103,59 @@ def add_service_name(service_name: str) -> Processor:
     return processor
 
 
-def exc_info_to_exception(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """A standard-library `exc_info` becomes the same `exception` {type, message, stack} as the service's."""
-    exc_info = event_dict.pop("exc_info", None)
+def _logged_exception(event_dict: EventDict) -> BaseException | None:
+    """The exception of the record's `exc_info`: an exception, an `exc_info` tuple, or True for the one handled."""
+    exc_info = event_dict.get("exc_info")
     if exc_info is True:
         exc_info = sys.exc_info()
-    if isinstance(exc_info, BaseException):
-        event_dict[LOG_EXCEPTION] = exception_fields(exc_info)
-    elif isinstance(exc_info, tuple) and exc_info[1] is not None:
-        event_dict[LOG_EXCEPTION] = exception_fields(exc_info[1])
+    if isinstance(exc_info, tuple):
+        exc_info = exc_info[1]
+    return exc_info if isinstance(exc_info, BaseException) else None
+
+
+def exc_info_to_exception(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """The record's `exc_info`, the service's or a standard-library one, becomes the `exception.*` fields."""
+    exception = _logged_exception(event_dict)
+    event_dict.pop("exc_info", None)
+    if exception is not None:
+        event_dict.update(exception_fields(exception))
     return event_dict
 
 
 class ExportToOtel:
-    """A processor that sends each record to an OpenTelemetry LoggerProvider, in the current trace context."""
+    """A processor that sends each record to an OpenTelemetry LoggerProvider, in the current trace context.
+
+    The OTLP record gets the time the record was written (`timestamp`), the service's events their event name,
+    and the record's exception, from which the SDK sets `exception.type`, `.message` and `.stacktrace`.
+    """
 
     def __init__(self, provider: LoggerProvider) -> None:
         self._logger: Logger = provider.get_logger(INSTRUMENTATION_SCOPE)
+        # The last second seen, as `timestamp` writes it and in Unix seconds: replaced whole, as in UtcTimestamp.
+        self._second: tuple[str, int] = ("", 0)
 
     def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
         level = str(event_dict.get("level", "info"))
+        event = str(event_dict.get("event", ""))
         self._logger.emit(
+            timestamp=self._unix_nanos(event_dict["timestamp"]),
             severity_number=_SEVERITY.get(level, SeverityNumber.INFO),
             severity_text=level.upper(),
-            body=str(event_dict.get("event", "")),
+            body=event,
             attributes=_attributes(event_dict),
+            event_name=event if event_dict.get("logger") == LOGGER_NAME else None,
+            exception=_logged_exception(event_dict),
         )
         return event_dict
+
+    def _unix_nanos(self, timestamp: str) -> int:
+        """UtcTimestamp's `2026-11-27T12:00:00.123456Z` in nanoseconds since the epoch."""
+        second, micros = timestamp[:19], int(timestamp[20:26])
+        seen, seconds = self._second
+        if seen != second:
+            seconds = calendar.timegm(time.strptime(second, "%Y-%m-%dT%H:%M:%S"))
+            self._second = (second, seconds)
+        return seconds * 1_000_000_000 + micros * 1_000
 
 
 def _attributes(event_dict: EventDict) -> dict[str, str | int | float | bool]:
@@ -208,10 +240,10 @@ def configure_logging(
         UtcTimestamp(),
         add_service_name(service_name),
         add_trace_context,
-        exc_info_to_exception,
     ]
+    # The exporter takes the exception object, before it becomes the fields of the line.
     rendering: list[Processor] = [] if logger_provider is None else [ExportToOtel(logger_provider)]
-    rendering.append(_render_json if log_format == "json" else structlog.dev.ConsoleRenderer())
+    rendering += [exc_info_to_exception, _render_json if log_format == "json" else structlog.dev.ConsoleRenderer()]
     handler = _StdoutHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -259,4 +291,6 @@ class StructlogLogging(LoggingPort):
     ) -> None:
         level = logging.getLevelNamesMapping()[failure_level(error_type).upper()]
         failure = failed_fields(duration_ms, error_type, exc)
+        if is_service_failure(error_type):
+            failure["exc_info"] = exc
         self._logger.log(level, EVENT_FAILED, operation=operation, **fields, **failure)

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager, nullcontext, suppress
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+)
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, cast
@@ -36,6 +43,9 @@ from ports.repository import ResourceRepository
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
 _fallback = logging.getLogger(__name__)
+# The exception that ended the last operation of this context (one request's task), which recorded it. Kept
+# here rather than on the exception: observability must leave what callers see unchanged.
+_last_failure: ContextVar[BaseException | None] = ContextVar("last_operation_failure", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +138,11 @@ class _SilentScope(OperationScope):
         pass
 
 
+def recorded_by_an_operation(exc: BaseException) -> bool:
+    """`exc` ended an observed operation, which recorded it: an outer layer must not record it again."""
+    return _last_failure.get() is exc
+
+
 def _quietly(call: Callable[..., Any], *args: Any) -> None:
     """Telemetry must never break a request: a failing adapter is reported through stdlib logging and ignored."""
     try:
@@ -162,11 +177,7 @@ class Instrumentation:
         self, operation: Operation, resource_id: UUID | None, error_type: ErrorType | None
     ) -> AsyncIterator[OperationScope]:
         started = self._clock()
-        with self._tracing.span(operation_span_name(operation), {SPAN_OPERATION: operation}) as span:
-            scope = OperationScope(span)
-            if resource_id is not None:
-                scope.resource(resource_id)
-            _quietly(self._logging.operation_started, operation, dict(scope.log_fields))
+        with self._started(operation, resource_id) as scope:
             try:
                 yield scope
             except Exception as exc:
@@ -174,13 +185,23 @@ class Instrumentation:
                 raise
             self._succeeded(operation, scope, self._clock() - started)
 
-    async def rejected(self, operation: Operation, error: Exception) -> None:
+    def rejected(self, operation: Operation, error: Exception) -> None:
         """Record a request refused before the service ran (malformed or invalid input) as a failed `operation`."""
         if not self._enabled:
             return
-        with suppress(type(error)):
-            async with self.operation(operation, error_type="validation"):
-                raise error
+        started = self._clock()
+        with self._started(operation, None) as scope:
+            self._failed(operation, scope, error, "validation", self._clock() - started)
+
+    @contextmanager
+    def _started(self, operation: Operation, resource_id: UUID | None) -> Iterator[OperationScope]:
+        """The operation's span, current while the body runs, and its `operation.started` record."""
+        with self._tracing.span(operation_span_name(operation), {SPAN_OPERATION: operation}) as span:
+            scope = OperationScope(span)
+            if resource_id is not None:
+                scope.resource(resource_id)
+            _quietly(self._logging.operation_started, operation, dict(scope.log_fields))
+            yield scope
 
     def resource_count(self, count: int) -> None:
         """The store holds `count` resources (read outside any operation)."""
@@ -208,6 +229,7 @@ class Instrumentation:
     def _failed(
         self, operation: Operation, scope: OperationScope, exc: Exception, error_type: ErrorType, elapsed: float
     ) -> None:
+        _last_failure.set(exc)
         _quietly(scope.span.fail, exc, error_type)
         _quietly(self._metrics.record_operation, operation, elapsed, error_type)
         if error_type == "circular_dependency":

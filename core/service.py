@@ -129,9 +129,9 @@ class ResourceService:
             op.dependencies(len(found))
             return found
 
-    async def reject(self, operation: Operation, error: Exception) -> None:
+    def reject(self, operation: Operation, error: Exception) -> None:
         """Count a request refused before it reached the service (bad JSON, invalid fields) as a failed operation."""
-        await self._observe.rejected(operation, error)
+        self._observe.rejected(operation, error)
 
     async def refresh_resource_count(self) -> None:
         """Read how many resources are stored and report it, so every process reports the true count."""

@@ -114,7 +114,10 @@ EVENT_FAILED: Final = "operation.failed"
 LOG_RESOURCE_ID: Final = "resource_id"
 LOG_DURATION_MS: Final = "duration_ms"
 LOG_OUTCOME: Final = "outcome"
-LOG_EXCEPTION: Final = "exception"
+# OpenTelemetry's exception semantic conventions.
+LOG_EXCEPTION_TYPE: Final = "exception.type"
+LOG_EXCEPTION_MESSAGE: Final = "exception.message"
+LOG_EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
 # Failures the client caused are warnings; failures of the service itself are errors.
 SERVER_ERROR_TYPES: Final[frozenset[ErrorType]] = frozenset({"database", "internal"})
 

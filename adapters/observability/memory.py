@@ -11,7 +11,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from adapters.observability.records import completed_fields, failed_fields, failure_level, utc_timestamp
+from adapters.observability.records import (
+    completed_fields,
+    exception_fields,
+    failed_fields,
+    failure_level,
+    is_service_failure,
+    utc_timestamp,
+)
 from core.observability import Telemetry
 from core.telemetry import (
     ATTR_ERROR_TYPE,
@@ -185,6 +192,8 @@ class InMemoryLogging(LoggingPort):
         fields: Mapping[str, LogValue],
     ) -> None:
         failure = failed_fields(duration_ms, error_type, exc)
+        if is_service_failure(error_type):
+            failure |= exception_fields(exc)
         self._emit(failure_level(error_type), EVENT_FAILED, operation, {**fields, **failure})
 
     def _emit(self, level: str, event: str, operation: Operation, fields: Mapping[str, Any]) -> None:

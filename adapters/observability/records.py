@@ -9,7 +9,9 @@ from typing import Any
 from core.telemetry import (
     ATTR_ERROR_TYPE,
     LOG_DURATION_MS,
-    LOG_EXCEPTION,
+    LOG_EXCEPTION_MESSAGE,
+    LOG_EXCEPTION_STACKTRACE,
+    LOG_EXCEPTION_TYPE,
     LOG_OUTCOME,
     SERVER_ERROR_TYPES,
     ErrorType,
@@ -24,15 +26,26 @@ def utc_timestamp() -> str:
 
 def failure_level(error_type: ErrorType) -> str:
     """`error` for failures of the service itself, `warning` for those the client caused."""
-    return "error" if error_type in SERVER_ERROR_TYPES else "warning"
+    return "error" if is_service_failure(error_type) else "warning"
+
+
+def is_service_failure(error_type: ErrorType) -> bool:
+    """The service itself failed (database, internal): its log record carries the stack trace, a refusal's does not."""
+    return error_type in SERVER_ERROR_TYPES
+
+
+def exception_type(exc: BaseException) -> str:
+    """The fully qualified class name of `exc`, as a traceback names it: `core.errors.StorageError`, `ValueError`."""
+    cls = type(exc)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
 def exception_fields(exc: BaseException) -> dict[str, str]:
-    """The `exception` field: type, message and stack of `exc`."""
+    """`exception.type`, `exception.message` and `exception.stacktrace` of `exc`."""
     return {
-        "type": type(exc).__qualname__,
-        "message": str(exc),
-        "stack": "".join(traceback.format_exception(exc)),
+        LOG_EXCEPTION_TYPE: exception_type(exc),
+        LOG_EXCEPTION_MESSAGE: str(exc),
+        LOG_EXCEPTION_STACKTRACE: "".join(traceback.format_exception(exc)),
     }
 
 
@@ -42,10 +55,14 @@ def completed_fields(duration_ms: float) -> dict[str, Any]:
 
 
 def failed_fields(duration_ms: float, error_type: ErrorType, exc: BaseException) -> dict[str, Any]:
-    """The fields `operation.failed` adds to the operation's own."""
+    """The fields `operation.failed` adds to the operation's own, but `exception.stacktrace`.
+
+    An adapter adds the stack trace to the failures of the service itself (`is_service_failure`) in its own way.
+    """
     return {
         LOG_DURATION_MS: duration_ms,
         LOG_OUTCOME: outcome_of(error_type),
         ATTR_ERROR_TYPE: error_type,
-        LOG_EXCEPTION: exception_fields(exc),
+        LOG_EXCEPTION_TYPE: exception_type(exc),
+        LOG_EXCEPTION_MESSAGE: str(exc),
     }

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from core.errors import DomainError
+from core.observability import recorded_by_an_operation
 from entrypoints.http.api import ApiContext, ApiRequest, ApiResponse, Route, allow_header
 from entrypoints.http.decoding import InvalidRequest, RequestError, ensure_json_content_type, read_body
 from entrypoints.http.dto import Problem
@@ -100,9 +101,9 @@ async def _run(route: Route, api: ApiContext, request: FrameworkRequest, max_bod
         return await route.endpoint(api, ApiRequest(request.path_params, query, body))
     except Exception as exc:
         if route.operation is not None and isinstance(exc, InvalidRequest | RequestError):
-            await api.service.reject(route.operation, exc)
+            api.service.reject(route.operation, exc)
         problem = problem_for(exc)
-        # Failures the service raised were logged by its instrumentation as operation.failed.
-        if problem.status >= 500 and not isinstance(exc, DomainError):
+        # A failure is logged once: by the operation it ended (operation.failed), or else here.
+        if problem.status >= 500 and not isinstance(exc, DomainError) and not recorded_by_an_operation(exc):
             logger.error("%s %s failed", route.method, route.path, exc_info=exc)
         return problem_response(problem)

@@ -57,7 +57,7 @@ class PassThroughInstrumentation(Instrumentation):
         # The scope the disabled instrumentation shares: every call on it is one empty method.
         yield self._silent_scope
 
-    async def rejected(self, operation: Operation, error: Exception) -> None:
+    def rejected(self, operation: Operation, error: Exception) -> None:
         pass
 
     def resource_count(self, count: int) -> None:

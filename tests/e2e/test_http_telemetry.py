@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import NoReturn
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -109,3 +112,38 @@ async def test_requests_that_are_no_operation_count_nothing(observed: Observed, 
     await observed.client.request(method, path)
     assert observed.outcomes() == []
     assert observed.tracing.spans == []
+
+
+class _BrokenStore(InMemoryUnitOfWork):
+    """A store whose every read and ping fails with an exception the service does not expect."""
+
+    def read(self, *, one_call: bool = False) -> NoReturn:
+        raise RuntimeError("the store broke")
+
+    async def ping(self) -> None:
+        raise RuntimeError("the store broke")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+async def test_a_failure_of_the_service_is_logged_once_and_one_outside_any_operation_too(
+    framework: Framework, caplog: pytest.LogCaptureFixture
+) -> None:
+    telemetry, _, tracing, logs = in_memory_telemetry()
+    runtime = bootstrap(Settings(), _BrokenStore(), telemetry)
+    transport = httpx.ASGITransport(app=_asgi_app(framework, runtime))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        with caplog.at_level(logging.ERROR, logger="resource_service.http"):
+            assert (await client.get(f"/resources/{uuid4()}")).status_code == 500
+            in_an_operation = [record for record in caplog.records if record.name == "resource_service.http"]
+            assert (await client.get("/health/ready")).status_code == 500
+            outside = [record for record in caplog.records if record.name == "resource_service.http"]
+    # The operation's span and its operation.failed record hold the exception; the HTTP layer adds nothing.
+    assert [record["event"] for record in logs.records] == ["operation.started", "operation.failed"]
+    assert logs.records[-1]["exception.type"] == "RuntimeError"
+    [span] = [span for span in tracing.spans if span.name == operation_span_name("get")]
+    assert [str(exc) for exc in span.exceptions] == ["the store broke"]
+    assert in_an_operation == []
+    # No operation recorded the readiness probe's failure: the HTTP layer logs it, once.
+    [probe_failure] = outside
+    assert probe_failure.exc_info is not None
+    assert str(probe_failure.exc_info[1]) == "the store broke"

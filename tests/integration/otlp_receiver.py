@@ -131,6 +131,8 @@ class LogData:
     resource: dict[str, Any]
     trace_id: str
     span_id: str
+    time_unix_nano: int
+    event_name: str
 
 
 def _points(metric: Metric, resource: dict[str, Any], scope: str) -> Iterator[MetricPoint]:
@@ -268,6 +270,8 @@ class Received:
                                 resource=resource,
                                 trace_id=record.trace_id.hex(),
                                 span_id=record.span_id.hex(),
+                                time_unix_nano=record.time_unix_nano,
+                                event_name=record.event_name,
                             )
                         )
         return found

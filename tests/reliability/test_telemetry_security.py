@@ -226,7 +226,7 @@ def test_newlines_and_json_in_any_field_stay_inside_one_line(capsys: pytest.Capt
     records = list(_json_records(capsys.readouterr().out))
     assert len(records) == 2
     assert [record["event"] for record in records] == [FORGED, f"path {FORGED}"]
-    assert records[0]["name"] == records[0]["nested"]["q"] == records[1]["exception"]["message"] == FORGED
+    assert records[0]["name"] == records[0]["nested"]["q"] == records[1]["exception.message"] == FORGED
 
 
 # --- Metric cardinality -----------------------------------------------------------------------------------------

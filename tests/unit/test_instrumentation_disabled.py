@@ -35,7 +35,7 @@ def test_disabled_operations_read_no_clock_and_share_one_scope() -> None:
                 scopes.append(scope)
         with observe.validation():
             pass
-        await observe.rejected("create", ValueError("bad input"))
+        observe.rejected("create", ValueError("bad input"))
         return scopes
 
     first, second = asyncio.run(operations())

@@ -400,7 +400,7 @@ def test_the_known_series_are_those_the_contract_names() -> None:
 def log_fields() -> set[str]:
     """Structured metadata of a service record in Loki: the documented fields as Loki renames them."""
     documented = documented_names(DOCS / "logging-reference.md", "field")
-    attributes = {name for name in documented if name not in NOT_LOG_ATTRIBUTES and name != telemetry.LOG_EXCEPTION}
+    attributes = documented - NOT_LOG_ATTRIBUTES
     resource = {prometheus_label(name) for name in RESOURCE_ATTRIBUTES} - LOKI_STREAM_LABELS
     return {prometheus_label(name) for name in attributes} | LOKI_RECORD_FIELDS | resource
 
@@ -422,7 +422,7 @@ def documented_names(page: Path, first_header: str) -> set[str]:
 
 def test_the_documented_log_fields_include_the_trace_and_the_exception() -> None:
     fields = log_fields()
-    assert {"trace_id", "span_id", "operation", "error_type", "exception_stack", "framework_name"} <= fields
+    assert {"trace_id", "span_id", "operation", "error_type", "exception_stacktrace", "framework_name"} <= fields
     assert not {"event", "level", "timestamp"} & fields
 
 

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.otel import OtelTracing
 from adapters.structlog_logging import StructlogLogging, UtcTimestamp, configure_logging
+from core.errors import StorageError
 
 
 @pytest.fixture
@@ -64,8 +66,23 @@ def test_standard_logging_records_take_the_same_shape(capsys: pytest.CaptureFixt
         logging.getLogger("uvicorn.error").exception("request failed")
     [record] = _lines(capsys)
     assert (record["event"], record["logger"], record["level"]) == ("request failed", "uvicorn.error", "error")
-    assert record["exception"]["type"] == "ValueError"
-    assert "line two" in record["exception"]["stack"]
+    assert record["exception.type"] == "ValueError"
+    assert "line two" in record["exception.stacktrace"]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_failure_is_logged_under_the_exception_conventions_names(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(level="info")
+    try:
+        raise StorageError("the database failed")
+    except StorageError as exc:
+        StructlogLogging().operation_failed("get", 2.0, "database", exc, {})
+    [record] = _lines(capsys)
+    assert "exception" not in record
+    assert record["exception.type"] == "core.errors.StorageError"
+    assert record["exception.message"] == "the database failed"
+    assert record["exception.stacktrace"].startswith("Traceback (most recent call last):")
+    assert "core.errors.StorageError: the database failed" in record["exception.stacktrace"]
 
 
 class _SplittingStream(io.StringIO):
@@ -134,8 +151,39 @@ def test_both_sources_are_exported_over_otlp_in_their_trace_context(capsys: pyte
     assert structlog_record.attributes is not None
     assert structlog_record.attributes["exception.type"] == "LookupError"
     assert structlog_record.attributes["error.type"] == "not_found"
+    assert "exception.stacktrace" not in structlog_record.attributes
     assert (stdlib_record.body, stdlib_record.severity_text) == ("request failed", "ERROR")
-    assert len(_lines(capsys)) == 2
+    structlog_line, _stdlib_line = _lines(capsys)
+    assert structlog_line["exception.type"] == "LookupError"
+    assert structlog_line["exception.message"] == "no such resource"
+    assert "exception.stacktrace" not in structlog_line
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_the_otlp_record_has_the_lines_time_its_event_name_and_exception(capsys: pytest.CaptureFixture[str]) -> None:
+    exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # the SDK leaves it unannotated
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    configure_logging(level="info", logger_provider=provider)
+    try:
+        raise StorageError("the database failed")
+    except StorageError as exc:
+        failure = exc
+        StructlogLogging().operation_failed("get", 2.0, "database", exc, {})
+    logging.getLogger("uvicorn.error").error("request failed")
+    service_record, stdlib_record = (exported.log_record for exported in exporter.get_finished_logs())
+    service_line, stdlib_line = _lines(capsys)
+    for record, line in ((service_record, service_line), (stdlib_record, stdlib_line)):
+        since_epoch = datetime.fromisoformat(line["timestamp"]) - datetime(1970, 1, 1, tzinfo=UTC)
+        assert record.timestamp == since_epoch // timedelta(microseconds=1) * 1000
+    assert (service_record.event_name, stdlib_record.event_name) == ("operation.failed", None)
+    assert service_record.exception is failure
+    assert service_record.attributes is not None
+    exception_fields = ("exception.type", "exception.message", "exception.stacktrace")
+    assert {field: service_record.attributes[field] for field in exception_fields} == {
+        field: service_line[field] for field in exception_fields
+    }
+    assert service_line["exception.type"] == "core.errors.StorageError"
 
 
 @pytest.mark.usefixtures("restore_logging")

@@ -143,7 +143,7 @@ async def _scenario(service: ResourceService, uow: FailingReads) -> None:
     await _expect(InvalidInput, service.create(ResourceDraft("   ")))
     await _expect(ResourceNotFound, service.get(unknown))
     await _expect(HasDependents, service.delete(db.id))
-    await service.reject("create", InvalidInput([FieldError("name", "must not be empty or only white space")]))
+    service.reject("create", InvalidInput([FieldError("name", "must not be empty or only white space")]))
     uow.failures.append(StorageError("the database failed"))
     await _expect(StorageError, service.get(db.id))
     uow.failures.append(RuntimeError("a bug"))
@@ -168,10 +168,7 @@ def _collect() -> Emitted:
     for record in logging.records:
         emitted.log_levels.setdefault(record["event"], set()).add(record["level"])
         emitted.loggers.add(record["logger"])
-        for key, value in record.items():
-            emitted.log_fields.add(key)
-            if isinstance(value, Mapping):
-                emitted.log_fields.update(f"{key}.{nested}" for nested in value)
+        emitted.log_fields.update(record)
     return emitted
 
 

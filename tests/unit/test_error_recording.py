@@ -1,0 +1,51 @@
+"""Each exception is recorded once per signal, under the semantic conventions' names (issue 13).
+
+A refusal the client caused is logged with its type and message, a failure of the service itself with its stack
+trace too; a request refused at the HTTP edge is recorded without raising its exception again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+from uuid import uuid4
+
+from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.observability import in_memory_telemetry
+from core.errors import FieldError, InvalidInput, ResourceNotFound, StorageError
+from core.observability import Instrumentation
+from core.service import ResourceService
+
+
+async def _fail(observe: Instrumentation, error: Exception) -> None:
+    with suppress(type(error)):
+        async with observe.operation("get"):
+            raise error
+
+
+def test_a_failure_of_the_service_logs_its_stack_trace_and_a_refusal_only_its_type_and_message() -> None:
+    telemetry, _, _, logging = in_memory_telemetry()
+    observe = Instrumentation(telemetry)
+    asyncio.run(_fail(observe, StorageError("the database failed")))
+    asyncio.run(_fail(observe, ResourceNotFound(uuid4())))
+    service_failure, refusal = (record for record in logging.records if record["event"] == "operation.failed")
+    assert service_failure["exception.type"] == "core.errors.StorageError"
+    assert service_failure["exception.message"] == "the database failed"
+    assert service_failure["exception.stacktrace"].startswith("Traceback (most recent call last):")
+    assert "core.errors.StorageError: the database failed" in service_failure["exception.stacktrace"]
+    assert refusal["exception.type"] == "core.errors.ResourceNotFound"
+    assert refusal["exception.message"].startswith("resource ")
+    assert "exception.stacktrace" not in refusal
+
+
+def test_a_request_refused_at_the_edge_is_recorded_without_raising_its_exception() -> None:
+    telemetry, _, tracing, logging = in_memory_telemetry()
+    error = InvalidInput([FieldError("name", "must not be empty or only white space")])
+    ResourceService(InMemoryUnitOfWork(), telemetry).reject("create", error)
+    assert error.__traceback__ is None
+    [span] = tracing.spans
+    assert (span.name, span.status, span.exceptions, span.ended) == ("resource.create", "ERROR", [error], True)
+    assert span.attributes["error.type"] == "validation"
+    assert [record["event"] for record in logging.records] == ["operation.started", "operation.failed"]
+    assert logging.records[-1]["error.type"] == "validation"
+    assert "exception.stacktrace" not in logging.records[-1]
