@@ -109,7 +109,7 @@ class _SilentSpan(SpanPort):
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         pass
 
-    def fail(self, exc: BaseException, error_type: ErrorType) -> None:
+    def fail(self, exc: BaseException, error_type: ErrorType, *, record_exception: bool = True) -> None:
         pass
 
 
@@ -143,10 +143,10 @@ def recorded_by_an_operation(exc: BaseException) -> bool:
     return _last_failure.get() is exc
 
 
-def _quietly(call: Callable[..., Any], *args: Any) -> None:
+def _quietly(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """Telemetry must never break a request: a failing adapter is reported through stdlib logging and ignored."""
     try:
-        call(*args)
+        call(*args, **kwargs)
     except Exception:
         _fallback.exception("telemetry adapter failed; the request goes on")
 
@@ -272,7 +272,8 @@ class _TracedRepository:
                         return await call(*args, **kwargs)
                     except Exception as exc:
                         error_type = _call_error_type(exc)
-                        _quietly(span.fail, exc, error_type)
+                        # The operation span records the exception; this call says only that it failed, and how.
+                        _quietly(span.fail, exc, error_type, record_exception=False)
                         raise
             finally:
                 elapsed = self._clock() - started

@@ -29,16 +29,21 @@ class SpanPort(Protocol):
         """Add or replace attributes."""
         ...
 
-    def fail(self, exc: BaseException, error_type: ErrorType) -> None:
-        """Mark the span failed: status ERROR, the exception recorded, `error.type` set."""
+    def fail(self, exc: BaseException, error_type: ErrorType, *, record_exception: bool = True) -> None:
+        """Mark the span failed: status ERROR, `error.type` set, and the exception recorded unless told not to.
+
+        One failure is recorded as an exception event once, on the span that answers for it (the operation's);
+        a child the exception merely left (a repository call) says that it failed, and how, without the event.
+        """
         ...
 
 
 class TracingPort(Protocol):
     """Opens spans (INTERNAL unless told otherwise) as children of the current one; never raises.
 
-    An exception that leaves a `span()` block marks that span failed unless `fail()` already
-    did. Spans end when their block ends; success leaves the status UNSET.
+    An exception that leaves a `span()` block sets that span's status to ERROR unless `fail()` already
+    marked it; the exception is recorded as an event only by `fail()`. Spans end when their block ends;
+    success leaves the status UNSET.
     """
 
     def span(

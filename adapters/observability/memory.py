@@ -109,9 +109,10 @@ class RecordedSpan(SpanPort):
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         self.attributes.update(attributes)
 
-    def fail(self, exc: BaseException, error_type: ErrorType) -> None:
+    def fail(self, exc: BaseException, error_type: ErrorType, *, record_exception: bool = True) -> None:
         self.status = "ERROR"
-        self.exceptions.append(exc)
+        if record_exception:
+            self.exceptions.append(exc)
         self.attributes[ATTR_ERROR_TYPE] = error_type
 
 
@@ -140,10 +141,8 @@ class InMemoryTracing(TracingPort):
         token = self._current.set(span)
         try:
             yield span
-        except BaseException as exc:
-            if span.status != "ERROR":
-                span.status = "ERROR"
-                span.exceptions.append(exc)
+        except BaseException:
+            span.status = "ERROR"
             raise
         finally:
             span.ended = True

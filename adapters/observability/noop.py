@@ -37,7 +37,7 @@ class _NoOpSpan(SpanPort):
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         pass
 
-    def fail(self, exc: BaseException, error_type: ErrorType) -> None:
+    def fail(self, exc: BaseException, error_type: ErrorType, *, record_exception: bool = True) -> None:
         pass
 
 

@@ -25,10 +25,11 @@ class OtelSpan(SpanPort):
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         self._span.set_attributes(attributes)
 
-    def fail(self, exc: BaseException, error_type: ErrorType) -> None:
+    def fail(self, exc: BaseException, error_type: ErrorType, *, record_exception: bool = True) -> None:
         self.failed = True
         self._span.set_attribute(ATTR_ERROR_TYPE, error_type)
-        self._span.record_exception(exc)
+        if record_exception:
+            self._span.record_exception(exc)
         self._span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
 
 
@@ -50,7 +51,6 @@ class OtelTracing(TracingPort):
                 yield port
             except BaseException as exc:
                 if not port.failed:
-                    span.record_exception(exc)
                     span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
                 raise
 

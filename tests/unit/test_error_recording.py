@@ -12,7 +12,8 @@ from uuid import uuid4
 
 from adapters.memory_repository import InMemoryUnitOfWork
 from adapters.observability import in_memory_telemetry
-from core.errors import FieldError, InvalidInput, ResourceNotFound, StorageError
+from core.errors import DuplicateName, FieldError, InvalidInput, ResourceNotFound, StorageError
+from core.model import ResourceDraft
 from core.observability import Instrumentation
 from core.service import ResourceService
 
@@ -49,3 +50,24 @@ def test_a_request_refused_at_the_edge_is_recorded_without_raising_its_exception
     assert [record["event"] for record in logging.records] == ["operation.started", "operation.failed"]
     assert logging.records[-1]["error.type"] == "validation"
     assert "exception.stacktrace" not in logging.records[-1]
+
+
+def test_a_failure_inside_a_child_span_is_recorded_as_an_exception_event_once_on_the_operation_span() -> None:
+    """The child the exception left is ERROR (a repository call with its error.type); only the operation holds it."""
+    telemetry, _, tracing, _ = in_memory_telemetry()
+    service = ResourceService(InMemoryUnitOfWork(), telemetry)
+    asyncio.run(service.create(ResourceDraft("db")))
+    tracing.spans.clear()
+    with suppress(InvalidInput):
+        asyncio.run(service.create(ResourceDraft("")))
+    with suppress(DuplicateName):
+        asyncio.run(service.create(ResourceDraft("db")))
+    refused, duplicate = (span for span in tracing.spans if span.name == "resource.create")
+    (validate,) = (span for span in tracing.spans if span.name == "resource.validate" and span.status == "ERROR")
+    (add,) = (span for span in tracing.spans if span.name == "resource.repository.add")
+    assert (validate.status, validate.exceptions) == ("ERROR", [])
+    assert (add.status, add.attributes.get("error.type"), add.exceptions) == ("ERROR", "conflict", [])
+    assert [type(exc) for exc in refused.exceptions] == [InvalidInput]
+    assert [type(exc) for exc in duplicate.exceptions] == [DuplicateName]
+    events = [(span.name, type(exc)) for span in tracing.spans for exc in span.exceptions]
+    assert events == [("resource.create", InvalidInput), ("resource.create", DuplicateName)]

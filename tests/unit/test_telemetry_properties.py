@@ -893,7 +893,7 @@ class BrokenSpan(Broken, SpanPort):
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         self.outage()
 
-    def fail(self, exc: BaseException, error_type: ErrorType) -> None:
+    def fail(self, exc: BaseException, error_type: ErrorType, *, record_exception: bool = True) -> None:
         self.outage()
 
 
