@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import ClassVar
 from uuid import UUID
@@ -95,5 +96,8 @@ class StorageUnavailable(StorageError):
 
 
 def error_type_of(exc: BaseException) -> ErrorType:
-    """The telemetry error type of any exception: `internal` for those the service did not raise on purpose."""
-    return exc.error_type if isinstance(exc, DomainError) else "internal"
+    """The telemetry error type of any exception: `cancelled` for an operation cancelled before it ended (the client
+    went away, the server shut down), `internal` for those the service did not raise on purpose."""
+    if isinstance(exc, DomainError):
+        return exc.error_type
+    return "cancelled" if isinstance(exc, asyncio.CancelledError) else "internal"

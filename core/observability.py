@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -180,7 +181,7 @@ class Instrumentation:
         with self._started(operation, resource_id) as scope:
             try:
                 yield scope
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:  # a cancelled operation ends, and is recorded, too
                 self._failed(operation, scope, exc, error_type or error_type_of(exc), self._clock() - started)
                 raise
             self._succeeded(operation, scope, self._clock() - started)
@@ -227,7 +228,7 @@ class Instrumentation:
         _quietly(self._logging.operation_completed, operation, elapsed * 1000, dict(scope.log_fields))
 
     def _failed(
-        self, operation: Operation, scope: OperationScope, exc: Exception, error_type: ErrorType, elapsed: float
+        self, operation: Operation, scope: OperationScope, exc: BaseException, error_type: ErrorType, elapsed: float
     ) -> None:
         _last_failure.set(exc)
         _quietly(scope.span.fail, exc, error_type)

@@ -8,7 +8,7 @@ from typing import Final, Literal, get_args
 Operation = Literal["create", "get", "list", "update", "delete", "search", "dependencies"]
 Outcome = Literal["success", "error"]
 ErrorType = Literal[
-    "validation", "not_found", "conflict", "circular_dependency", "has_dependents", "database", "internal"
+    "validation", "not_found", "conflict", "circular_dependency", "has_dependents", "database", "internal", "cancelled"
 ]
 OPERATIONS: Final[tuple[Operation, ...]] = get_args(Operation)
 OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)

@@ -7,15 +7,17 @@ trace too; a request refused at the HTTP edge is recorded without raising its ex
 from __future__ import annotations
 
 import asyncio
-from contextlib import suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from uuid import uuid4
 
-from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.memory_repository import InMemoryResourceRepository, InMemoryUnitOfWork
 from adapters.observability import in_memory_telemetry
 from core.errors import DuplicateName, FieldError, InvalidInput, ResourceNotFound, StorageError
 from core.model import ResourceDraft
 from core.observability import Instrumentation
 from core.service import ResourceService
+from ports.repository import ResourceRepository
 
 
 async def _fail(observe: Instrumentation, error: Exception) -> None:
@@ -71,3 +73,49 @@ def test_a_failure_inside_a_child_span_is_recorded_as_an_exception_event_once_on
     assert [type(exc) for exc in duplicate.exceptions] == [DuplicateName]
     events = [(span.name, type(exc)) for span in tracing.spans for exc in span.exceptions]
     assert events == [("resource.create", InvalidInput), ("resource.create", DuplicateName)]
+
+
+class _StuckStore(InMemoryUnitOfWork):
+    """Reads wait until cancelled: an operation caught in flight, as when its client goes away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = asyncio.Event()
+
+    @asynccontextmanager
+    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
+        self.waiting.set()
+        await asyncio.Event().wait()
+        yield InMemoryResourceRepository({})  # never reached
+
+
+async def _cancelled_get(service: ResourceService, store: _StuckStore) -> None:
+    task = asyncio.create_task(service.get(uuid4()))
+    await store.waiting.wait()
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+
+
+def test_a_cancelled_operation_ends_its_span_and_records_its_duration_count_and_log() -> None:
+    telemetry, metrics, tracing, logging = in_memory_telemetry()
+    store = _StuckStore()
+    asyncio.run(_cancelled_get(ResourceService(store, telemetry), store))
+    (span,) = tracing.spans
+    assert (span.name, span.ended, span.status, span.attributes["error.type"]) == (
+        "resource.get",
+        True,
+        "ERROR",
+        "cancelled",
+    )
+    (duration,) = metrics.of("resource.operation.duration")
+    assert duration.attributes == {"operation": "get", "outcome": "error", "error.type": "cancelled"}
+    assert [p.attributes for p in metrics.of("resource.operations") if p.value] == [
+        {"operation": "get", "outcome": "error"}
+    ]
+    assert [p.attributes for p in metrics.of("resource.operation.errors") if p.value] == [
+        {"operation": "get", "error.type": "cancelled"}
+    ]
+    (failed,) = (record for record in logging.records if record["event"] == "operation.failed")
+    assert (failed["level"], failed["error.type"]) == ("warning", "cancelled")
+    assert "exception.stacktrace" not in failed

@@ -97,7 +97,7 @@ class FailingReads(UnitOfWork):
 
     def __init__(self, inner: UnitOfWork) -> None:
         self.inner = inner
-        self.failures: list[Exception] = []
+        self.failures: list[BaseException] = []
 
     @property
     def database(self) -> Database:
@@ -117,7 +117,7 @@ class FailingReads(UnitOfWork):
         await self.inner.ping()
 
 
-async def _expect(error: type[Exception], call: Awaitable[object]) -> None:
+async def _expect(error: type[BaseException], call: Awaitable[object]) -> None:
     with pytest.raises(error):
         await call
 
@@ -148,6 +148,8 @@ async def _scenario(service: ResourceService, uow: FailingReads) -> None:
     await _expect(StorageError, service.get(db.id))
     uow.failures.append(RuntimeError("a bug"))
     await _expect(RuntimeError, service.list_page(page))
+    uow.failures.append(asyncio.CancelledError())  # as if the request's task were cancelled in the store
+    await _expect(asyncio.CancelledError, service.list_page(page))
     await service.refresh_resource_count()
     await service.delete(web.id)
     await service.delete_cascade(db.id)
