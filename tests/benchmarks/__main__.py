@@ -1,6 +1,7 @@
 """`python -m tests.benchmarks [SUITE ...] [--smoke] [--output PATH] [--charts DIR]` (what `tox -e bench` runs).
 
-Suites: inprocess (observability cost per request, in process), http (throughput under wrk), floor (the project
+Suites: inprocess (observability cost per request, in process), http (throughput under wrk), sampling (the
+throughput kept at 100, 10 and 1 % trace sampling, under wrk), floor (the project
 against the same routes written plainly, under wrk, SQLite and PostgreSQL), graph (graph operations against
 size), graph_floor (the cycle check and cascade delete of a long chain against one recursive CTE), create_scale (a
 create among 10^6 stored resources against among 10^3), primitives (one span, metric, log line). All of them by
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from . import create_scale, floor_throughput, graph, graph_floor, inprocess, primitives, throughput
+from . import create_scale, floor_throughput, graph, graph_floor, inprocess, primitives, sampling, throughput
 from .measure import pin_to_cpu, table
 
 DEFAULT_OUTPUT: Final = Path(".benchmarks/results.json")
@@ -53,6 +54,12 @@ def _run_http(smoke: bool) -> dict[str, Any]:
     return throughput.run(smoke=smoke)
 
 
+def _run_sampling(smoke: bool) -> dict[str, Any]:
+    if not throughput.available():
+        raise SystemExit("the sampling suite needs wrk (Debian: apt-get install wrk)")
+    return sampling.run(smoke=smoke)
+
+
 def _run_floor(smoke: bool) -> dict[str, Any]:
     if not throughput.available():
         raise SystemExit("the floor suite needs wrk (Debian: apt-get install wrk)")
@@ -66,6 +73,7 @@ def _run_primitives(smoke: bool) -> dict[str, Any]:
 SUITES: Final[dict[str, Callable[[bool], dict[str, Any]]]] = {
     "inprocess": _run_inprocess,
     "http": _run_http,
+    "sampling": _run_sampling,
     "floor": _run_floor,
     "graph": _run_graph,
     "graph_floor": _run_graph_floor,
@@ -80,6 +88,10 @@ TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
     "http": [
         ("rows", ["framework", "observability", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"]),
         ("ratios", ["ratio", "operation", "value"]),
+    ],
+    "sampling": [
+        ("rows", ["framework", "sampling", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"]),
+        ("ratios", ["framework", "sampling", "operation", "on_over_off"]),
     ],
     "floor": [
         ("rows", ["server", "database", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"]),

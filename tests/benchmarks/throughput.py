@@ -115,12 +115,17 @@ class Server:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def telemetry_environment(self) -> dict[str, str]:
+        """Off: the SDK disabled. On: every signal exported to the sink, every trace sampled."""
+        if self.observability == "off":
+            return {"OTEL_SDK_DISABLED": "true"}
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.sink_endpoint, "OTEL_TRACES_SAMPLER": "always_on"}
+
     def start(self, pinned: bool) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        overrides = {"OTEL_SDK_DISABLED": "true"}
-        if self.observability == "on":
-            overrides = {"OTEL_EXPORTER_OTLP_ENDPOINT": self.sink_endpoint, "OTEL_TRACES_SAMPLER": "always_on"}
-        env = service_environment(f"sqlite+aiosqlite:///{self.directory / 'resources.db'}", overrides)
+        env = service_environment(
+            f"sqlite+aiosqlite:///{self.directory / 'resources.db'}", self.telemetry_environment()
+        )
         command = [str(CONSOLE_SCRIPT), "serve", "--framework", self.framework, "--port", str(self.port)]
         self.process = spawn_server(command, env, self.directory, pinned=pinned)
 
@@ -289,7 +294,8 @@ def _rows(loads: Loads) -> list[Row]:
     ]
 
 
-def _paired(numerators: list[Load], denominators: list[Load]) -> dict[str, float | int]:
+def paired(numerators: list[Load], denominators: list[Load]) -> dict[str, float | int]:
+    """Throughput of the first runs over the second's, run by run (the runs of one repetition pair up)."""
     return Spread.of(
         [top.requests_per_s / bottom.requests_per_s for top, bottom in zip(numerators, denominators, strict=True)]
     ).as_json()
@@ -301,7 +307,7 @@ def _ratios(loads: Loads) -> list[Row]:
     for operation in sorted({operation for _, _, operation in loads}):
         for framework in FRAMEWORKS:
             on, off = loads[(framework, "on", operation)], loads[(framework, "off", operation)]
-            ratios.append({"ratio": f"{framework} on/off", "operation": operation, "value": _paired(on, off)})
+            ratios.append({"ratio": f"{framework} on/off", "operation": operation, "value": paired(on, off)})
         for observability in ("off", "on"):
             litestar, fastapi = (
                 loads[("litestar", observability, operation)],
@@ -311,7 +317,7 @@ def _ratios(loads: Loads) -> list[Row]:
                 {
                     "ratio": f"litestar/fastapi {observability}",
                     "operation": operation,
-                    "value": _paired(litestar, fastapi),
+                    "value": paired(litestar, fastapi),
                 }
             )
     return ratios

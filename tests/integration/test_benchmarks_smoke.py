@@ -37,6 +37,10 @@ SHAPES: dict[str, dict[str, set[str]]] = {
         "rows": {"framework", "observability", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"},
         "ratios": {"ratio", "operation", "value"},
     },
+    "sampling": {
+        "rows": {"framework", "sampling", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"},
+        "ratios": {"framework", "sampling", "operation", "on_over_off"},
+    },
     "floor": {
         "rows": {"server", "database", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"},
         "ratios": {"ratio", "database", "operation", "value"},
@@ -84,7 +88,7 @@ def _assert_shape(suite: str, result: Mapping[str, Any]) -> None:
     [pytest.param(suite, marks=[pytest.mark.postgres] if suite in POSTGRES_SUITES else []) for suite in SHAPES],
 )
 def test_each_suite_runs_at_smoke_size_and_writes_its_results(suite: str, tmp_path: Path) -> None:
-    if suite in ("http", "floor") and shutil.which("wrk") is None:
+    if suite in ("http", "sampling", "floor") and shutil.which("wrk") is None:
         pytest.skip("wrk is not installed")
     output = tmp_path / "results.json"
 
