@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from adapters.otel.sdk import OtelConfig, build_providers, build_resource
+from adapters.otel.sdk import EXPORT_BATCH_SIZE, OtelConfig, OtelExport, build_providers, build_resource
 
 CONFIG = OtelConfig(service_version="1.2.3", framework="litestar", deployment_environment="test")
 
@@ -48,3 +48,26 @@ def test_the_sampler_comes_from_the_standard_variables(monkeypatch: pytest.Monke
         assert "0.25" in description
     finally:
         assert providers.shutdown(5)
+
+
+def _export_batch_sizes(monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
+    """The span and log batch processors' batch sizes, as build_providers sets them (SDK internals, read only)."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    export = OtelExport(traces_exporter="otlp", metrics_exporter="none", logs_exporter="otlp")
+    providers = build_providers(OtelConfig("1.2.3", "fastapi", export=export))
+    try:
+        (spans,) = providers.tracer_provider._active_span_processor._span_processors
+        (logs,) = providers.logger_provider._multi_log_record_processor._log_record_processors
+        return spans._batch_processor._max_export_batch_size, logs._batch_processor._max_export_batch_size  # type: ignore[attr-defined]
+    finally:
+        providers.shutdown(1.0)
+
+
+def test_batches_hold_128_items_unless_the_standard_variables_say_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Encoding a batch holds the GIL while requests wait: 128 spans take a quarter of the SDK's default 512."""
+    monkeypatch.delenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", raising=False)
+    monkeypatch.delenv("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", raising=False)
+    assert _export_batch_sizes(monkeypatch) == (EXPORT_BATCH_SIZE, EXPORT_BATCH_SIZE) == (128, 128)
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "256")
+    monkeypatch.setenv("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "64")
+    assert _export_batch_sizes(monkeypatch) == (256, 64)
