@@ -15,7 +15,6 @@ from contextlib import (
 )
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, cast
 from uuid import UUID
 
@@ -262,7 +261,7 @@ class _TracedRepository:
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         call = getattr(self._repository, method)
-        attributes = _call_attributes(method, self._database)
+        attributes = repository_call_attributes(method, self._database)
 
         async def traced(*args: Any, **kwargs: Any) -> Any:
             started = self._clock()
@@ -286,8 +285,3 @@ class _TracedRepository:
 def _call_error_type(exc: Exception) -> ErrorType:
     """A refusal the store decided (a taken name) keeps its type; any other failure of the call is the database's."""
     return exc.error_type if isinstance(exc, DomainError) else "database"
-
-
-@cache
-def _call_attributes(method: str, database: Database) -> Mapping[str, AttributeValue]:
-    return repository_call_attributes(method, database)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Final, Literal, get_args
 
 Operation = Literal["create", "get", "list", "update", "delete", "search", "dependencies"]
@@ -155,10 +157,12 @@ def circular_dependency_attributes(operation: Operation) -> dict[str, str]:
     return {ATTR_OPERATION: operation}
 
 
-def repository_call_attributes(method: str, database: Database) -> dict[str, str | int]:
+@cache
+def repository_call_attributes(method: str, database: Database) -> Mapping[str, str | int]:
     """Attributes of a repository call's span: the database's, with the call's operation and collection.
 
-    None for a store that is no DBMS (the in-memory one): its calls are not database client calls.
+    None for a store that is no DBMS (the in-memory one): its calls are not database client calls. Each call of the
+    repository asks for them (its span, its metric point), so they are built once per method and database.
     """
     if database.system is None:
         return {}
@@ -166,7 +170,8 @@ def repository_call_attributes(method: str, database: Database) -> dict[str, str
     return {**database.attributes(), ATTR_DB_OPERATION: operation, ATTR_DB_COLLECTION: collection}
 
 
-def repository_attributes(method: str, database: Database, error_type: ErrorType | None) -> dict[str, str | int]:
+@cache
+def repository_attributes(method: str, database: Database, error_type: ErrorType | None) -> Mapping[str, str | int]:
     """Attributes of `resource.repository.duration`: the method, the call's database attributes, and error.type."""
     attributes: dict[str, str | int] = {ATTR_REPOSITORY_METHOD: method, **repository_call_attributes(method, database)}
     if error_type is not None:
