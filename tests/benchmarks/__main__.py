@@ -1,11 +1,11 @@
 """`python -m tests.benchmarks [SUITE ...] [--smoke] [--output PATH] [--charts DIR]` (what `tox -e bench` runs).
 
-Suites: inprocess (observability cost per request, in process), http (throughput under wrk), sampling (the
-throughput kept at 100, 10 and 1 % trace sampling, under wrk), floor (the project
-against the same routes written plainly, under wrk, SQLite and PostgreSQL), graph (graph operations against
-size), graph_floor (the cycle check and cascade delete of a long chain against one recursive CTE), create_scale (a
-create among 10^6 stored resources against among 10^3), primitives (one span, metric, log line). All of them by
-default. Results go to
+Suites: inprocess (observability cost per request, in process), sdk_floor (the CPU telemetry adds to a request
+against the bare SDK emitting the same spans, metric records and log records), http (throughput under wrk),
+sampling (the throughput kept at 100, 10 and 1 % trace sampling, under wrk), floor (the project against the same
+routes written plainly, under wrk, SQLite and PostgreSQL), graph (graph operations against size), graph_floor (the
+cycle check and cascade delete of a long chain against one recursive CTE), create_scale (a create among 10^6 stored
+resources against among 10^3), primitives (one span, metric, log line). All of them by default. Results go to
 `--output` as JSON and to stdout as tables; a full run also draws the charts (matplotlib, the bench extra).
 """
 
@@ -23,7 +23,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from . import create_scale, floor_throughput, graph, graph_floor, inprocess, primitives, sampling, throughput
+from . import (
+    create_scale,
+    floor_throughput,
+    graph,
+    graph_floor,
+    inprocess,
+    primitives,
+    sampling,
+    sdk_floor,
+    throughput,
+)
 from .measure import pin_to_cpu, table
 
 DEFAULT_OUTPUT: Final = Path(".benchmarks/results.json")
@@ -34,6 +44,10 @@ BENCH_CPU: Final = 0
 
 def _run_inprocess(smoke: bool) -> dict[str, Any]:
     return asyncio.run(inprocess.run(smoke=smoke))
+
+
+def _run_sdk_floor(smoke: bool) -> dict[str, Any]:
+    return asyncio.run(sdk_floor.run(smoke=smoke))
 
 
 def _run_graph(smoke: bool) -> dict[str, Any]:
@@ -72,6 +86,7 @@ def _run_primitives(smoke: bool) -> dict[str, Any]:
 
 SUITES: Final[dict[str, Callable[[bool], dict[str, Any]]]] = {
     "inprocess": _run_inprocess,
+    "sdk_floor": _run_sdk_floor,
     "http": _run_http,
     "sampling": _run_sampling,
     "floor": _run_floor,
@@ -84,6 +99,10 @@ SUITES: Final[dict[str, Callable[[bool], dict[str, Any]]]] = {
 TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
     "inprocess": [
         ("rows", ["framework", "operation", "configuration", "us_per_request", "added_us_vs_noop", "ratio_to_bare"]),
+    ],
+    "sdk_floor": [
+        ("emitted", ["framework", "operation", "spans", "metric_records", "log_records"]),
+        ("rows", ["framework", "operation", "noop_us", "otel_us", "added_us", "sdk_floor_us", "added_over_floor"]),
     ],
     "http": [
         ("rows", ["framework", "observability", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"]),

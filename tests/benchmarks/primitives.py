@@ -36,7 +36,8 @@ _FIELDS: Final = {"resource_id": "0b5c7c4e-8f0e-4d36-9a51-2f1d0c8f6a11"}
 
 
 @contextlib.contextmanager
-def _providers(endpoint: str) -> Iterator[OtelProviders]:
+def otlp_providers(endpoint: str) -> Iterator[OtelProviders]:
+    """The project's SDK providers, exporting traces, metrics and logs over OTLP/HTTP to `endpoint`."""
     previous = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
     config = OtelConfig(
@@ -130,7 +131,7 @@ def run(*, smoke: bool) -> dict[str, Any]:
     """Microseconds per call of each primitive; rows and targets. The first round is a warm-up."""
     repetitions, calls = (SMOKE_REPETITIONS, SMOKE_CALLS) if smoke else (FULL_REPETITIONS, FULL_CALLS)
     samples: dict[str, list[float]] = {}
-    with OtlpSink() as sink, _providers(sink.endpoint) as providers:
+    with OtlpSink() as sink, otlp_providers(sink.endpoint) as providers:
         for repetition in range(repetitions + 1):
             for exported in _LOG_SETUPS.values():
                 configure_logging(level="info", logger_provider=providers.logger_provider if exported else None)

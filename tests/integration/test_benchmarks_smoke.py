@@ -18,7 +18,18 @@ pytestmark = pytest.mark.slow
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SPREAD_KEYS = {"median", "min", "max", "repetitions"}
 # Every figure that must be positive; the other spreads are differences or ratios.
-POSITIVE = {"us_per_request", "requests_per_s", "p50_ms", "p99_ms", "ms_per_operation", "ms_per_create", "us_per_call"}
+POSITIVE = {
+    "noop_us",
+    "otel_us",
+    "sdk_floor_us",
+    "us_per_request",
+    "requests_per_s",
+    "p50_ms",
+    "p99_ms",
+    "ms_per_operation",
+    "ms_per_create",
+    "us_per_call",
+}
 POSTGRES_SUITES = {"graph", "floor", "graph_floor", "create_scale"}
 # Each suite's result tables and the columns every row of them has: the shape docs/performance.md is built from.
 SHAPES: dict[str, dict[str, set[str]]] = {
@@ -32,6 +43,10 @@ SHAPES: dict[str, dict[str, set[str]]] = {
             "ratio_to_noop",
             "ratio_to_bare",
         }
+    },
+    "sdk_floor": {
+        "emitted": {"framework", "operation", "spans", "metric_records", "log_records"},
+        "rows": {"framework", "operation", "noop_us", "otel_us", "added_us", "sdk_floor_us", "added_over_floor"},
     },
     "http": {
         "rows": {"framework", "observability", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"},
@@ -108,3 +123,13 @@ def test_each_suite_runs_at_smoke_size_and_writes_its_results(suite: str, tmp_pa
     assert results["machine"]["cpus"] >= 1
     assert list(results["suites"]) == [suite]
     _assert_shape(suite, results["suites"][suite])
+    if suite == "sdk_floor":
+        _assert_the_floor_emits_the_contract(results["suites"][suite]["emitted"])
+
+
+def _assert_the_floor_emits_the_contract(emitted: list[Mapping[str, Any]]) -> None:
+    """Each request's floor has its server, operation and repository spans, and its completion log record."""
+    for row in emitted:
+        assert row["spans"] >= 3, row
+        assert row["metric_records"] >= 5, row
+        assert row["log_records"] == 1, row
