@@ -20,11 +20,9 @@ PUT /resources/search (405). FastAPI's instrumentation takes the last route whos
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
-from collections import ChainMap
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from typing import Any, Final, Literal, cast
 from urllib.parse import urlsplit
 
@@ -46,7 +44,9 @@ from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, S
 from opentelemetry.semconv.attributes.url_attributes import URL_QUERY
 from opentelemetry.trace import NoOpTracerProvider, Span, TracerProvider
 from opentelemetry.util.http import sanitize_method
+from starlette._utils import get_route_path
 from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.routing import Route
 from starlette.types import ASGIApp as StarletteASGIApp
 from starlette.types import Receive, Scope, Send
 
@@ -122,6 +122,8 @@ def instrument_fastapi(
         # FastAPIInstrumentor's stack: its OpenTelemetryMiddleware inside one last ServerErrorMiddleware.
         stack = build_instrumented_stack()
         if isinstance(stack, ServerErrorMiddleware) and isinstance(stack.app, OpenTelemetryMiddleware):
+            if all(type(route) is Route for route in app.routes):
+                stack.app.default_span_details = FastApiSpanDetails(cast(list[Route], app.routes))
             stack.app = PerRequestInstrumentation(stack.app, client_port=http_spans.client_port)
         return stack
 
@@ -181,7 +183,9 @@ class PerRequestInstrumentation:
         self._client_port = client_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        instrumentation = copy.copy(self._middleware)
+        # What copy.copy does, without its generic protocol (a quarter of the time).
+        instrumentation = object.__new__(type(self._middleware))
+        instrumentation.__dict__.update(self._middleware.__dict__)
         client = scope.get("client")
         if self._client_port or not client:
             await instrumentation(scope, receive, send)
@@ -192,8 +196,9 @@ class PerRequestInstrumentation:
             await app(scope, receive, send)
 
         instrumentation.app = app_given_the_scope_as_received
-        seen: MutableMapping[str, Any] = ChainMap({"client": (client[0], 0)}, scope)
-        await instrumentation(seen, receive, send)
+        # A copy, not a ChainMap over the scope: the instrumentation reads the scope some forty times a request,
+        # and a ChainMap lookup costs several times a dict's (measured: 22 us against 10 us for its attributes).
+        await instrumentation({**scope, "client": (client[0], 0)}, receive, send)
 
 
 class ServerSpanAttributes:
@@ -251,6 +256,46 @@ def scrubbed_query(query: str) -> str:
     )
 
 
+def span_details(scope: Mapping[str, Any], route: str | None) -> tuple[str, dict[str, str]]:
+    """FastAPIInstrumentor's naming: the span is `METHOD template` with `http.route`, or the method alone."""
+    method = sanitize_method(str(scope.get("method", "")).strip())
+    if method == "_OTHER":
+        method = "HTTP"
+    if route is None:
+        return method, {}
+    return (f"{method} {route}" if method else route), {HTTP_ROUTE: route}
+
+
+class FastApiSpanDetails:
+    """The server span's name and `http.route` for FastAPI, as FastAPIInstrumentor finds them, found faster.
+
+    The instrumentation tries every route in turn with Starlette's `Route.matches`, which converts the path
+    parameters and builds a scope for the route at each match (14 us a request over this app's 26 routes). The
+    route it settles on depends only on each route's compiled path pattern and methods: the first that matches
+    the path and allows the method, else the last that matches the path. For plain Starlette routes only.
+    """
+
+    def __init__(self, routes: list[Route]) -> None:
+        self._routes = [(route.path_regex, route.methods, route.path) for route in routes]
+
+    def __call__(self, scope: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+        return span_details(scope, self.route(scope))
+
+    def route(self, scope: Mapping[str, Any]) -> str | None:
+        """The template of the route for the scope's path and method; None if no route's path matches."""
+        if scope.get("type") != "http":
+            return None
+        path = get_route_path(cast(Scope, scope))
+        method = scope.get("method")
+        partial = None
+        for pattern, methods, template in self._routes:
+            if pattern.match(path):
+                if not methods or method in methods:
+                    return template
+                partial = template
+        return partial
+
+
 class LitestarSpanDetails:
     """The server span's name and `http.route`, from the route Litestar's router picks for the request.
 
@@ -264,14 +309,7 @@ class LitestarSpanDetails:
         self._router = app.asgi_router
 
     def __call__(self, scope: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
-        # The same naming as FastAPIInstrumentor's: `METHOD template`, or the method alone.
-        method = sanitize_method(str(scope.get("method", "")).strip())
-        if method == "_OTHER":
-            method = "HTTP"
-        route = self.route(scope)
-        if route is None:
-            return method, {}
-        return (f"{method} {route}" if method else route), {HTTP_ROUTE: route}
+        return span_details(scope, self.route(scope))
 
     def route(self, scope: Mapping[str, Any]) -> str | None:
         """The template of the route for the scope's path, with plain `{name}` parameters; None if none matches."""

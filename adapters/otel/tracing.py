@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from types import TracebackType
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -19,18 +20,59 @@ class OtelSpan(SpanPort):
     """An OpenTelemetry span seen through the port."""
 
     def __init__(self, span: Span) -> None:
-        self._span = span
+        self.span = span
         self.failed = False
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
-        self._span.set_attributes(attributes)
+        self.span.set_attributes(attributes)
 
     def fail(self, exc: BaseException, error_type: ErrorType, *, record_exception: bool = True) -> None:
         self.failed = True
-        self._span.set_attribute(ATTR_ERROR_TYPE, error_type)
+        self.span.set_attribute(ATTR_ERROR_TYPE, error_type)
         if record_exception:
-            self._span.record_exception(exc)
-        self._span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+            self.span.record_exception(exc)
+        self.span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+
+
+class _CurrentSpan(AbstractContextManager[SpanPort]):
+    """A span started on entry and current until exit, when it ends; an exception that escapes marks it failed.
+
+    What `start_as_current_span` does with the SDK's exception handling off, as one object: that takes three
+    generator-based context managers a span (about 4 us of the 10 us a span costs the service here).
+    """
+
+    __slots__ = ("_attributes", "_kind", "_name", "_port", "_token", "_tracer")
+
+    def __init__(
+        self, tracer: trace.Tracer, name: str, attributes: Mapping[str, AttributeValue] | None, kind: SpanKind
+    ) -> None:
+        self._tracer = tracer
+        self._name = name
+        self._attributes = attributes
+        self._kind = kind
+
+    def __enter__(self) -> SpanPort:
+        span = self._tracer.start_span(
+            self._name,
+            kind=self._kind,
+            attributes=self._attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        self._token = context.attach(trace.set_span_in_context(span))
+        self._port = OtelSpan(span)
+        return self._port
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        span = self._port.span
+        try:
+            if exc is not None and not self._port.failed:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+        finally:
+            context.detach(self._token)
+            span.end()
 
 
 class OtelTracing(TracingPort):
@@ -39,20 +81,10 @@ class OtelTracing(TracingPort):
     def __init__(self, tracer_provider: trace.TracerProvider, version: str | None = None) -> None:
         self._tracer = tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, version)
 
-    @contextmanager
     def span(
         self, name: str, attributes: Mapping[str, AttributeValue] | None = None, kind: PortSpanKind = "INTERNAL"
-    ) -> Iterator[SpanPort]:
-        with self._tracer.start_as_current_span(
-            name, kind=_KINDS[kind], attributes=attributes, record_exception=False, set_status_on_exception=False
-        ) as span:
-            port = OtelSpan(span)
-            try:
-                yield port
-            except BaseException as exc:
-                if not port.failed:
-                    span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
-                raise
+    ) -> AbstractContextManager[SpanPort]:
+        return _CurrentSpan(self._tracer, name, attributes, _KINDS[kind])
 
     def current_ids(self) -> TraceIds | None:
         span_context = trace.get_current_span().get_span_context()

@@ -20,13 +20,14 @@ from uuid import uuid4
 import fastapi
 import httpx
 import pytest
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor, _get_default_span_details
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_trace_id
+from starlette.routing import Route
 
 from adapters.memory_repository import InMemoryUnitOfWork
 from adapters.observability import NoOpLogging
@@ -38,7 +39,12 @@ from core.telemetry import INSTRUMENTATION_SCOPE
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
 from entrypoints.http.api import DOCS_ASSET_PATHS, DOCS_PATH
-from entrypoints.http_instrumentation import ServerSpanAttributes, instrument_fastapi, instrument_litestar
+from entrypoints.http_instrumentation import (
+    FastApiSpanDetails,
+    ServerSpanAttributes,
+    instrument_fastapi,
+    instrument_litestar,
+)
 from entrypoints.settings import HttpSpanSettings, Settings
 from ports.repository import ResourceRepository
 
@@ -686,3 +692,25 @@ async def test_property_14_the_global_fastapi_instrumentor_and_instrument_app_re
         operation = served.operation_span("resource.create")
         assert operation.parent is not None
         assert operation.parent.span_id == server.context.span_id
+
+
+_ODD_PATHS = ["/", "/resources/", "//resources", "/nothing", "/docs/missing.js", "/resources/a/b", "/health/live/"]
+
+
+@pytest.mark.parametrize("root_path", ["", "/api"])
+def test_the_fastapi_span_details_are_those_fastapiinstrumentor_finds_for_every_route_method_and_path(
+    root_path: str,
+) -> None:
+    """The route table the app's instrumentation uses names every request as the instrumentation's own lookup does."""
+    app = fastapi_app.create_app(bootstrap(Settings(), InMemoryUnitOfWork()))
+    routes = [route for route in app.routes if isinstance(route, Route)]
+    assert len(routes) == len(app.routes)
+    paths = {route.path.replace("{id}", str(uuid4())) for route in routes} | set(_ODD_PATHS)
+    fast = FastApiSpanDetails(routes)
+    checked = 0
+    for path in paths:
+        for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "BREW"]:
+            scope = {"type": "http", "method": method, "path": root_path + path, "root_path": root_path, "app": app}
+            assert fast(scope) == _get_default_span_details(scope), (method, path)
+            checked += 1
+    assert checked > 100
