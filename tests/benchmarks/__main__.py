@@ -2,10 +2,11 @@
 
 Suites: inprocess (observability cost per request, in process), sdk_floor (the CPU telemetry adds to a request
 against the bare SDK emitting the same spans, metric records and log records), http (throughput under wrk),
-sampling (the throughput kept at 100, 10 and 1 % trace sampling, under wrk), floor (the project against the same
-routes written plainly, under wrk, SQLite and PostgreSQL), graph (graph operations against size), graph_floor (the
-cycle check and cascade delete of a long chain against one recursive CTE), create_scale (a create among 10^6 stored
-resources against among 10^3), primitives (one span, metric, log line). All of them by default. Results go to
+sampling (the throughput kept at 100, 10 and 1 % trace sampling, under wrk), peers (the usual ways of
+instrumenting, each on the floor app, on / off beside the project's, under wrk), floor (the project against the
+same routes written plainly, under wrk, SQLite and PostgreSQL), graph (graph operations against size), graph_floor
+(the cycle check and cascade delete of a long chain against one recursive CTE), create_scale (a create among 10^6
+stored resources against among 10^3), primitives (one span, metric, log line). All of them by default. Results go to
 `--output` as JSON and to stdout as tables; a full run also draws the charts (matplotlib, the bench extra).
 """
 
@@ -29,6 +30,7 @@ from . import (
     graph,
     graph_floor,
     inprocess,
+    peers,
     primitives,
     sampling,
     sdk_floor,
@@ -74,6 +76,12 @@ def _run_sampling(smoke: bool) -> dict[str, Any]:
     return sampling.run(smoke=smoke)
 
 
+def _run_peers(smoke: bool) -> dict[str, Any]:
+    if not throughput.available():
+        raise SystemExit("the peers suite needs wrk (Debian: apt-get install wrk)")
+    return peers.run(smoke=smoke)
+
+
 def _run_floor(smoke: bool) -> dict[str, Any]:
     if not throughput.available():
         raise SystemExit("the floor suite needs wrk (Debian: apt-get install wrk)")
@@ -89,6 +97,7 @@ SUITES: Final[dict[str, Callable[[bool], dict[str, Any]]]] = {
     "sdk_floor": _run_sdk_floor,
     "http": _run_http,
     "sampling": _run_sampling,
+    "peers": _run_peers,
     "floor": _run_floor,
     "graph": _run_graph,
     "graph_floor": _run_graph_floor,
@@ -111,6 +120,10 @@ TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
     "sampling": [
         ("rows", ["framework", "sampling", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"]),
         ("ratios", ["framework", "sampling", "operation", "on_over_off"]),
+    ],
+    "peers": [
+        ("rows", ["framework", "server", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"]),
+        ("ratios", ["framework", "server", "operation", "on_over_off", "on_over_floor"]),
     ],
     "floor": [
         ("rows", ["server", "database", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"]),

@@ -229,7 +229,7 @@ def create_app() -> FastAPI:
         return Response(b'{"status":"ok"}', media_type=JSON)
 
     async def page(pattern: str | None, query: Mapping[str, str]) -> Response:
-        limit, offset = _number(query, "limit", 50, 1, 500), _number(query, "offset", 0, 0, 2**53)
+        limit, offset = query_number(query, "limit", 50, 1, 500), query_number(query, "offset", 0, 0, 2**53)
         if limit is None or offset is None:
             return Response(b'{"title":"Invalid input"}', status_code=422, media_type=JSON)
         items, total = await stores["store"].page(pattern, limit, offset)
@@ -273,7 +273,7 @@ def create_app() -> FastAPI:
     return app
 
 
-def _number(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int | None:
+def query_number(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int | None:
     """The integer query parameter `name` within [low, high], its default when absent, None when invalid."""
     text = query.get(name)
     if text is None:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +69,12 @@ PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 POSTGRES_URL: Final = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
+def uvicorn_command(factory: str, port: int) -> list[str]:
+    """An app factory of this package (`module:function`) under uvicorn, as `resource-service serve` runs ours."""
+    uvicorn = [sys.executable, "-m", "uvicorn", f"tests.benchmarks.{factory}", "--factory"]
+    return [*uvicorn, "--app-dir", str(PROJECT_ROOT), "--port", str(port), "--no-access-log"]
+
+
 @dataclass
 class Server:
     """One server process (a framework's `resource-service serve`, or the floor) over its own database.
@@ -94,18 +100,20 @@ class Server:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _command(self) -> list[str]:
+    def command(self) -> list[str]:
+        """The floor app under uvicorn, or the framework's `resource-service serve`."""
         if self.kind == "floor":
-            uvicorn = [sys.executable, "-m", "uvicorn", "tests.benchmarks.floor:create_app", "--factory"]
-            return [*uvicorn, "--app-dir", str(PROJECT_ROOT), "--port", str(self.port), "--no-access-log"]
+            return uvicorn_command("floor:create_app", self.port)
         return [str(CONSOLE_SCRIPT), "serve", "--framework", self.kind, "--port", str(self.port)]
+
+    def environment(self) -> dict[str, str]:
+        """What the server is started with besides its database: observability off."""
+        return {"OTEL_SDK_DISABLED": "true", "FLOOR_DATABASE_URL": self.database_url}
 
     def start(self, pinned: bool) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        env = service_environment(
-            self.database_url, {"OTEL_SDK_DISABLED": "true", "FLOOR_DATABASE_URL": self.database_url}
-        )
-        self.process = spawn_server(self._command(), env, self.directory, pinned=pinned)
+        env = service_environment(self.database_url, self.environment())
+        self.process = spawn_server(self.command(), env, self.directory, pinned=pinned)
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -117,7 +125,7 @@ class Server:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"{self.kind} on {self.database} was not ready in {timeout_s} s")
+        raise AssertionError(f"{self.name} was not ready in {timeout_s} s")
 
     def _check_answers(self) -> None:
         for path in (self.seed_path, *READ_PATHS.values()):
@@ -163,20 +171,20 @@ async def _admin(statement: str) -> None:
         await connection.close()
 
 
-def _sqlite_copies(directory: Path, resources: int) -> tuple[dict[Kind, str], str]:
-    """A seeded SQLite database per server, copies of one; their URLs by kind, and the path `get` reads."""
-    paths = {kind: directory / f"{kind}-sqlite" / "resources.db" for kind in KINDS}
+def sqlite_copies(directory: Path, resources: int, names: Sequence[str]) -> tuple[dict[str, str], str]:
+    """A seeded SQLite database per named server, copies of one; their URLs by name, and the path `get` reads."""
+    paths = {name: directory / f"{name}-sqlite" / "resources.db" for name in names}
     first, *others = paths.values()
     first.parent.mkdir(parents=True)
     seed_path = asyncio.run(_seed(f"sqlite+aiosqlite:///{first}", resources))
     for path in others:
         path.parent.mkdir(parents=True)
         shutil.copyfile(first, path)
-    return {kind: f"sqlite+aiosqlite:///{path}" for kind, path in paths.items()}, seed_path
+    return {name: f"sqlite+aiosqlite:///{path}" for name, path in paths.items()}, seed_path
 
 
 @contextmanager
-def _postgres_copies(resources: int) -> Iterator[tuple[dict[Kind, str], str]]:
+def _postgres_copies(resources: int) -> Iterator[tuple[dict[str, str], str]]:
     """A seeded PostgreSQL database of this run's own per server, copies of one, dropped at the end.
 
     Their URLs by kind, and the path `get` reads.
@@ -209,8 +217,8 @@ def run(*, smoke: bool) -> dict[str, Any]:
     operations, resources = (SMOKE_OPERATIONS, SMOKE_RESOURCES) if smoke else (OPERATIONS, FULL_RESOURCES)
     with tempfile.TemporaryDirectory() as temporary, _postgres_copies(resources) as postgres:
         directory = Path(temporary)
-        copies: dict[Database, tuple[dict[Kind, str], str]] = {
-            "sqlite": _sqlite_copies(directory, resources),
+        copies: dict[Database, tuple[dict[str, str], str]] = {
+            "sqlite": sqlite_copies(directory, resources, KINDS),
             "postgresql": postgres,
         }
         servers = []

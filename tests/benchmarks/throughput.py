@@ -74,6 +74,13 @@ def service_environment(database_url: str, overrides: dict[str, str]) -> dict[st
     return {**env, "DATABASE_URL": database_url, **overrides}
 
 
+def telemetry_environment(observability: Observability, sink_endpoint: str) -> dict[str, str]:
+    """The service's telemetry off (the SDK disabled) or on (every signal exported to the sink, every trace sampled)."""
+    if observability == "off":
+        return {"OTEL_SDK_DISABLED": "true"}
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_endpoint, "OTEL_TRACES_SAMPLER": "always_on"}
+
+
 def available() -> bool:
     """wrk (Debian package `wrk`) is installed."""
     return shutil.which("wrk") is not None
@@ -116,10 +123,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def telemetry_environment(self) -> dict[str, str]:
-        """Off: the SDK disabled. On: every signal exported to the sink, every trace sampled."""
-        if self.observability == "off":
-            return {"OTEL_SDK_DISABLED": "true"}
-        return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.sink_endpoint, "OTEL_TRACES_SAMPLER": "always_on"}
+        return telemetry_environment(self.observability, self.sink_endpoint)
 
     def start(self, pinned: bool) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

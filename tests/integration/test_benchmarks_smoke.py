@@ -31,6 +31,7 @@ POSITIVE = {
     "us_per_call",
 }
 POSTGRES_SUITES = {"graph", "floor", "graph_floor", "create_scale"}
+WRK_SUITES = {"http", "sampling", "peers", "floor"}
 # Each suite's result tables and the columns every row of them has: the shape docs/performance.md is built from.
 SHAPES: dict[str, dict[str, set[str]]] = {
     "inprocess": {
@@ -55,6 +56,10 @@ SHAPES: dict[str, dict[str, set[str]]] = {
     "sampling": {
         "rows": {"framework", "sampling", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"},
         "ratios": {"framework", "sampling", "operation", "on_over_off"},
+    },
+    "peers": {
+        "rows": {"framework", "server", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"},
+        "ratios": {"framework", "server", "operation", "on_over_off", "on_over_floor"},
     },
     "floor": {
         "rows": {"server", "database", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"},
@@ -103,7 +108,7 @@ def _assert_shape(suite: str, result: Mapping[str, Any]) -> None:
     [pytest.param(suite, marks=[pytest.mark.postgres] if suite in POSTGRES_SUITES else []) for suite in SHAPES],
 )
 def test_each_suite_runs_at_smoke_size_and_writes_its_results(suite: str, tmp_path: Path) -> None:
-    if suite in ("http", "sampling", "floor") and shutil.which("wrk") is None:
+    if suite in WRK_SUITES and shutil.which("wrk") is None:
         pytest.skip("wrk is not installed")
     output = tmp_path / "results.json"
 
