@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -15,10 +15,11 @@ from contextlib import (
 )
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
 from core.errors import DomainError, error_type_of
+from core.model import PageRequest, Resource
 from core.telemetry import (
     LOG_RESOURCE_ID,
     SEARCH_QUERY_MAX_CHARS,
@@ -42,6 +43,8 @@ from ports.metrics import MetricsPort
 from ports.repository import ResourceRepository
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 _fallback = logging.getLogger(__name__)
 # The exception that ended the last operation of this context (one request's task), which recorded it. Kept
 # here rather than on the exception: observability must leave what callers see unchanged.
@@ -215,8 +218,7 @@ class Instrumentation:
         """`repository` with every call timed, in a child span `resource.repository.<method>`."""
         if not self._enabled:
             return repository
-        traced = _TracedRepository(repository, database, self._tracing, self._metrics, self._clock)
-        return cast(ResourceRepository, traced)
+        return _TracedRepository(repository, database, self._tracing, self._metrics, self._clock)
 
     def _succeeded(self, operation: Operation, scope: OperationScope, elapsed: float) -> None:
         _quietly(self._metrics.record_operation, operation, elapsed, None)
@@ -237,8 +239,11 @@ class Instrumentation:
         _quietly(self._logging.operation_failed, operation, elapsed * 1000, error_type, exc, dict(scope.log_fields))
 
 
-class _TracedRepository:
-    """Delegates every repository method, each call timed and in its own child span.
+class _TracedRepository(ResourceRepository):
+    """Implements the repository port by delegating each method, each call timed and in its own child span.
+
+    Every port method is written out and goes through `_traced`, so the type checker sees the port: a method the
+    port gains and this class lacks leaves it abstract, an error where `Instrumentation.traced` builds it.
 
     On a DBMS the span is a database client call: kind CLIENT, with the database conventions' attributes. The
     in-memory store is no DBMS: its spans stay INTERNAL, without them.
@@ -259,27 +264,62 @@ class _TracedRepository:
         self._metrics = metrics
         self._clock = clock
 
-    def __getattr__(self, method: str) -> Callable[..., Any]:
-        call = getattr(self._repository, method)
+    async def get(self, resource_id: UUID) -> Resource | None:
+        return await self._traced("get", self._repository.get, resource_id)
+
+    async def get_many(self, resource_ids: Collection[UUID]) -> list[Resource]:
+        return await self._traced("get_many", self._repository.get_many, resource_ids)
+
+    async def existing_ids(self, resource_ids: Collection[UUID]) -> set[UUID]:
+        return await self._traced("existing_ids", self._repository.existing_ids, resource_ids)
+
+    async def add(self, resource: Resource) -> None:
+        return await self._traced("add", self._repository.add, resource)
+
+    async def replace(self, resource: Resource) -> None:
+        return await self._traced("replace", self._repository.replace, resource)
+
+    async def delete(self, resource_ids: Collection[UUID]) -> None:
+        return await self._traced("delete", self._repository.delete, resource_ids)
+
+    async def count(self) -> int:
+        return await self._traced("count", self._repository.count)
+
+    async def list_page(self, page: PageRequest) -> tuple[list[Resource], int]:
+        return await self._traced("list_page", self._repository.list_page, page)
+
+    async def search(self, text: str, page: PageRequest) -> tuple[list[Resource], int]:
+        return await self._traced("search", self._repository.search, text, page)
+
+    async def direct_dependents(self, resource_id: UUID) -> list[UUID]:
+        return await self._traced("direct_dependents", self._repository.direct_dependents, resource_id)
+
+    async def transitive_dependents(self, resource_id: UUID) -> list[UUID]:
+        return await self._traced("transitive_dependents", self._repository.transitive_dependents, resource_id)
+
+    async def transitive_dependencies(self, resource_id: UUID) -> list[Resource]:
+        return await self._traced("transitive_dependencies", self._repository.transitive_dependencies, resource_id)
+
+    async def dependency_path(self, starts: Sequence[UUID], goal: UUID) -> list[UUID] | None:
+        return await self._traced("dependency_path", self._repository.dependency_path, starts, goal)
+
+    async def _traced(self, method: str, call: Callable[_P, Awaitable[_T]], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """`call`, the repository's `method`, timed and in its span; a failure is marked on the span and re-raised."""
         attributes = repository_call_attributes(method, self._database)
-
-        async def traced(*args: Any, **kwargs: Any) -> Any:
-            started = self._clock()
-            error_type: ErrorType | None = None
-            try:
-                with self._tracing.span(repository_span_name(method), attributes, self._kind) as span:
-                    try:
-                        return await call(*args, **kwargs)
-                    except Exception as exc:
-                        error_type = _call_error_type(exc)
-                        # The operation span records the exception; this call says only that it failed, and how.
-                        _quietly(span.fail, exc, error_type, record_exception=False)
-                        raise
-            finally:
-                elapsed = self._clock() - started
-                _quietly(self._metrics.record_repository_call, method, elapsed, self._database, error_type)
-
-        return traced
+        started = self._clock()
+        error_type: ErrorType | None = None
+        try:
+            with self._tracing.span(repository_span_name(method), attributes, self._kind) as span:
+                try:
+                    return await call(*args, **kwargs)
+                except Exception as exc:
+                    error_type = _call_error_type(exc)
+                    # The operation span records the exception; this call says only that it failed, and how.
+                    _quietly(span.fail, exc, error_type, record_exception=False)
+                    raise
+        finally:
+            elapsed = self._clock() - started
+            _quietly(self._metrics.record_repository_call, method, elapsed, self._database, error_type)
 
 
 def _call_error_type(exc: Exception) -> ErrorType:
