@@ -4,10 +4,16 @@ The http suite's servers and wrk loads (`throughput.py`): each framework with ob
 `parentbased_traceidratio` at 1.0, 0.1 and 0.01 (a request without a sampled parent is a root, so the ratio
 decides); `get` and `create`, every server over its own SQLite file, the runs interleaved and the order rotating.
 Metrics and the log records are exported whatever the sampling: only spans are sampled.
+
+Two more servers per framework price the contract's per-request signals at 10 %: without the OTLP log records
+(`OTEL_LOGS_EXPORTER=none`; the JSON line on stdout stays), and without them and the metric export too
+(`OTEL_METRICS_EXPORTER=none`: the instruments still record, into no reader). They are not configurations the
+project recommends: they measure what dropping a signal from the contract would give back.
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +38,19 @@ from .throughput import (
 # Issue 14: the same `get` at 10 % trace sampling keeps at least this share of the throughput with telemetry off.
 SAMPLED_GET_LIMIT: Final = 0.85
 # Trace sampling of each configuration: None is observability off.
-SAMPLING: Final[dict[str, str | None]] = {"off": None, "100%": "1.0", "10%": "0.1", "1%": "0.01"}
+SAMPLING: Final[dict[str, str | None]] = {
+    "off": None,
+    "100%": "1.0",
+    "10%": "0.1",
+    "1%": "0.01",
+    "10% no OTLP logs": "0.1",
+    "10% no OTLP logs, no metrics": "0.1",
+}
+# The signals a configuration leaves out, as the service's environment says it.
+_WITHOUT: Final[dict[str, dict[str, str]]] = {
+    "10% no OTLP logs": {"OTEL_LOGS_EXPORTER": "none"},
+    "10% no OTLP logs, no metrics": {"OTEL_LOGS_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"},
+}
 
 
 @dataclass
@@ -43,7 +61,7 @@ class SampledServer(Server):
 
     @property
     def name(self) -> str:
-        return f"{self.framework}-{self.sampling}"
+        return f"{self.framework}-" + re.sub(r"[^0-9a-z]+", "-", self.sampling.lower()).strip("-")
 
     def telemetry_environment(self) -> dict[str, str]:
         ratio = SAMPLING[self.sampling]
@@ -53,6 +71,7 @@ class SampledServer(Server):
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.sink_endpoint,
             "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
             "OTEL_TRACES_SAMPLER_ARG": ratio,
+            **_WITHOUT.get(self.sampling, {}),
         }
 
 
@@ -65,12 +84,12 @@ def run(*, smoke: bool) -> dict[str, Any]:
             SampledServer(
                 framework,
                 "off" if sampling == "off" else "on",
-                Path(directory) / f"{framework}-{sampling.rstrip('%')}",
+                Path(directory) / f"{framework}-{index}",
                 sink.endpoint,
                 sampling=sampling,
             )
             for framework in FRAMEWORKS
-            for sampling in SAMPLING
+            for index, sampling in enumerate(SAMPLING)
         ]
         by_server = interleaved_loads(servers, operations, repetitions, seconds, smoke=smoke)
     loads: SampledLoads = {
