@@ -35,7 +35,7 @@ from adapters.otel.metrics import OtelMetrics
 from adapters.otel.tracing import OtelTracing
 from core.errors import StorageUnavailable
 from core.observability import Telemetry
-from core.telemetry import INSTRUMENTATION_SCOPE
+from core.telemetry import INSTRUMENTATION_SCOPE, REPOSITORY_SPAN_PREFIX, Operation, operation_span_name
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
 from entrypoints.http.api import DOCS_ASSET_PATHS, DOCS_PATH
@@ -412,6 +412,48 @@ async def test_property_13_an_incoming_traceparent_is_continued(served: Served) 
     assert format_trace_id(operation.context.trace_id) == TRACE_ID
     assert operation.parent is not None
     assert operation.parent.span_id == server.context.span_id
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "operation"),
+    [
+        pytest.param("GET", "/resources/{created}", None, "get", id="get"),
+        pytest.param("POST", "/resources", {"name": "other"}, "create", id="create"),
+        pytest.param("PATCH", "/resources/{created}", {"name": "renamed"}, "update", id="update"),
+        pytest.param("DELETE", "/resources/{created}", None, "delete", id="delete"),
+    ],
+)
+async def test_an_incoming_traceparent_continues_into_the_operation_and_repository_spans(
+    served: Served, method: str, path: str, body: dict[str, str] | None, operation: Operation
+) -> None:
+    """The path production takes to continue a caller's trace: the HTTP middleware, down to the store's calls."""
+    created = await _create(served)
+    served.forget_spans()
+
+    response = await served.client.request(
+        method,
+        path.format(created=created),
+        json=body,
+        headers={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"},
+    )
+
+    assert response.status_code < 300, response.text
+    server = served.server_span()
+    assert format_trace_id(server.context.trace_id) == TRACE_ID
+    assert server.parent is not None
+    assert server.parent.is_remote
+    assert format_span_id(server.parent.span_id) == CALLER_SPAN_ID
+    operation_span = served.operation_span(operation_span_name(operation))
+    assert format_trace_id(operation_span.context.trace_id) == TRACE_ID
+    assert operation_span.parent is not None
+    assert operation_span.parent.span_id == server.context.span_id
+    repository_spans = [s for s in served.spans.get_finished_spans() if s.name.startswith(REPOSITORY_SPAN_PREFIX)]
+    assert repository_spans, "the operation made no repository call"
+    for span in repository_spans:
+        assert format_trace_id(span.context.trace_id) == TRACE_ID, span.name
+        assert span.parent is not None
+        assert span.parent.span_id == operation_span.context.span_id, span.name
+    assert all(format_trace_id(s.context.trace_id) == TRACE_ID for s in served.spans.get_finished_spans())
 
 
 async def test_property_13_the_operation_span_is_a_child_of_the_server_span(served: Served) -> None:
