@@ -1,10 +1,13 @@
-"""The tracing port: spans around the core's work, and trace context carried across process boundaries."""
+"""The tracing port: spans around the core's work.
+
+Trace context from a caller is continued by the HTTP instrumentation, not through this port: the spans opened here
+are children of whatever span is current, the server span included.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from core.telemetry import ErrorType
@@ -12,14 +15,6 @@ from core.telemetry import ErrorType
 AttributeValue = str | bool | int | float
 # CLIENT for a call to another system (the database); INTERNAL for work inside the service.
 SpanKind = Literal["INTERNAL", "CLIENT"]
-
-
-@dataclass(frozen=True, slots=True)
-class TraceIds:
-    """The current trace and span ids, lower-case hex (32 and 16 digits)."""
-
-    trace_id: str
-    span_id: str
 
 
 class SpanPort(Protocol):
@@ -50,16 +45,4 @@ class TracingPort(Protocol):
         self, name: str, attributes: Mapping[str, AttributeValue] | None = None, kind: SpanKind = "INTERNAL"
     ) -> AbstractContextManager[SpanPort]:
         """A span that is current inside the block."""
-        ...
-
-    def current_ids(self) -> TraceIds | None:
-        """The ids of the current span, if one is recording."""
-        ...
-
-    def inject(self, carrier: MutableMapping[str, str]) -> None:
-        """Write the current trace context into `carrier` (W3C `traceparent` headers)."""
-        ...
-
-    def continue_trace(self, carrier: Mapping[str, str]) -> AbstractContextManager[None]:
-        """Inside the block, new spans continue the trace whose context `carrier` holds."""
         ...

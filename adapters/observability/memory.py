@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import secrets
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -44,9 +43,7 @@ from core.telemetry import (
 )
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
-from ports.tracing import AttributeValue, SpanKind, SpanPort, TraceIds, TracingPort
-
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,18 +113,12 @@ class RecordedSpan(SpanPort):
         self.attributes[ATTR_ERROR_TYPE] = error_type
 
 
-@dataclass(frozen=True, slots=True)
-class _RemoteParent:
-    trace_id: str
-    span_id: str
-
-
 class InMemoryTracing(TracingPort):
-    """Keeps every span in `spans`, in the order they started; W3C `traceparent` propagation."""
+    """Keeps every span in `spans`, in the order they started."""
 
     def __init__(self) -> None:
         self.spans: list[RecordedSpan] = []
-        self._current: ContextVar[RecordedSpan | _RemoteParent | None] = ContextVar("current_span", default=None)
+        self._current: ContextVar[RecordedSpan | None] = ContextVar("current_span", default=None)
 
     @contextmanager
     def span(
@@ -148,29 +139,16 @@ class InMemoryTracing(TracingPort):
             span.ended = True
             self._current.reset(token)
 
-    def current_ids(self) -> TraceIds | None:
+    def current_span_ids(self) -> tuple[str, str] | None:
+        """(trace id, span id) of the span current here, if any: what the in-memory log records carry."""
         current = self._current.get()
-        return TraceIds(current.trace_id, current.span_id) if current else None
-
-    def inject(self, carrier: MutableMapping[str, str]) -> None:
-        current = self._current.get()
-        if current is not None:
-            carrier["traceparent"] = f"00-{current.trace_id}-{current.span_id}-01"
-
-    @contextmanager
-    def continue_trace(self, carrier: Mapping[str, str]) -> Iterator[None]:
-        match = _TRACEPARENT.match(carrier.get("traceparent", ""))
-        token = self._current.set(_RemoteParent(match[1], match[2]) if match else None)
-        try:
-            yield
-        finally:
-            self._current.reset(token)
+        return (current.trace_id, current.span_id) if current else None
 
 
 class InMemoryLogging(LoggingPort):
     """Renders each record as one JSON line, as the real adapter does, and keeps both in `records` and `lines`."""
 
-    def __init__(self, tracing: TracingPort, service_name: str = "resource-service") -> None:
+    def __init__(self, tracing: InMemoryTracing, service_name: str = "resource-service") -> None:
         self.records: list[dict[str, Any]] = []
         self.lines: list[str] = []
         self._tracing = tracing
@@ -205,9 +183,9 @@ class InMemoryLogging(LoggingPort):
             "operation": operation,
             **fields,
         }
-        ids = self._tracing.current_ids()
+        ids = self._tracing.current_span_ids()
         if ids is not None:
-            record["trace_id"], record["span_id"] = ids.trace_id, ids.span_id
+            record["trace_id"], record["span_id"] = ids
         line = json.dumps(record, ensure_ascii=False)
         self.lines.append(line)
         self.records.append(json.loads(line))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 
 from core.observability import Telemetry
 from core.telemetry import Database, ErrorType, Operation
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
-from ports.tracing import AttributeValue, SpanKind, SpanPort, TraceIds, TracingPort
+from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
 
 class NoOpMetrics(MetricsPort):
@@ -53,15 +53,6 @@ class NoOpTracing(TracingPort):
         self, name: str, attributes: Mapping[str, AttributeValue] | None = None, kind: SpanKind = "INTERNAL"
     ) -> AbstractContextManager[SpanPort]:
         return _NO_SPAN
-
-    def current_ids(self) -> TraceIds | None:
-        return None
-
-    def inject(self, carrier: MutableMapping[str, str]) -> None:
-        pass
-
-    def continue_trace(self, carrier: Mapping[str, str]) -> AbstractContextManager[None]:
-        return nullcontext()
 
 
 class NoOpLogging(LoggingPort):

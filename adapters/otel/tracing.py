@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from types import TracebackType
 
-from opentelemetry import context, propagate, trace
+from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from core.telemetry import ATTR_ERROR_TYPE, INSTRUMENTATION_SCOPE, ErrorType
-from ports.tracing import AttributeValue, SpanPort, TraceIds, TracingPort
+from ports.tracing import AttributeValue, SpanPort, TracingPort
 from ports.tracing import SpanKind as PortSpanKind
 
 _KINDS = {"INTERNAL": SpanKind.INTERNAL, "CLIENT": SpanKind.CLIENT}
@@ -76,7 +76,7 @@ class _CurrentSpan(AbstractContextManager[SpanPort]):
 
 
 class OtelTracing(TracingPort):
-    """Spans from one tracer; W3C trace context through the globally configured propagator."""
+    """Spans from one tracer."""
 
     def __init__(self, tracer_provider: trace.TracerProvider, version: str | None = None) -> None:
         self._tracer = tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, version)
@@ -85,20 +85,3 @@ class OtelTracing(TracingPort):
         self, name: str, attributes: Mapping[str, AttributeValue] | None = None, kind: PortSpanKind = "INTERNAL"
     ) -> AbstractContextManager[SpanPort]:
         return _CurrentSpan(self._tracer, name, attributes, _KINDS[kind])
-
-    def current_ids(self) -> TraceIds | None:
-        span_context = trace.get_current_span().get_span_context()
-        if not span_context.is_valid:
-            return None
-        return TraceIds(trace.format_trace_id(span_context.trace_id), trace.format_span_id(span_context.span_id))
-
-    def inject(self, carrier: MutableMapping[str, str]) -> None:
-        propagate.inject(carrier)
-
-    @contextmanager
-    def continue_trace(self, carrier: Mapping[str, str]) -> Iterator[None]:
-        token = context.attach(propagate.extract(carrier))
-        try:
-            yield
-        finally:
-            context.detach(token)

@@ -14,11 +14,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import structlog
+from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
@@ -38,6 +40,20 @@ def restore_logging() -> Iterator[None]:
     structlog.configure(**structlog_config)
 
 
+@dataclass(frozen=True)
+class SpanIds:
+    trace_id: str
+    span_id: str
+
+
+def current_span_ids() -> SpanIds | None:
+    """The current span's ids as the OpenTelemetry API gives them, lower-case hex, if a span is recording."""
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return None
+    return SpanIds(trace.format_trace_id(span_context.trace_id), trace.format_span_id(span_context.span_id))
+
+
 def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
@@ -47,7 +63,7 @@ def test_records_below_the_level_are_dropped_and_others_carry_the_span(capsys: p
     configure_logging(level="info", service_name="svc")
     tracing = OtelTracing(TracerProvider())
     with tracing.span("resource.get"):
-        ids = tracing.current_ids()
+        ids = current_span_ids()
         StructlogLogging().operation_started("get", {"resource_id": "r"})
         StructlogLogging().operation_completed("get", 1.5, {"resource_id": "r"})
     [record] = _lines(capsys)
@@ -140,7 +156,7 @@ def test_both_sources_are_exported_over_otlp_in_their_trace_context(capsys: pyte
     configure_logging(level="info", logger_provider=provider)
     tracing = OtelTracing(TracerProvider())
     with tracing.span("resource.get"):
-        ids = tracing.current_ids()
+        ids = current_span_ids()
         StructlogLogging().operation_failed("get", 2.0, "not_found", LookupError("no such resource"), {})
         logging.getLogger("uvicorn.error").error("request failed")
     structlog_record, stdlib_record = (exported.log_record for exported in exporter.get_finished_logs())

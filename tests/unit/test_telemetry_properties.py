@@ -12,8 +12,8 @@ import json
 import math
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final, NoReturn, TypeVar
@@ -72,7 +72,7 @@ from core.telemetry import (
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
 from ports.repository import ResourceRepository
-from ports.tracing import AttributeValue, SpanKind, SpanPort, TraceIds, TracingPort
+from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
 ERROR_TYPE_OF: Final[Mapping[type[DomainError], ErrorType]] = {
     InvalidInput: "validation",
@@ -209,7 +209,6 @@ class Step:
     stored_before: int
     stored_after: int
     reported_count: int | None
-    remote_parent: TraceIds | None
 
     @property
     def operation(self) -> Operation:
@@ -261,15 +260,11 @@ class ObservedService:
         telemetry, self.metrics, self.tracing, self.logging = in_memory_telemetry()
         self.service = deterministic_service(self.unit_of_work, telemetry)
 
-    async def perform(self, command: Command, *, remote: bool = False) -> Step:
-        carrier: dict[str, str] = {}
-        remote_parent = self._client_request(carrier) if remote else None
+    async def perform(self, command: Command) -> Step:
         points, spans = len(self.metrics.points), len(self.tracing.spans)
         records, lines = len(self.logging.records), len(self.logging.lines)
         stored_before = len(self.unit_of_work.resources)
-        context: AbstractContextManager[None] = self.tracing.continue_trace(carrier) if remote else nullcontext()
-        with context:
-            result, raised = await attempt(command, self.service)
+        result, raised = await attempt(command, self.service)
         return Step(
             command,
             result,
@@ -281,20 +276,14 @@ class ObservedService:
             stored_before,
             len(self.unit_of_work.resources),
             self.metrics.resource_count,
-            remote_parent,
         )
 
-    def _client_request(self, carrier: MutableMapping[str, str]) -> TraceIds | None:
-        with self.tracing.span("client.request"):
-            self.tracing.inject(carrier)
-            return self.tracing.current_ids()
 
-
-def run_sequence(commands: Sequence[Command], *, remote: bool = False) -> list[Step]:
+def run_sequence(commands: Sequence[Command]) -> list[Step]:
     observed = ObservedService()
 
     async def run_all() -> list[Step]:
-        return [await observed.perform(command, remote=remote) for command in commands]
+        return [await observed.perform(command) for command in commands]
 
     return asyncio.run(run_all())
 
@@ -445,10 +434,7 @@ def assert_one_operation_span(step: Step) -> None:
     assert operation_spans[0] is step.span
     assert step.span.name == f"resource.{step.operation}"
     assert step.span.kind == "INTERNAL"
-    parent = step.remote_parent
-    assert step.span.parent_id == (None if parent is None else parent.span_id)
-    if parent is not None:
-        assert step.span.trace_id == parent.trace_id
+    assert step.span.parent_id is None
 
 
 def assert_span_attributes_complete(step: Step) -> None:
@@ -722,16 +708,6 @@ def test_failed_operation_records_its_exception_on_the_span(commands: list[Comma
 
 
 @given(command_sequences)
-def test_injected_trace_context_is_continued(commands: list[Command]) -> None:
-    for step in run_sequence(commands, remote=True):
-        parent = step.remote_parent
-        assert parent is not None
-        assert (step.span.trace_id, step.span.parent_id) == (parent.trace_id, parent.span_id)
-        assert all(span.trace_id == parent.trace_id for span in step.spans)
-        assert all(record["trace_id"] == parent.trace_id for record in step.records)
-
-
-@given(command_sequences)
 def test_every_operation_logs_started_first(commands: list[Command]) -> None:
     holds_for_every_step(assert_started_logged_first, commands)
 
@@ -765,9 +741,8 @@ def test_log_lines_are_single_line_json_objects(commands: list[Command]) -> None
     chain=st.integers(2, 4),
     blank=st.sampled_from(["", "   ", "\t\n"]),
     stranger=st.integers(SEED_SIZE + 1, 2**64).map(lambda n: UUID(int=n)),
-    remote=st.booleans(),
 )
-def test_every_domain_error_keeps_the_telemetry_contract(chain: int, blank: str, stranger: UUID, remote: bool) -> None:
+def test_every_domain_error_keeps_the_telemetry_contract(chain: int, blank: str, stranger: UUID) -> None:
     first, last = UUID(int=1), UUID(int=chain)
     refusals: list[Command] = [
         Create(ResourceDraft(blank)),
@@ -780,7 +755,7 @@ def test_every_domain_error_keeps_the_telemetry_contract(chain: int, blank: str,
         Reject("search", InvalidInput([FieldError("q", "must not be empty")])),
         DeleteCascade(first),
     ]
-    steps = run_sequence(seed([{k} for k in range(chain)]) + refusals, remote=remote)
+    steps = run_sequence(seed([{k} for k in range(chain)]) + refusals)
     assert {type(step.error) for step in steps if step.error} == set(ERROR_TYPE_OF)
     assert any(not step.failed for step in steps)
     for step in steps:
@@ -908,15 +883,6 @@ class BrokenTracing(Broken, TracingPort):
     ) -> Iterator[SpanPort]:
         yield self.opened
 
-    def current_ids(self) -> TraceIds | None:
-        self.outage()
-
-    def inject(self, carrier: MutableMapping[str, str]) -> None:
-        self.outage()
-
-    def continue_trace(self, carrier: Mapping[str, str]) -> AbstractContextManager[None]:
-        self.outage()
-
 
 @given(command_sequences)
 def test_failing_telemetry_adapters_never_break_an_operation(commands: list[Command]) -> None:
@@ -946,10 +912,9 @@ class TelemetryMachine(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.observed = ObservedService()
-        self.remote = False
 
     def perform(self, command: Command) -> None:
-        step = self.loop.run_until_complete(self.observed.perform(command, remote=self.remote))
+        step = self.loop.run_until_complete(self.observed.perform(command))
         for check in STEP_PROPERTIES:
             check(step)
 
@@ -960,10 +925,6 @@ class TelemetryMachine(RuleBasedStateMachine):
     def seed_graph(self, commands: list[Command]) -> None:
         for command in commands:
             self.perform(command)
-
-    @rule(remote=st.booleans())
-    def switch_trace_context(self, remote: bool) -> None:
-        self.remote = remote
 
     @rule(draft=drafts(machine_ids))
     def create(self, draft: ResourceDraft) -> None:
