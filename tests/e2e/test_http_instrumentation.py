@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +20,7 @@ from uuid import uuid4
 import fastapi
 import httpx
 import pytest
+from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor, _get_default_span_details
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -46,6 +47,7 @@ from entrypoints.http_instrumentation import (
     instrument_litestar,
 )
 from entrypoints.settings import HttpSpanSettings, Settings
+from ports.logging import LoggingPort, LogValue
 from ports.repository import ResourceRepository
 
 from .apps import BASE_URL, FRAMEWORKS, Framework
@@ -154,6 +156,7 @@ async def serving(
     *,
     instrumented_twice: bool = False,
     http_spans: HttpSpanSettings | None = None,
+    logging: LoggingPort | None = None,
 ) -> AsyncIterator[Served]:
     """`framework`'s app, instrumented with in-memory providers that the service's telemetry shares."""
     spans = InMemorySpanExporter()
@@ -161,7 +164,7 @@ async def serving(
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     metrics = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[metrics])
-    telemetry = Telemetry(OtelMetrics(meter_provider), OtelTracing(tracer_provider), NoOpLogging())
+    telemetry = Telemetry(OtelMetrics(meter_provider), OtelTracing(tracer_provider), logging or NoOpLogging())
     settings = Settings(http_spans=http_spans or HttpSpanSettings())
     runtime = bootstrap(settings, unit_of_work or InMemoryUnitOfWork(), telemetry)
     app = _create_app(framework, runtime, tracer_provider, meter_provider)
@@ -424,36 +427,53 @@ async def test_property_13_an_incoming_traceparent_is_continued(served: Served) 
     ],
 )
 async def test_an_incoming_traceparent_continues_into_the_operation_and_repository_spans(
-    served: Served, method: str, path: str, body: dict[str, str] | None, operation: Operation
+    framework: Framework, method: str, path: str, body: dict[str, str] | None, operation: Operation
 ) -> None:
     """The path production takes to continue a caller's trace: the HTTP middleware, down to the store's calls."""
-    created = await _create(served)
-    served.forget_spans()
+    logged = _TraceOfEachLogRecord()
+    async with serving(framework, logging=logged) as served:
+        created = await _create(served)
+        served.forget_spans()
+        logged.ids.clear()
 
-    response = await served.client.request(
-        method,
-        path.format(created=created),
-        json=body,
-        headers={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"},
-    )
+        response = await served.client.request(
+            method,
+            path.format(created=created),
+            json=body,
+            headers={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"},
+        )
 
-    assert response.status_code < 300, response.text
-    server = served.server_span()
-    assert format_trace_id(server.context.trace_id) == TRACE_ID
-    assert server.parent is not None
-    assert server.parent.is_remote
-    assert format_span_id(server.parent.span_id) == CALLER_SPAN_ID
-    operation_span = served.operation_span(operation_span_name(operation))
-    assert format_trace_id(operation_span.context.trace_id) == TRACE_ID
-    assert operation_span.parent is not None
-    assert operation_span.parent.span_id == server.context.span_id
-    repository_spans = [s for s in served.spans.get_finished_spans() if s.name.startswith(REPOSITORY_SPAN_PREFIX)]
-    assert repository_spans, "the operation made no repository call"
-    for span in repository_spans:
-        assert format_trace_id(span.context.trace_id) == TRACE_ID, span.name
-        assert span.parent is not None
-        assert span.parent.span_id == operation_span.context.span_id, span.name
-    assert all(format_trace_id(s.context.trace_id) == TRACE_ID for s in served.spans.get_finished_spans())
+        assert response.status_code < 300, response.text
+        server = served.server_span()
+        assert format_trace_id(server.context.trace_id) == TRACE_ID
+        assert server.parent is not None
+        assert server.parent.is_remote
+        assert format_span_id(server.parent.span_id) == CALLER_SPAN_ID
+        operation_span = served.operation_span(operation_span_name(operation))
+        assert format_trace_id(operation_span.context.trace_id) == TRACE_ID
+        assert operation_span.parent is not None
+        assert operation_span.parent.span_id == server.context.span_id
+        repository_spans = [s for s in served.spans.get_finished_spans() if s.name.startswith(REPOSITORY_SPAN_PREFIX)]
+        assert repository_spans, "the operation made no repository call"
+        for span in repository_spans:
+            assert format_trace_id(span.context.trace_id) == TRACE_ID, span.name
+            assert span.parent is not None
+            assert span.parent.span_id == operation_span.context.span_id, span.name
+        assert all(format_trace_id(s.context.trace_id) == TRACE_ID for s in served.spans.get_finished_spans())
+        # The log adapters stamp each record with the span current when it is written (tests/unit/
+        # test_structlog_logging.py): here, the operation's span, in the caller's trace.
+        assert logged.ids == [(TRACE_ID, format_span_id(operation_span.context.span_id))]
+
+
+class _TraceOfEachLogRecord(NoOpLogging):
+    """Notes the trace and span current at each operation log record, as the log adapters read them to stamp it."""
+
+    def __init__(self) -> None:
+        self.ids: list[tuple[str, str]] = []
+
+    def operation_completed(self, operation: Operation, duration_ms: float, fields: Mapping[str, LogValue]) -> None:
+        current = trace.get_current_span().get_span_context()
+        self.ids.append((format_trace_id(current.trace_id), format_span_id(current.span_id)))
 
 
 async def test_property_13_the_operation_span_is_a_child_of_the_server_span(served: Served) -> None:
