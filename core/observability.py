@@ -40,6 +40,7 @@ from core.telemetry import (
 )
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
+from ports.noop import NoOpLogging, NoOpMetrics, NoOpTracing
 from ports.repository import ResourceRepository
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
@@ -55,14 +56,24 @@ _last_failure: ContextVar[BaseException | None] = ContextVar("last_operation_fai
 class Telemetry:
     """The three observability ports the core reports to.
 
-    `enabled=False` says all three record nothing (observability disabled): the instrumentation then skips its
-    own bookkeeping too (clock reads, scopes, repository wrappers), so that disabled costs next to nothing.
+    Built from its three adapters, the bundle is enabled, whatever they are: one made of the no-op adapters by
+    hand records nothing, yet the instrumentation still does its own bookkeeping (clock reads, scopes,
+    repository wrappers) for it. `Telemetry.disabled()` is the one way to say "observability off": its
+    adapters record nothing and the instrumentation skips that bookkeeping too, so that disabled costs next to
+    nothing. `enabled` tells the two apart; no caller sets it.
     """
 
     metrics: MetricsPort
     tracing: TracingPort
     logging: LoggingPort
-    enabled: bool = True
+    enabled: bool = field(default=True, init=False)
+
+    @classmethod
+    def disabled(cls) -> Telemetry:
+        """Observability disabled: the ports' no-op adapters, marked so that the instrumentation skips its work."""
+        telemetry = cls(NoOpMetrics(), NoOpTracing(), NoOpLogging())
+        object.__setattr__(telemetry, "enabled", False)  # frozen: set once, here, and by nothing else
+        return telemetry
 
 
 @dataclass(slots=True)

@@ -10,7 +10,6 @@ from importlib.metadata import PackageNotFoundError, version
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.observability import noop_telemetry
 from adapters.sqla import SchemaNotCurrentError, SqlaUnitOfWork, create_engine, require_head, upgrade_schema
 from core.errors import StorageError
 from core.observability import Telemetry
@@ -120,5 +119,5 @@ def _observability(settings: Settings, telemetry: Telemetry | None, framework: s
     if telemetry is not None:
         return Observability(telemetry, None, 0.0)
     if settings.telemetry is None:
-        return Observability(noop_telemetry(), None, 0.0)
+        return Observability(Telemetry.disabled(), None, 0.0)
     return init_observability(settings.telemetry, service_version=service_version(), framework=framework)

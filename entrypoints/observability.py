@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from adapters.observability import noop_telemetry
 from adapters.otel import OtelMetrics, OtelTracing
 from adapters.otel.sdk import OtelProviders, build_providers
 from adapters.structlog_logging import StructlogLogging, configure_logging
@@ -40,7 +39,7 @@ class Observability:
 
 
 def init_observability(settings: TelemetrySettings, *, service_version: str, framework: str) -> Observability:
-    """Logging to stdout always; metrics, traces and OTLP logs per settings; no-op adapters when disabled.
+    """Logging to stdout always; metrics, traces and OTLP logs per settings; `Telemetry.disabled()` when disabled.
 
     Providers are built here, before the app, because the HTTP instrumentations capture theirs when the
     app is instrumented. They are passed explicitly and never installed as OpenTelemetry globals, so
@@ -48,7 +47,7 @@ def init_observability(settings: TelemetrySettings, *, service_version: str, fra
     """
     if settings.disabled:
         configure_logging(level=settings.log_level, log_format=settings.log_format, service_name=settings.service_name)
-        return Observability(noop_telemetry(), None, settings.shutdown_timeout_s)
+        return Observability(Telemetry.disabled(), None, settings.shutdown_timeout_s)
     providers = build_providers(settings.otel_config(service_version, framework))
     configure_logging(
         level=settings.log_level,

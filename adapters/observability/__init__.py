@@ -1,4 +1,4 @@
-"""Observability adapters: in-memory ones that record everything for tests, and no-op ones for "disabled"."""
+"""Observability adapters: in-memory ones that record everything, for tests (the no-op ones are in `ports.noop`)."""
 
 from adapters.observability.memory import (
     InMemoryLogging,
@@ -8,17 +8,12 @@ from adapters.observability.memory import (
     RecordedSpan,
     in_memory_telemetry,
 )
-from adapters.observability.noop import NoOpLogging, NoOpMetrics, NoOpTracing, noop_telemetry
 
 __all__ = [
     "InMemoryLogging",
     "InMemoryMetrics",
     "InMemoryTracing",
     "MetricPoint",
-    "NoOpLogging",
-    "NoOpMetrics",
-    "NoOpTracing",
     "RecordedSpan",
     "in_memory_telemetry",
-    "noop_telemetry",
 ]

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from typing import Any, Final, Literal
 from uuid import UUID
 
-from adapters.observability import in_memory_telemetry, noop_telemetry
+from adapters.observability import in_memory_telemetry
 from adapters.otel.sdk import OtelExport
 from core.observability import Instrumentation, OperationScope, Telemetry
 from core.service import ResourceService
@@ -48,7 +48,7 @@ class PassThroughInstrumentation(Instrumentation):
     """Runs what it wraps and nothing else: what the service would be without its observability layer."""
 
     def __init__(self) -> None:
-        super().__init__(noop_telemetry())
+        super().__init__(Telemetry.disabled())
 
     @asynccontextmanager
     async def operation(
@@ -74,7 +74,7 @@ class UninstrumentedService(ResourceService):
     """The service with its instrumentation replaced by the pass-through."""
 
     def __init__(self, unit_of_work: UnitOfWork) -> None:
-        super().__init__(unit_of_work, noop_telemetry())
+        super().__init__(unit_of_work, Telemetry.disabled())
         self._observe = PassThroughInstrumentation()
 
 
@@ -83,7 +83,7 @@ def runtime_for(configuration: Configuration, framework: Framework, unit_of_work
     settings = Settings()
     if configuration == "bare":
         api = ApiContext(UninstrumentedService(unit_of_work), unit_of_work)
-        return Runtime(settings, api, Observability(noop_telemetry(), None, 0.0))
+        return Runtime(settings, api, Observability(Telemetry.disabled(), None, 0.0))
     if configuration == "noop":
         return bootstrap(settings, unit_of_work, framework=framework)
     if configuration == "memory":

@@ -13,9 +13,9 @@ from datetime import timedelta
 from typing import Any, Final
 from uuid import uuid4
 
-from adapters.observability import noop_telemetry
 from adapters.sqla import SqlaUnitOfWork
 from core.model import PageRequest, ResourceDraft
+from core.observability import Telemetry
 from core.service import ResourceService
 
 from .graph import EPOCH, STORES, Store, database
@@ -56,7 +56,7 @@ async def _measure_store(store: Store, sizes: tuple[int, int], creates: int, rep
                 await raw.load(_resources(size), [])
             finally:
                 await raw.close()
-            service = ResourceService(SqlaUnitOfWork(engine), noop_telemetry())
+            service = ResourceService(SqlaUnitOfWork(engine), Telemetry.disabled())
             stored = (await service.list_page(PageRequest(limit=1))).total
             assert stored == size, f"the project sees {stored} resources, {size} were stored"
             services.append(service)

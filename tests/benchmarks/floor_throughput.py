@@ -30,9 +30,9 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from adapters.observability import noop_telemetry
 from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
 from core.model import Resource, ResourceDraft
+from core.observability import Telemetry
 from core.service import ResourceService
 
 from .measure import FULL_REPETITIONS, Row, Spread, target
@@ -150,7 +150,7 @@ async def _seed(database_url: str, resources: int) -> str:
     engine = create_engine(database_url)
     try:
         await upgrade_schema(engine)
-        service = ResourceService(SqlaUnitOfWork(engine), noop_telemetry())
+        service = ResourceService(SqlaUnitOfWork(engine), Telemetry.disabled())
         db = await service.create(ResourceDraft("seed-db"))
         cache = await service.create(ResourceDraft("seed-cache"))
         api = await service.create(ResourceDraft("seed-api", "read by wrk", (db.id, cache.id)))

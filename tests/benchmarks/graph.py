@@ -21,10 +21,10 @@ import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.observability import noop_telemetry
 from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
 from core.errors import CircularDependency
 from core.model import PageRequest, ResourceChanges
+from core.observability import Telemetry
 from core.service import ResourceService
 
 from .measure import FULL_REPETITIONS, SMOKE_REPETITIONS, Row, Spread, ratio, target
@@ -187,7 +187,7 @@ async def run(*, smoke: bool, stores: Sequence[Store] = STORES) -> dict[str, Any
     rows: list[Row] = []
     for store in stores:
         async with database(store) as engine:
-            service = ResourceService(SqlaUnitOfWork(engine), noop_telemetry())
+            service = ResourceService(SqlaUnitOfWork(engine), Telemetry.disabled())
             for operation, measure in _OPERATIONS.items():
                 for size in sizes[operation]:
                     seconds = await measure(engine, service, size, repetitions)

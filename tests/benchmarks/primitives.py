@@ -17,11 +17,10 @@ from uuid import uuid4
 import structlog
 
 from adapters.memory_repository import InMemoryResourceRepository
-from adapters.observability import noop_telemetry
 from adapters.otel import OtelMetrics, OtelTracing
 from adapters.otel.sdk import OtelConfig, OtelExport, OtelProviders, build_providers
 from adapters.structlog_logging import StructlogLogging, configure_logging
-from core.observability import Instrumentation
+from core.observability import Instrumentation, Telemetry
 from core.telemetry import IN_MEMORY
 
 from .configurations import PassThroughInstrumentation
@@ -107,7 +106,7 @@ def _calls(providers: OtelProviders) -> dict[str, Callable[[], object]]:
 
     return {
         HARNESS: lambda: None,
-        NOOP_LAYER: _instrumented_get(Instrumentation(noop_telemetry())),
+        NOOP_LAYER: _instrumented_get(Instrumentation(Telemetry.disabled())),
         BARE_LAYER: _instrumented_get(PassThroughInstrumentation()),
         "operation span": span,
         "metric record (operation: histogram + counter)": metric,

@@ -31,7 +31,6 @@ from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_tra
 from starlette.routing import Route
 
 from adapters.memory_repository import InMemoryUnitOfWork
-from adapters.observability import NoOpLogging
 from adapters.otel.metrics import OtelMetrics
 from adapters.otel.tracing import OtelTracing
 from core.errors import StorageUnavailable
@@ -48,6 +47,7 @@ from entrypoints.http_instrumentation import (
 )
 from entrypoints.settings import HttpSpanSettings, Settings
 from ports.logging import LoggingPort, LogValue
+from ports.noop import NoOpLogging
 from ports.repository import ResourceRepository
 
 from .apps import BASE_URL, FRAMEWORKS, Framework

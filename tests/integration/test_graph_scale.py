@@ -10,9 +10,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from adapters.observability import noop_telemetry
 from core.errors import CircularDependency
 from core.model import PageRequest, Resource, ResourceChanges
+from core.observability import Telemetry
 from core.service import ResourceService
 from ports.unit_of_work import UnitOfWork
 
@@ -63,7 +63,7 @@ async def test_a_10000_long_chain(unit_of_work: UnitOfWork) -> None:
     chain = _chain(CHAIN_LENGTH)
     ids = _ids(chain)
     first, last = ids[0], ids[-1]
-    service = ResourceService(unit_of_work, noop_telemetry())
+    service = ResourceService(unit_of_work, Telemetry.disabled())
     with _timed("store", timings):
         await _store(unit_of_work, chain)
 

@@ -8,7 +8,6 @@ from uuid import UUID
 
 import pytest
 
-from adapters.observability import noop_telemetry
 from core.errors import (
     CircularDependency,
     DuplicateName,
@@ -18,6 +17,7 @@ from core.errors import (
     UnknownDependencies,
 )
 from core.model import PageRequest, Resource, ResourceChanges, ResourceDraft
+from core.observability import Telemetry
 from core.service import ResourceService
 from ports.unit_of_work import UnitOfWork
 
@@ -34,7 +34,7 @@ class TickingClock:
 
 @pytest.fixture
 def service(unit_of_work: UnitOfWork) -> ResourceService:
-    return ResourceService(unit_of_work, noop_telemetry(), clock=TickingClock())
+    return ResourceService(unit_of_work, Telemetry.disabled(), clock=TickingClock())
 
 
 async def _create(service: ResourceService, name: str, *dependencies: Resource, description: str = "") -> Resource:

@@ -48,7 +48,6 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from adapters.memory_repository import InMemoryUnitOfWork
-from adapters.observability import NoOpLogging
 from adapters.otel import OtelMetrics, OtelTracing
 from adapters.otel.resilience import (
     SIGNALS,
@@ -64,6 +63,7 @@ from core.observability import Telemetry
 from core.service import ResourceService
 from core.telemetry import EXPORT_FAILURES, LOGGER_NAME
 from entrypoints.settings import Settings
+from ports.noop import NoOpLogging
 
 from .otlp_receiver import (
     BlackHole,

@@ -42,7 +42,6 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from sqlalchemy.engine import make_url
 
 from adapters.memory_repository import InMemoryUnitOfWork
-from adapters.observability import NoOpLogging, NoOpTracing
 from adapters.otel import OtelMetrics
 from adapters.structlog_logging import configure_logging
 from core.observability import Telemetry
@@ -50,6 +49,7 @@ from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.http.api import PATHS
 from entrypoints.settings import Settings
+from ports.noop import NoOpLogging, NoOpTracing
 
 from .apps import FRAMEWORKS, Framework
 

@@ -8,9 +8,8 @@ from uuid import uuid4
 import pytest
 
 from adapters.memory_repository import InMemoryResourceRepository
-from adapters.observability import noop_telemetry
 from core.errors import ResourceNotFound
-from core.observability import Instrumentation, OperationScope, _SilentScope
+from core.observability import Instrumentation, OperationScope, Telemetry, _SilentScope
 from core.telemetry import IN_MEMORY
 
 
@@ -20,11 +19,11 @@ def _no_clock() -> float:
 
 def test_disabled_instrumentation_hands_the_repository_over_untraced() -> None:
     repository = InMemoryResourceRepository({})
-    assert Instrumentation(noop_telemetry(), _no_clock).traced(repository, IN_MEMORY) is repository
+    assert Instrumentation(Telemetry.disabled(), _no_clock).traced(repository, IN_MEMORY) is repository
 
 
 def test_disabled_operations_read_no_clock_and_share_one_scope() -> None:
-    observe = Instrumentation(noop_telemetry(), _no_clock)
+    observe = Instrumentation(Telemetry.disabled(), _no_clock)
 
     async def operations() -> list[object]:
         scopes: list[object] = []
@@ -43,7 +42,7 @@ def test_disabled_operations_read_no_clock_and_share_one_scope() -> None:
 
 
 def test_a_failure_still_propagates_when_disabled() -> None:
-    observe = Instrumentation(noop_telemetry(), _no_clock)
+    observe = Instrumentation(Telemetry.disabled(), _no_clock)
 
     async def failing() -> None:
         async with observe.operation("get"):

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
 from adapters.memory_repository import InMemoryUnitOfWork
-from adapters.observability import noop_telemetry
 from core.errors import CircularDependency, HasDependents, ResourceNotFound
 from core.model import PageRequest, ResourceChanges, ResourceDraft
+from core.observability import Telemetry
 from core.service import ResourceService
 
 T = TypeVar("T")
@@ -45,7 +45,7 @@ class ResourceGraphMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.unit_of_work = InMemoryUnitOfWork()
         ids = itertools.count(1)
-        self.service = ResourceService(self.unit_of_work, noop_telemetry(), new_id=lambda: UUID(int=next(ids)))
+        self.service = ResourceService(self.unit_of_work, Telemetry.disabled(), new_id=lambda: UUID(int=next(ids)))
         self.model: dict[UUID, set[UUID]] = {}
         self.created = 0
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from adapters.memory_repository import InMemoryUnitOfWork
-from adapters.observability import MetricPoint, RecordedSpan, in_memory_telemetry, noop_telemetry
+from adapters.observability import MetricPoint, RecordedSpan, in_memory_telemetry
 from core.errors import (
     CircularDependency,
     DomainError,
@@ -810,7 +810,7 @@ def assert_same_outcomes(
 @given(command_sequences)
 def test_disabled_observability_behaves_identically(commands: list[Command]) -> None:
     observed, store = ObservedService(), InMemoryUnitOfWork()
-    assert_same_outcomes(commands, deterministic_service(store, noop_telemetry()), observed.service)
+    assert_same_outcomes(commands, deterministic_service(store, Telemetry.disabled()), observed.service)
     assert store.resources == observed.unit_of_work.resources
 
 
@@ -888,7 +888,7 @@ class BrokenTracing(Broken, TracingPort):
 def test_failing_telemetry_adapters_never_break_an_operation(commands: list[Command]) -> None:
     metrics, tracing, logging = BrokenMetrics(), BrokenTracing(), BrokenLogging()
     broken = deterministic_service(InMemoryUnitOfWork(), Telemetry(metrics, tracing, logging))
-    healthy = deterministic_service(InMemoryUnitOfWork(), noop_telemetry())
+    healthy = deterministic_service(InMemoryUnitOfWork(), Telemetry.disabled())
     outcomes = assert_same_outcomes(commands, broken, healthy)
     refused = any(isinstance(command, Reject) for command in commands) or any(error for _, error in outcomes)
     assert bool(metrics.calls) == bool(logging.calls) == bool(commands), "the broken adapters were never called"

@@ -1,11 +1,16 @@
-"""No-op adapters: what "observability disabled" means. They accept every call and do nothing."""
+"""The ports' no-op implementations: what "observability disabled" reports to. They accept every call and do nothing.
+
+They live beside the protocols they implement, as the OpenTelemetry API keeps its no-op tracer and meter beside
+its interfaces: they need nothing but the ports, and the core builds the disabled bundle from them
+(`core.observability.Telemetry.disabled()`), which it could not do from an adapter.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
+from typing import Final
 
-from core.observability import Telemetry
 from core.telemetry import Database, ErrorType, Operation
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
@@ -33,7 +38,9 @@ class NoOpMetrics(MetricsPort):
         pass
 
 
-class _NoOpSpan(SpanPort):
+class NoOpSpan(SpanPort):
+    """A span that keeps nothing: one instance, `NO_OP_SPAN`, serves every caller."""
+
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         pass
 
@@ -41,9 +48,9 @@ class _NoOpSpan(SpanPort):
         pass
 
 
-_SPAN = _NoOpSpan()
+NO_OP_SPAN: Final = NoOpSpan()
 # One context manager for every span: nullcontext is reusable, and costs less than a generator per call.
-_NO_SPAN: AbstractContextManager[SpanPort] = nullcontext(_SPAN)
+NO_OP_SPAN_CONTEXT: Final[AbstractContextManager[SpanPort]] = nullcontext(NO_OP_SPAN)
 
 
 class NoOpTracing(TracingPort):
@@ -52,7 +59,7 @@ class NoOpTracing(TracingPort):
     def span(
         self, name: str, attributes: Mapping[str, AttributeValue] | None = None, kind: SpanKind = "INTERNAL"
     ) -> AbstractContextManager[SpanPort]:
-        return _NO_SPAN
+        return NO_OP_SPAN_CONTEXT
 
 
 class NoOpLogging(LoggingPort):
@@ -73,8 +80,3 @@ class NoOpLogging(LoggingPort):
         fields: Mapping[str, LogValue],
     ) -> None:
         pass
-
-
-def noop_telemetry() -> Telemetry:
-    """Observability disabled."""
-    return Telemetry(NoOpMetrics(), NoOpTracing(), NoOpLogging(), enabled=False)
