@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -40,7 +40,7 @@ from core.telemetry import (
 )
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
-from ports.noop import NoOpLogging, NoOpMetrics, NoOpTracing
+from ports.noop import NO_OP_SPAN, NO_OP_SPAN_CONTEXT, NoOpLogging, NoOpMetrics, NoOpTracing
 from ports.repository import ResourceRepository
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
@@ -115,20 +115,11 @@ class OperationScope:
         _quietly(self.span.set_attributes, attributes)
 
 
-# nullcontext can be entered again and again: one serves every disabled validation.
-_NO_SPAN: AbstractContextManager[object] = nullcontext()
-
-
-class _SilentSpan(SpanPort):
-    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
-        pass
-
-    def fail(self, exc: BaseException, error_type: ErrorType, *, record_exception: bool = True) -> None:
-        pass
-
-
 class _SilentScope(OperationScope):
-    """The scope of every operation while observability is disabled: it keeps nothing, so one is shared."""
+    """The scope of every operation while observability is disabled: it keeps nothing, so one is shared.
+
+    Core logic, not an adapter: it is how the instrumentation skips its bookkeeping. Its span is the ports' no-op.
+    """
 
     def resource(self, resource_id: UUID) -> None:
         pass
@@ -174,7 +165,7 @@ class Instrumentation:
         self._logging = telemetry.logging
         self._enabled = telemetry.enabled
         self._clock = clock
-        self._silent_scope = _SilentScope(_SilentSpan())
+        self._silent_scope = _SilentScope(NO_OP_SPAN)
         # Entered by every operation while disabled: no generator to run, the one silent scope.
         self._silent_operation = nullcontext(self._silent_scope)
 
@@ -223,7 +214,8 @@ class Instrumentation:
 
     def validation(self) -> AbstractContextManager[object]:
         """Input checks, in a child span."""
-        return self._tracing.span(VALIDATE_SPAN) if self._enabled else _NO_SPAN
+        # Disabled: the no-op span's one reusable context, entered again and again.
+        return self._tracing.span(VALIDATE_SPAN) if self._enabled else NO_OP_SPAN_CONTEXT
 
     def traced(self, repository: ResourceRepository, database: Database) -> ResourceRepository:
         """`repository` with every call timed, in a child span `resource.repository.<method>`."""
