@@ -116,6 +116,11 @@ def bootstrap(
 
 
 def _observability(settings: Settings, telemetry: Telemetry | None, framework: str) -> Observability:
+    """The telemetry given, else per `settings.telemetry`; every way to turn it off ends in `Telemetry.disabled()`.
+
+    Without settings for it (None), observability is off and, unlike `TelemetrySettings.disabled`, this runtime
+    configures no logging either: the caller owns that (see docs/architecture.md, "Turning observability off").
+    """
     if telemetry is not None:
         return Observability(telemetry, None, 0.0)
     if settings.telemetry is None:

@@ -50,6 +50,7 @@ DEFAULT_EXPORT_TIMEOUT_MS = int(DEFAULT_EXPORT_TIMEOUT_S * 1000)
 class TelemetrySettings:
     """How the service observes itself."""
 
+    # OTEL_SDK_DISABLED=true: `Telemetry.disabled()` and no SDK providers; logging to stdout stays on.
     disabled: bool = False
     export: OtelExport = field(default_factory=OtelExport)
     log_level: LogLevel = "info"
@@ -194,7 +195,8 @@ class Settings:
     shutdown_drain_s: int = DEFAULT_SHUTDOWN_DRAIN_S
     workers: int = 1
     http_spans: HttpSpanSettings = field(default_factory=HttpSpanSettings)
-    # None: this runtime sets up no telemetry and no logging (tests, or a host app that owns them).
+    # None: observability off (`Telemetry.disabled()`, as with `TelemetrySettings.disabled`) and, unlike that,
+    # no logging configured by this runtime: for tests, or a host app that owns logging. `from_env` always sets it.
     telemetry: TelemetrySettings | None = None
 
     @classmethod
