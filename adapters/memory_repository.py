@@ -11,7 +11,7 @@ from uuid import UUID
 from core.errors import DuplicateName
 from core.graph import shortest_path
 from core.model import PageRequest, Resource
-from core.telemetry import IN_MEMORY, Database
+from core.semantic_conventions import IN_MEMORY, Database
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 

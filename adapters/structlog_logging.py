@@ -29,7 +29,7 @@ from adapters.observability.records import (
     failure_level,
     is_service_failure,
 )
-from core.telemetry import (
+from core.semantic_conventions import (
     EVENT_COMPLETED,
     EVENT_FAILED,
     EVENT_STARTED,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 from uuid import UUID
 
-from core.telemetry import ErrorType
+from core.semantic_conventions import ErrorType
 
 
 class DomainError(Exception):

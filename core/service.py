@@ -10,10 +10,10 @@ from uuid import UUID, uuid4
 
 from core.errors import CircularDependency, HasDependents, ResourceNotFound, UnknownDependencies
 from core.graph import cycle_closed_by
+from core.instrumentation import Instrumentation, Telemetry
 from core.model import CascadeResult, Page, PageRequest, Resource, ResourceChanges, ResourceDraft
-from core.observability import Instrumentation, Telemetry
 from core.rules import checked_changes, checked_draft, checked_page, checked_query
-from core.telemetry import Operation
+from core.semantic_conventions import Operation
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 

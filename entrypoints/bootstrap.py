@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqla import SchemaNotCurrentError, SqlaUnitOfWork, create_engine, require_head, upgrade_schema
 from core.errors import StorageError
-from core.observability import Telemetry
+from core.instrumentation import Telemetry
 from core.service import ResourceService
 from entrypoints.http.api import ApiContext
 from entrypoints.observability import Observability, init_observability

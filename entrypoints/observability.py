@@ -10,7 +10,7 @@ from opentelemetry.trace import TracerProvider
 from adapters.otel import OtelMetrics, OtelTracing
 from adapters.otel.sdk import OtelProviders, build_providers
 from adapters.structlog_logging import StructlogLogging, configure_logging
-from core.observability import Telemetry
+from core.instrumentation import Telemetry
 from entrypoints.settings import TelemetrySettings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from core.telemetry import ErrorType, Operation
+from core.semantic_conventions import ErrorType, Operation
 
 LogValue = str | int | float | bool
 
@@ -15,7 +15,7 @@ class LoggingPort(Protocol):
 
     Each record carries the trace and span ids current when it is emitted, `service.name`,
     `operation` and the given `fields` (such as `resource_id`). The field names are those of
-    `core.telemetry` and docs/logging-reference.md.
+    `core.semantic_conventions` and docs/logging-reference.md.
     """
 
     def operation_started(self, operation: Operation, fields: Mapping[str, LogValue]) -> None:

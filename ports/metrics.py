@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from core.telemetry import Database, ErrorType, Operation
+from core.semantic_conventions import Database, ErrorType, Operation
 
 
 class MetricsPort(Protocol):
     """Records measurements; never raises, never blocks on export.
 
-    Adapters map these calls to the instruments named in `core.telemetry`, with the attribute
+    Adapters map these calls to the instruments named in `core.semantic_conventions`, with the attribute
     sets built by its `*_attributes` functions, so every adapter emits the same series.
     """
 

@@ -2,7 +2,7 @@
 
 They live beside the protocols they implement, as the OpenTelemetry API keeps its no-op tracer and meter beside
 its interfaces: they need nothing but the ports, and the core builds the disabled bundle from them
-(`core.observability.Telemetry.disabled()`), which it could not do from an adapter.
+(`core.instrumentation.Telemetry.disabled()`), which it could not do from an adapter.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Final
 
-from core.telemetry import Database, ErrorType, Operation
+from core.semantic_conventions import Database, ErrorType, Operation
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort

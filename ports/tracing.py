@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Literal, Protocol
 
-from core.telemetry import ErrorType
+from core.semantic_conventions import ErrorType
 
 AttributeValue = str | bool | int | float
 # CLIENT for a call to another system (the database); INTERNAL for work inside the service.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from core.telemetry import Database
+from core.semantic_conventions import Database
 from ports.repository import ResourceRepository
 
 

@@ -18,8 +18,8 @@ from adapters.observability.records import (
     is_service_failure,
     utc_timestamp,
 )
-from core.observability import Telemetry
-from core.telemetry import (
+from core.instrumentation import Telemetry
+from core.semantic_conventions import (
     ATTR_ERROR_TYPE,
     CASCADE_SIZE,
     CIRCULAR_DEPENDENCY_DETECTED,

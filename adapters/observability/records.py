@@ -6,7 +6,7 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
-from core.telemetry import (
+from core.semantic_conventions import (
     ATTR_ERROR_TYPE,
     LOG_DURATION_MS,
     LOG_EXCEPTION_MESSAGE,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from core.telemetry import (
+from core.semantic_conventions import (
     CASCADE_SIZE,
     CASCADE_SIZE_BUCKETS,
     CIRCULAR_DEPENDENCY_DETECTED,

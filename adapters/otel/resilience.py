@@ -14,7 +14,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from core.telemetry import EXPORT_FAILURES, INSTRUMENTATION_SCOPE
+from core.semantic_conventions import EXPORT_FAILURES, INSTRUMENTATION_SCOPE
 
 Signal = Literal["traces", "metrics", "logs"]
 SIGNALS: tuple[Signal, ...] = ("traces", "metrics", "logs")

@@ -9,7 +9,7 @@ from types import TracebackType
 from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from core.telemetry import ATTR_ERROR_TYPE, INSTRUMENTATION_SCOPE, ErrorType
+from core.semantic_conventions import ATTR_ERROR_TYPE, INSTRUMENTATION_SCOPE, ErrorType
 from ports.tracing import AttributeValue, SpanPort, TracingPort
 from ports.tracing import SpanKind as PortSpanKind
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.sqla.engine import GRAPH_LOCK_KEY, SQLITE_IMMEDIATE, SQLITE_NO_BEGIN
 from adapters.sqla.repository import SqlaResourceRepository
 from core.errors import StorageError, StorageUnavailable
-from core.telemetry import Database
+from core.semantic_conventions import Database
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 

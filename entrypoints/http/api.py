@@ -10,8 +10,8 @@ from typing import Literal
 import msgspec
 
 from core.model import PageRequest
+from core.semantic_conventions import Operation
 from core.service import ResourceService
-from core.telemetry import Operation
 from entrypoints.http import dto
 from entrypoints.http.decoding import decode_body, decode_id, decode_query, ensure_valid
 from ports.unit_of_work import UnitOfWork

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from core.errors import DomainError
-from core.observability import recorded_by_an_operation
+from core.instrumentation import recorded_by_an_operation
 from entrypoints.http.api import ApiContext, ApiRequest, ApiResponse, Route, allow_header
 from entrypoints.http.decoding import InvalidRequest, RequestError, ensure_json_content_type, read_body
 from entrypoints.http.dto import Problem

@@ -20,9 +20,9 @@ from uuid import UUID
 
 from adapters.observability import in_memory_telemetry
 from adapters.otel.sdk import OtelExport
-from core.observability import Instrumentation, OperationScope, Telemetry
+from core.instrumentation import Instrumentation, OperationScope, Telemetry
+from core.semantic_conventions import ErrorType, Operation
 from core.service import ResourceService
-from core.telemetry import ErrorType, Operation
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
 from entrypoints.http.api import ApiContext

@@ -14,8 +14,8 @@ from typing import Any, Final
 from uuid import uuid4
 
 from adapters.sqla import SqlaUnitOfWork
+from core.instrumentation import Telemetry
 from core.model import PageRequest, ResourceDraft
-from core.observability import Telemetry
 from core.service import ResourceService
 
 from .graph import EPOCH, STORES, Store, database

@@ -31,8 +31,8 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
+from core.instrumentation import Telemetry
 from core.model import Resource, ResourceDraft
-from core.observability import Telemetry
 from core.service import ResourceService
 
 from .measure import FULL_REPETITIONS, Row, Spread, target

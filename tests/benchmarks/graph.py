@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
 from core.errors import CircularDependency
+from core.instrumentation import Telemetry
 from core.model import PageRequest, ResourceChanges
-from core.observability import Telemetry
 from core.service import ResourceService
 
 from .measure import FULL_REPETITIONS, SMOKE_REPETITIONS, Row, Spread, ratio, target

@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqla import SqlaUnitOfWork
-from core.observability import Telemetry
+from core.instrumentation import Telemetry
 from core.service import ResourceService
 
 from .graph import STORES, Fixture, Store, chain, close_the_ring, database

@@ -20,8 +20,8 @@ from adapters.memory_repository import InMemoryResourceRepository
 from adapters.otel import OtelMetrics, OtelTracing
 from adapters.otel.sdk import OtelConfig, OtelExport, OtelProviders, build_providers
 from adapters.structlog_logging import StructlogLogging, configure_logging
-from core.observability import Instrumentation, Telemetry
-from core.telemetry import IN_MEMORY
+from core.instrumentation import Instrumentation, Telemetry
+from core.semantic_conventions import IN_MEMORY
 
 from .configurations import PassThroughInstrumentation
 from .measure import FULL_REPETITIONS, SMOKE_REPETITIONS, Row, Spread, per_call_seconds, target

@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 from opentelemetry.trace import StatusCode
 
-from core.telemetry import Operation, operation_span_name
+from core.semantic_conventions import Operation, operation_span_name
 
 from .apps import FRAMEWORKS, Framework
 from .test_http_instrumentation import Served, UnavailableStore, serving

@@ -34,8 +34,8 @@ from adapters.memory_repository import InMemoryUnitOfWork
 from adapters.otel.metrics import OtelMetrics
 from adapters.otel.tracing import OtelTracing
 from core.errors import StorageUnavailable
-from core.observability import Telemetry
-from core.telemetry import INSTRUMENTATION_SCOPE, REPOSITORY_SPAN_PREFIX, Operation, operation_span_name
+from core.instrumentation import Telemetry
+from core.semantic_conventions import INSTRUMENTATION_SCOPE, REPOSITORY_SPAN_PREFIX, Operation, operation_span_name
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
 from entrypoints.http.api import DOCS_ASSET_PATHS, DOCS_PATH

@@ -13,7 +13,7 @@ import pytest
 
 from adapters.memory_repository import InMemoryUnitOfWork
 from adapters.observability import InMemoryMetrics, InMemoryTracing, in_memory_telemetry
-from core.telemetry import OPERATIONS_TOTAL, Operation, operation_span_name
+from core.semantic_conventions import OPERATIONS_TOTAL, Operation, operation_span_name
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
 

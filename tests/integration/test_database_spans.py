@@ -14,8 +14,8 @@ from adapters.observability import in_memory_telemetry
 from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
 from core.errors import DuplicateName
 from core.model import ResourceDraft
+from core.semantic_conventions import REPOSITORY_CALLS, REPOSITORY_DURATION
 from core.service import ResourceService
-from core.telemetry import REPOSITORY_CALLS, REPOSITORY_DURATION
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from uuid import UUID, uuid4
 import pytest
 
 from core.errors import CircularDependency
+from core.instrumentation import Telemetry
 from core.model import PageRequest, Resource, ResourceChanges
-from core.observability import Telemetry
 from core.service import ResourceService
 from ports.unit_of_work import UnitOfWork
 

@@ -2,7 +2,7 @@
 
 Each variant (framework x protocol) starts `resource-service serve`, sends one fixed mix of requests, stops it
 with SIGTERM (the service flushes at shutdown) and decodes everything that arrived with opentelemetry-proto.
-The tests then compare it with the telemetry contract (`core/telemetry.py`) and the reference docs.
+The tests then compare it with the telemetry contract (`core/semantic_conventions.py`) and the reference docs.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from core.telemetry import (
+from core.semantic_conventions import (
     CASCADE_SIZE,
     CASCADE_SIZE_BUCKETS,
     CIRCULAR_DEPENDENCY_DETECTED,

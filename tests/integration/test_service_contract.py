@@ -16,8 +16,8 @@ from core.errors import (
     ResourceNotFound,
     UnknownDependencies,
 )
+from core.instrumentation import Telemetry
 from core.model import PageRequest, Resource, ResourceChanges, ResourceDraft
-from core.observability import Telemetry
 from core.service import ResourceService
 from ports.unit_of_work import UnitOfWork
 

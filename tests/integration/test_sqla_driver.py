@@ -20,8 +20,8 @@ from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
 from adapters.sqla.engine import POOL_SIZE
 from adapters.sqla.tables import dependency_edges
 from core.errors import DuplicateName
+from core.instrumentation import Telemetry
 from core.model import PageRequest, ResourceChanges, ResourceDraft
-from core.observability import Telemetry
 from core.service import ResourceService
 
 

@@ -58,10 +58,10 @@ from adapters.otel.resilience import (
     Signal,
 )
 from adapters.otel.sdk import build_providers
+from core.instrumentation import Telemetry
 from core.model import PageRequest, ResourceDraft
-from core.observability import Telemetry
+from core.semantic_conventions import EXPORT_FAILURES, LOGGER_NAME
 from core.service import ResourceService
-from core.telemetry import EXPORT_FAILURES, LOGGER_NAME
 from entrypoints.settings import Settings
 from ports.noop import NoOpLogging
 

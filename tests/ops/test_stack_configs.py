@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from core.telemetry import ATTR_DB_NAMESPACE, ATTR_DB_SYSTEM
+from core.semantic_conventions import ATTR_DB_NAMESPACE, ATTR_DB_SYSTEM
 
 from .provisioning import OPS, load_yaml
 

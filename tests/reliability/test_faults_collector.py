@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from core.telemetry import EXPORT_FAILURES
+from core.semantic_conventions import EXPORT_FAILURES
 
 from .servers import (
     EXPECTED_STATUS,

@@ -18,7 +18,7 @@ from uuid import uuid4
 
 import pytest
 
-from core.telemetry import LOG_RESOURCE_ID, OPERATIONS_TOTAL, SPAN_RESOURCE_ID
+from core.semantic_conventions import LOG_RESOURCE_ID, OPERATIONS_TOTAL, SPAN_RESOURCE_ID
 
 from .servers import HOST, HttpReceiver, ServiceProcess, Traffic, keep_writing, service_environment
 

@@ -44,7 +44,7 @@ from sqlalchemy.engine import make_url
 from adapters.memory_repository import InMemoryUnitOfWork
 from adapters.otel import OtelMetrics
 from adapters.structlog_logging import configure_logging
-from core.observability import Telemetry
+from core.instrumentation import Telemetry
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.http.api import PATHS

@@ -14,8 +14,8 @@ from uuid import uuid4
 from adapters.memory_repository import InMemoryResourceRepository, InMemoryUnitOfWork
 from adapters.observability import in_memory_telemetry
 from core.errors import DuplicateName, FieldError, InvalidInput, ResourceNotFound, StorageError
+from core.instrumentation import Instrumentation
 from core.model import ResourceDraft
-from core.observability import Instrumentation
 from core.service import ResourceService
 from ports.repository import ResourceRepository
 

@@ -9,8 +9,8 @@ import pytest
 
 from adapters.memory_repository import InMemoryResourceRepository
 from core.errors import ResourceNotFound
-from core.observability import Instrumentation, OperationScope, Telemetry, _SilentScope
-from core.telemetry import IN_MEMORY
+from core.instrumentation import Instrumentation, OperationScope, Telemetry, _SilentScope
+from core.semantic_conventions import IN_MEMORY
 
 
 def _no_clock() -> float:

@@ -30,7 +30,7 @@ from ops.provisioning import (
     variables_in,
 )
 
-from core import telemetry
+from core import semantic_conventions as telemetry
 
 DOCS = OPS.parent / "docs"
 DASHBOARD_NAMES = {

@@ -13,8 +13,8 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invaria
 
 from adapters.memory_repository import InMemoryUnitOfWork
 from core.errors import CircularDependency, HasDependents, ResourceNotFound
+from core.instrumentation import Telemetry
 from core.model import PageRequest, ResourceChanges, ResourceDraft
-from core.observability import Telemetry
 from core.service import ResourceService
 
 T = TypeVar("T")

@@ -38,8 +38,7 @@ from core.errors import (
     UnknownDependencies,
 )
 from core.model import PageRequest, ResourceChanges, ResourceDraft
-from core.service import ResourceService
-from core.telemetry import (
+from core.semantic_conventions import (
     CASCADE_SIZE_BUCKETS,
     DURATION_BUCKETS_S,
     ERROR_TYPES,
@@ -50,6 +49,7 @@ from core.telemetry import (
     Database,
     repository_span_name,
 )
+from core.service import ResourceService
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 

@@ -35,6 +35,7 @@ from core.errors import (
     ResourceNotFound,
     UnknownDependencies,
 )
+from core.instrumentation import Telemetry
 from core.model import (
     PAGE_MAX_LIMIT,
     PAGE_MAX_OFFSET,
@@ -45,9 +46,7 @@ from core.model import (
     ResourceChanges,
     ResourceDraft,
 )
-from core.observability import Telemetry
-from core.service import ResourceService
-from core.telemetry import (
+from core.semantic_conventions import (
     ATTR_DB_SYSTEM,
     ATTR_ERROR_TYPE,
     ATTR_OPERATION,
@@ -69,6 +68,7 @@ from core.telemetry import (
     ErrorType,
     Operation,
 )
+from core.service import ResourceService
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
 from ports.repository import ResourceRepository

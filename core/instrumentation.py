@@ -20,7 +20,7 @@ from uuid import UUID
 
 from core.errors import DomainError, error_type_of
 from core.model import PageRequest, Resource
-from core.telemetry import (
+from core.semantic_conventions import (
     LOG_RESOURCE_ID,
     SEARCH_QUERY_MAX_CHARS,
     SPAN_CASCADE_SIZE,
