@@ -14,9 +14,9 @@ from adapters.sqla import SchemaNotCurrentError, SqlaUnitOfWork, create_engine, 
 from core.errors import StorageError
 from core.instrumentation import Telemetry
 from core.service import ResourceService
-from entrypoints.http.api import ApiContext
-from entrypoints.observability import Observability, init_observability
+from entrypoints.http.routes import ApiContext
 from entrypoints.settings import Settings
+from entrypoints.telemetry_setup import Observability, init_observability
 from ports.unit_of_work import UnitOfWork
 
 _log = logging.getLogger(__name__)

@@ -13,7 +13,10 @@ from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
-from entrypoints.http.api import (
+from entrypoints.http.dispatch import answer_to, exchange, options_response, raw_headers, status_response
+from entrypoints.http.docs_page import docs_responses
+from entrypoints.http.openapi import openapi_response
+from entrypoints.http.routes import (
     DOCUMENT_METHODS,
     OPENAPI_PATH,
     ROUTES,
@@ -24,9 +27,6 @@ from entrypoints.http.api import (
     normalized_path,
     served_methods,
 )
-from entrypoints.http.docs_page import docs_responses
-from entrypoints.http.exchange import answer_to, exchange, options_response, raw_headers, status_response
-from entrypoints.http.openapi import openapi_response
 from entrypoints.http_instrumentation import instrument_fastapi
 
 FRAMEWORK = "fastapi"

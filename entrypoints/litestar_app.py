@@ -14,7 +14,10 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
-from entrypoints.http.api import (
+from entrypoints.http.dispatch import answer_to, exchange, options_response, raw_headers, status_response
+from entrypoints.http.docs_page import docs_responses
+from entrypoints.http.openapi import openapi_response
+from entrypoints.http.routes import (
     DOCUMENT_METHODS,
     OPENAPI_PATH,
     ROUTES,
@@ -23,9 +26,6 @@ from entrypoints.http.api import (
     Route,
     served_methods,
 )
-from entrypoints.http.docs_page import docs_responses
-from entrypoints.http.exchange import answer_to, exchange, options_response, raw_headers, status_response
-from entrypoints.http.openapi import openapi_response
 from entrypoints.http_instrumentation import instrument_litestar
 
 FRAMEWORK = "litestar"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from adapters.otel.sdk import DEFAULT_EXPORT_TIMEOUT_S, Exporter, OtelConfig, OtelExport, Protocol
+from adapters.otel.providers import DEFAULT_EXPORT_TIMEOUT_S, Exporter, OtelConfig, OtelExport, Protocol
 from adapters.structlog_logging import LogFormat
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///resources.db"

@@ -12,7 +12,7 @@ from functools import cache
 from importlib.resources import files
 from types import MappingProxyType
 
-from entrypoints.http.api import DOCS_ASSET_PATHS, DOCS_PATH, OPENAPI_PATH, ApiResponse
+from entrypoints.http.routes import DOCS_ASSET_PATHS, DOCS_PATH, OPENAPI_PATH, ApiResponse
 
 TITLE = "Resource service API"
 INIT_SCRIPT_PATH = "/docs/init.js"

@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 
 from entrypoints.http import dto
-from entrypoints.http.api import JSON_MEDIA_TYPE, ROUTES, ApiResponse, Route
 from entrypoints.http.problems import PROBLEM_MEDIA_TYPE
+from entrypoints.http.routes import JSON_MEDIA_TYPE, ROUTES, ApiResponse, Route
 
 _REF = "#/components/schemas/{name}"
 _PROBLEM_DESCRIPTIONS = {

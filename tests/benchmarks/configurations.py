@@ -19,15 +19,15 @@ from typing import Any, Final, Literal
 from uuid import UUID
 
 from adapters.observability import in_memory_telemetry
-from adapters.otel.sdk import OtelExport
+from adapters.otel.providers import OtelExport
 from core.instrumentation import Instrumentation, OperationScope, Telemetry
 from core.semantic_conventions import ErrorType, Operation
 from core.service import ResourceService
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
-from entrypoints.http.api import ApiContext
-from entrypoints.observability import Observability
+from entrypoints.http.routes import ApiContext
 from entrypoints.settings import Settings, TelemetrySettings
+from entrypoints.telemetry_setup import Observability
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 

@@ -33,7 +33,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
 from adapters.memory_repository import InMemoryUnitOfWork
-from adapters.otel.sdk import OtelConfig, OtelExport, OtelProviders, build_providers
+from adapters.otel.providers import OtelConfig, OtelExport, OtelProviders, build_providers
 
 from .configurations import FRAMEWORKS, Framework, app_for, runtime_for
 from .inprocess import OPERATIONS, Operation, Subject, asgi_call, otlp_endpoint

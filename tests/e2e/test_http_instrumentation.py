@@ -38,7 +38,7 @@ from core.instrumentation import Telemetry
 from core.semantic_conventions import INSTRUMENTATION_SCOPE, REPOSITORY_SPAN_PREFIX, Operation, operation_span_name
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
-from entrypoints.http.api import DOCS_ASSET_PATHS, DOCS_PATH
+from entrypoints.http.routes import DOCS_ASSET_PATHS, DOCS_PATH
 from entrypoints.http_instrumentation import (
     FastApiSpanDetails,
     ServerSpanAttributes,

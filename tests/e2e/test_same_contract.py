@@ -12,7 +12,7 @@ import httpx
 
 from adapters.sqla import create_engine
 from adapters.sqla.schema import run_alembic
-from entrypoints.http.api import ROUTES
+from entrypoints.http.routes import ROUTES
 
 from .apps import Framework, serving
 from .support import JSON, MAX_BODY_BYTES, MISSING_ID, encoded, json_body

@@ -49,6 +49,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 
 from adapters.memory_repository import InMemoryUnitOfWork
 from adapters.otel import OtelMetrics, OtelTracing
+from adapters.otel.providers import build_providers
 from adapters.otel.resilience import (
     SIGNALS,
     ExportFailures,
@@ -57,7 +58,6 @@ from adapters.otel.resilience import (
     GuardedSpanExporter,
     Signal,
 )
-from adapters.otel.sdk import build_providers
 from core.instrumentation import Telemetry
 from core.model import PageRequest, ResourceDraft
 from core.semantic_conventions import EXPORT_FAILURES, LOGGER_NAME

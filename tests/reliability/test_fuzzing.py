@@ -27,7 +27,7 @@ from schemathesis.checks import (
 )
 from schemathesis.core.transport import Response
 
-from entrypoints.http.api import ROUTES
+from entrypoints.http.routes import ROUTES
 
 from .apps import FRAMEWORKS, Framework, lifespan_app
 

@@ -47,7 +47,7 @@ from adapters.structlog_logging import configure_logging
 from core.instrumentation import Telemetry
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import bootstrap
-from entrypoints.http.api import PATHS
+from entrypoints.http.routes import PATHS
 from entrypoints.settings import Settings
 from ports.noop import NoOpLogging, NoOpTracing
 

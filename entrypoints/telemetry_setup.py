@@ -8,7 +8,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from adapters.otel import OtelMetrics, OtelTracing
-from adapters.otel.sdk import OtelProviders, build_providers
+from adapters.otel.providers import OtelProviders, build_providers
 from adapters.structlog_logging import StructlogLogging, configure_logging
 from core.instrumentation import Telemetry
 from entrypoints.settings import TelemetrySettings

@@ -14,10 +14,10 @@ import msgspec
 
 from core.errors import DomainError
 from core.instrumentation import recorded_by_an_operation
-from entrypoints.http.api import ApiContext, ApiRequest, ApiResponse, Route, allow_header
 from entrypoints.http.decoding import InvalidRequest, RequestError, ensure_json_content_type, read_body
 from entrypoints.http.dto import Problem
 from entrypoints.http.problems import PROBLEM_MEDIA_TYPE, problem_for, problem_for_status
+from entrypoints.http.routes import ApiContext, ApiRequest, ApiResponse, Route, allow_header
 
 logger = logging.getLogger("resource_service.http")
 

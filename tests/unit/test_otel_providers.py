@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from adapters.otel.sdk import EXPORT_BATCH_SIZE, OtelConfig, OtelExport, build_providers, build_resource
+from adapters.otel.providers import EXPORT_BATCH_SIZE, OtelConfig, OtelExport, build_providers, build_resource
 
 CONFIG = OtelConfig(service_version="1.2.3", framework="litestar", deployment_environment="test")
 
