@@ -22,7 +22,7 @@ from opentelemetry import trace
 from opentelemetry._logs import Logger, LoggerProvider, SeverityNumber
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
-from adapters.observability.records import (
+from adapters.log_fields import (
     completed_fields,
     exception_fields,
     failed_fields,

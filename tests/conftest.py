@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
 
-from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.memory.repository import InMemoryUnitOfWork
 from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
 from ports.unit_of_work import UnitOfWork
 

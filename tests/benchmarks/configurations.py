@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from typing import Any, Final, Literal
 from uuid import UUID
 
-from adapters.observability import in_memory_telemetry
+from adapters.memory.telemetry import in_memory_telemetry
 from adapters.otel.providers import OtelExport
 from core.instrumentation import Instrumentation, OperationScope, Telemetry
 from core.semantic_conventions import ErrorType, Operation

@@ -20,7 +20,7 @@ from uuid import UUID
 
 import msgspec
 
-from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.memory.repository import InMemoryUnitOfWork
 from core.model import ResourceDraft
 from entrypoints.bootstrap import Runtime
 

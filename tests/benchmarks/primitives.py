@@ -16,7 +16,7 @@ from uuid import uuid4
 
 import structlog
 
-from adapters.memory_repository import InMemoryResourceRepository
+from adapters.memory.repository import InMemoryResourceRepository
 from adapters.otel import OtelMetrics, OtelTracing
 from adapters.otel.providers import OtelConfig, OtelExport, OtelProviders, build_providers
 from adapters.structlog_logging import StructlogLogging, configure_logging

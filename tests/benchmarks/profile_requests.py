@@ -15,7 +15,7 @@ import asyncio
 import time
 from typing import Final
 
-from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.memory.repository import InMemoryUnitOfWork
 
 from .configurations import CONFIGURATIONS, FRAMEWORKS, Configuration, Framework, app_for, runtime_for
 from .inprocess import OPERATIONS, Operation, Subject, otlp_endpoint

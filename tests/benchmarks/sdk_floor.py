@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
-from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.memory.repository import InMemoryUnitOfWork
 from adapters.otel.providers import OtelConfig, OtelExport, OtelProviders, build_providers
 
 from .configurations import FRAMEWORKS, Framework, app_for, runtime_for

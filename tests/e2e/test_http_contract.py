@@ -17,7 +17,7 @@ import httpx
 import pytest
 from integration.otlp_receiver import HOST, ServiceProcess, service_environment
 
-from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.memory.repository import InMemoryUnitOfWork
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings

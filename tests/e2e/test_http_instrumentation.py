@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_trace_id
 from starlette.routing import Route
 
-from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.memory.repository import InMemoryUnitOfWork
 from adapters.otel.metrics import OtelMetrics
 from adapters.otel.tracing import OtelTracing
 from core.errors import StorageUnavailable
@@ -659,7 +659,7 @@ import httpx
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
-from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.memory.repository import InMemoryUnitOfWork
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings

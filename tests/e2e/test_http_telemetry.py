@@ -11,8 +11,8 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from adapters.memory_repository import InMemoryUnitOfWork
-from adapters.observability import InMemoryMetrics, InMemoryTracing, in_memory_telemetry
+from adapters.memory.repository import InMemoryUnitOfWork
+from adapters.memory.telemetry import InMemoryMetrics, InMemoryTracing, in_memory_telemetry
 from core.semantic_conventions import OPERATIONS_TOTAL, Operation, operation_span_name
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings

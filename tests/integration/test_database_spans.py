@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.engine import make_url
 
-from adapters.observability import in_memory_telemetry
+from adapters.memory.telemetry import in_memory_telemetry
 from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
 from core.errors import DuplicateName
 from core.model import ResourceDraft

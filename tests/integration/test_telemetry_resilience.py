@@ -47,7 +47,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.memory.repository import InMemoryUnitOfWork
 from adapters.otel import OtelMetrics, OtelTracing
 from adapters.otel.providers import build_providers
 from adapters.otel.resilience import (

@@ -41,7 +41,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from sqlalchemy.engine import make_url
 
-from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.memory.repository import InMemoryUnitOfWork
 from adapters.otel import OtelMetrics
 from adapters.structlog_logging import configure_logging
 from core.instrumentation import Telemetry

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from uuid import uuid4
 
-from adapters.memory_repository import InMemoryResourceRepository, InMemoryUnitOfWork
-from adapters.observability import in_memory_telemetry
+from adapters.memory.repository import InMemoryResourceRepository, InMemoryUnitOfWork
+from adapters.memory.telemetry import in_memory_telemetry
 from core.errors import DuplicateName, FieldError, InvalidInput, ResourceNotFound, StorageError
 from core.instrumentation import Instrumentation
 from core.model import ResourceDraft

@@ -7,7 +7,7 @@ from uuid import uuid4
 
 import pytest
 
-from adapters.memory_repository import InMemoryResourceRepository
+from adapters.memory.repository import InMemoryResourceRepository
 from core.errors import ResourceNotFound
 from core.instrumentation import Instrumentation, OperationScope, Telemetry, _SilentScope
 from core.semantic_conventions import IN_MEMORY

@@ -11,7 +11,7 @@ from uuid import UUID
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from adapters.memory_repository import InMemoryUnitOfWork
+from adapters.memory.repository import InMemoryUnitOfWork
 from core.errors import CircularDependency, HasDependents, ResourceNotFound
 from core.instrumentation import Telemetry
 from core.model import PageRequest, ResourceChanges, ResourceDraft

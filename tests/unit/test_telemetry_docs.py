@@ -24,8 +24,8 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from adapters.memory_repository import InMemoryUnitOfWork
-from adapters.observability import in_memory_telemetry
+from adapters.memory.repository import InMemoryUnitOfWork
+from adapters.memory.telemetry import in_memory_telemetry
 from adapters.otel.resilience import ExportFailures
 from core.errors import (
     CircularDependency,

@@ -23,8 +23,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
-from adapters.memory_repository import InMemoryUnitOfWork
-from adapters.observability import MetricPoint, RecordedSpan, in_memory_telemetry
+from adapters.memory.repository import InMemoryUnitOfWork
+from adapters.memory.telemetry import MetricPoint, RecordedSpan, in_memory_telemetry
 from core.errors import (
     CircularDependency,
     DomainError,

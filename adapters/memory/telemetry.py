@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from adapters.observability.records import (
+from adapters.log_fields import (
     completed_fields,
     exception_fields,
     failed_fields,
