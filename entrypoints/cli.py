@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import uvicorn
 
-from adapters.structlog_logging import configure_logging
+from adapters.structlog import configure_logging
 from entrypoints import db_command, traffic
 from entrypoints.settings import Settings, SettingsError
 

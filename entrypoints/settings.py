@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from adapters.otel.providers import DEFAULT_EXPORT_TIMEOUT_S, Exporter, OtelConfig, OtelExport, Protocol
-from adapters.structlog_logging import LogFormat
+from adapters.structlog import LogFormat
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///resources.db"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024

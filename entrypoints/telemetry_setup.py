@@ -9,7 +9,7 @@ from opentelemetry.trace import TracerProvider
 
 from adapters.otel import OtelMetrics, OtelTracing
 from adapters.otel.providers import OtelProviders, build_providers
-from adapters.structlog_logging import StructlogLogging, configure_logging
+from adapters.structlog import StructlogLogging, configure_logging
 from core.instrumentation import Telemetry
 from entrypoints.settings import TelemetrySettings
 

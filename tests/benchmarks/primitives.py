@@ -19,7 +19,7 @@ import structlog
 from adapters.memory.repository import InMemoryResourceRepository
 from adapters.otel import OtelMetrics, OtelTracing
 from adapters.otel.providers import OtelConfig, OtelExport, OtelProviders, build_providers
-from adapters.structlog_logging import StructlogLogging, configure_logging
+from adapters.structlog import StructlogLogging, configure_logging
 from core.instrumentation import Instrumentation, Telemetry
 from core.semantic_conventions import IN_MEMORY
 

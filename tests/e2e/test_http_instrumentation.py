@@ -461,7 +461,7 @@ async def test_an_incoming_traceparent_continues_into_the_operation_and_reposito
             assert span.parent.span_id == operation_span.context.span_id, span.name
         assert all(format_trace_id(s.context.trace_id) == TRACE_ID for s in served.spans.get_finished_spans())
         # The log adapters stamp each record with the span current when it is written (tests/unit/
-        # test_structlog_logging.py): here, the operation's span, in the caller's trace.
+        # test_structlog_adapter.py): here, the operation's span, in the caller's trace.
         assert logged.ids == [(TRACE_ID, format_span_id(operation_span.context.span_id))]
 
 

@@ -43,7 +43,7 @@ from sqlalchemy.engine import make_url
 
 from adapters.memory.repository import InMemoryUnitOfWork
 from adapters.otel import OtelMetrics
-from adapters.structlog_logging import configure_logging
+from adapters.structlog import configure_logging
 from core.instrumentation import Telemetry
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import bootstrap

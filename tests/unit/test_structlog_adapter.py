@@ -26,7 +26,7 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.otel import OtelTracing
-from adapters.structlog_logging import StructlogLogging, UtcTimestamp, configure_logging
+from adapters.structlog import StructlogLogging, UtcTimestamp, configure_logging
 from core.errors import StorageError
 
 
