@@ -1,46 +1,19 @@
-"""StructlogLogging: the logging port as JSON lines on stdout (orjson), the same records exported over OTLP logs.
-
-One processor chain serves both structlog and the standard `logging` module (uvicorn, SQLAlchemy), so
-every line on stdout has the same shape and carries the trace and span ids current when it was emitted.
-structlog's own records skip the `logging` bridge (two `LogRecord`s a line): they are rendered by structlog
-and written through the same stdout handler, under its lock, so lines of the two sources never interleave.
-"""
+"""The processors of the one chain: trace context, timestamp, service name, exception fields, OTLP export, JSON."""
 
 from __future__ import annotations
 
 import calendar
-import logging
 import sys
-import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Literal, TextIO
+from collections.abc import Mapping
 
 import orjson
-import structlog
 from opentelemetry import trace
 from opentelemetry._logs import Logger, LoggerProvider, SeverityNumber
-from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
+from structlog.typing import EventDict, Processor, WrappedLogger
 
-from adapters.log_fields import (
-    completed_fields,
-    exception_fields,
-    failed_fields,
-    failure_level,
-    is_service_failure,
-)
-from core.semantic_conventions import (
-    EVENT_COMPLETED,
-    EVENT_FAILED,
-    EVENT_STARTED,
-    INSTRUMENTATION_SCOPE,
-    LOGGER_NAME,
-    ErrorType,
-    Operation,
-)
-from ports.logging import LoggingPort, LogValue
-
-LogFormat = Literal["json", "console"]
+from adapters.log_fields import exception_fields
+from core.semantic_conventions import INSTRUMENTATION_SCOPE, LOGGER_NAME
 
 _SEVERITY = {
     "debug": SeverityNumber.DEBUG,
@@ -48,14 +21,6 @@ _SEVERITY = {
     "warning": SeverityNumber.WARN,
     "error": SeverityNumber.ERROR,
     "critical": SeverityNumber.FATAL,
-}
-# During a collector outage the exporters log every retry, and those records would be exported too: the
-# guarded exporters (adapters/otel/resilience.py) report failures instead, at most once a minute. aiosqlite
-# logs every call at debug level.
-_QUIETER_LOGGERS = {
-    "opentelemetry.exporter": logging.ERROR,
-    "opentelemetry.sdk": logging.ERROR,
-    "aiosqlite": logging.INFO,
 }
 # Fields that OTLP carries in fields of its own rather than as attributes.
 _NOT_ATTRIBUTES = frozenset({"event", "timestamp", "level", "trace_id", "span_id", "exc_info"})
@@ -177,120 +142,5 @@ def _primitive(value: object) -> str | int | float | bool:
     return value if isinstance(value, _PRIMITIVES) else str(value)
 
 
-def _render_json(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> str:
+def render_json(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> str:
     return orjson.dumps(event_dict, default=str).decode()
-
-
-# Shared by every stdout handler: a structlog logger bound before a later configure_logging keeps writing
-# through the earlier handler, and its lines must not interleave with the new one's.
-_WRITE_LOCK = threading.RLock()
-
-
-class _StdoutHandler(logging.StreamHandler[TextIO]):
-    """The stdout handler of both sources: `logging` records through `emit`, structlog's through `write_line`."""
-
-    def createLock(self) -> None:
-        self.lock = _WRITE_LOCK
-
-    def write_line(self, line: str) -> None:
-        """One rendered line, written whole and flushed under the handler's lock, as `emit` writes a record."""
-        self.acquire()
-        try:
-            self.stream.write(line + self.terminator)
-            self.stream.flush()
-        except Exception:  # as in `emit`: a failed write is reported on stderr, never raised
-            self.handleError(logging.makeLogRecord({"msg": line}))
-        finally:
-            self.release()
-
-
-class _LineLogger:
-    """The logger structlog wraps: hands each line its processors rendered to the stdout handler."""
-
-    __slots__ = ("_handler", "name")
-
-    def __init__(self, handler: _StdoutHandler, name: str) -> None:
-        self._handler = handler
-        self.name = name
-
-    def msg(self, line: str) -> None:
-        self._handler.write_line(line)
-
-    debug = info = warning = error = critical = msg
-
-
-def _line_loggers(handler: _StdoutHandler) -> Callable[..., _LineLogger]:
-    """A structlog logger factory; a logger's name is the one stdlib's factory would give (the caller's module)."""
-    stdlib_loggers = structlog.stdlib.LoggerFactory(ignore_frame_names=[__name__])
-    return lambda *args: _LineLogger(handler, stdlib_loggers(*args).name)
-
-
-def configure_logging(
-    *,
-    level: str = "info",
-    log_format: LogFormat = "json",
-    service_name: str = "resource-service",
-    logger_provider: LoggerProvider | None = None,
-) -> None:
-    """Route structlog and the standard `logging` module through one chain to stdout (and OTLP, if given)."""
-    shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        UtcTimestamp(),
-        add_service_name(service_name),
-        add_trace_context,
-    ]
-    # The exporter takes the exception object, before it becomes the fields of the line.
-    rendering: list[Processor] = [] if logger_provider is None else [ExportToOtel(logger_provider)]
-    rendering += [exc_info_to_exception, _render_json if log_format == "json" else structlog.dev.ConsoleRenderer()]
-    handler = _StdoutHandler(sys.stdout)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
-        )
-    )
-    root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(level.upper())
-    for name, quieter in _QUIETER_LOGGERS.items():
-        logging.getLogger(name).setLevel(quieter)
-    structlog.configure(
-        processors=[*shared, *rendering],
-        logger_factory=_line_loggers(handler),
-        # A call below LOG_LEVEL is a method that returns at once: no processor, no level check, no exception.
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        cache_logger_on_first_use=True,
-    )
-
-
-class StructlogLogging(LoggingPort):
-    """Operation events through the chain `configure_logging` set up, which must be configured first."""
-
-    def __init__(self) -> None:
-        # Bound now rather than through structlog's lazy proxy, which would rebuild the logger on every call.
-        self._logger: FilteringBoundLogger = structlog.get_logger(LOGGER_NAME).bind()
-        # Checked once, as the bound logger's level is fixed: below it, not even the fields are unpacked.
-        self._logs_started = self._logger.is_enabled_for(logging.DEBUG)
-
-    def operation_started(self, operation: Operation, fields: Mapping[str, LogValue]) -> None:
-        if self._logs_started:
-            self._logger.debug(EVENT_STARTED, operation=operation, **fields)
-
-    def operation_completed(self, operation: Operation, duration_ms: float, fields: Mapping[str, LogValue]) -> None:
-        self._logger.info(EVENT_COMPLETED, operation=operation, **fields, **completed_fields(duration_ms))
-
-    def operation_failed(
-        self,
-        operation: Operation,
-        duration_ms: float,
-        error_type: ErrorType,
-        exc: BaseException,
-        fields: Mapping[str, LogValue],
-    ) -> None:
-        level = logging.getLevelNamesMapping()[failure_level(error_type).upper()]
-        failure = failed_fields(duration_ms, error_type, exc)
-        if is_service_failure(error_type):
-            failure["exc_info"] = exc
-        self._logger.log(level, EVENT_FAILED, operation=operation, **fields, **failure)
