@@ -16,7 +16,7 @@ from core.instrumentation import Telemetry
 from core.service import ResourceService
 from entrypoints.http.routes import ApiContext
 from entrypoints.settings import Settings
-from entrypoints.telemetry_setup import Observability, init_observability
+from entrypoints.telemetry_setup import TelemetrySetup, set_up_telemetry
 from ports.unit_of_work import UnitOfWork
 
 _log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class Runtime:
 
     settings: Settings
     api: ApiContext
-    observability: Observability
+    telemetry_setup: TelemetrySetup
     engine: AsyncEngine | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -83,7 +83,7 @@ class Runtime:
         self._background.clear()
         if self.engine is not None:
             await self.engine.dispose()
-        await asyncio.to_thread(self.observability.shutdown)
+        await asyncio.to_thread(self.telemetry_setup.shutdown)
 
     async def _report_resource_count(self) -> None:
         # Every process reads the count from the store, so all report the same, true value.
@@ -106,7 +106,7 @@ def bootstrap(
 ) -> Runtime:
     """Build the runtime from settings (the environment by default); tests may pass their own adapters."""
     settings = settings or Settings.from_env()
-    observability = _observability(settings, telemetry, framework)
+    observability = _telemetry_setup(settings, telemetry, framework)
     engine = None
     if unit_of_work is None:
         engine = create_engine(settings.database_url)
@@ -115,14 +115,14 @@ def bootstrap(
     return Runtime(settings, ApiContext(service, unit_of_work), observability, engine)
 
 
-def _observability(settings: Settings, telemetry: Telemetry | None, framework: str) -> Observability:
+def _telemetry_setup(settings: Settings, telemetry: Telemetry | None, framework: str) -> TelemetrySetup:
     """The telemetry given, else per `settings.telemetry`; every way to turn it off ends in `Telemetry.disabled()`.
 
     Without settings for it (None), observability is off and, unlike `TelemetrySettings.disabled`, this runtime
     configures no logging either: the caller owns that (see docs/architecture.md, "Turning observability off").
     """
     if telemetry is not None:
-        return Observability(telemetry, None, 0.0)
+        return TelemetrySetup(telemetry, None, 0.0)
     if settings.telemetry is None:
-        return Observability(Telemetry.disabled(), None, 0.0)
-    return init_observability(settings.telemetry, service_version=service_version(), framework=framework)
+        return TelemetrySetup(Telemetry.disabled(), None, 0.0)
+    return set_up_telemetry(settings.telemetry, service_version=service_version(), framework=framework)

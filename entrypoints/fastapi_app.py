@@ -13,7 +13,7 @@ from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
-from entrypoints.http.dispatch import answer_to, exchange, options_response, raw_headers, status_response
+from entrypoints.http.dispatch import answer_to, dispatch, options_response, raw_headers, status_response
 from entrypoints.http.docs_page import docs_responses
 from entrypoints.http.openapi import openapi_response
 from entrypoints.http.routes import (
@@ -68,7 +68,7 @@ class _Endpoint:
     """A route's endpoint as a plain ASGI app: Starlette calls it once path and method match, and nothing else runs.
 
     FastAPI's own endpoints would add its request handling (dependencies, an exit stack, a response wrapper) around
-    `exchange`, which reads the request itself and never raises.
+    `dispatch`, which reads the request itself and never raises.
     """
 
     __slots__ = ("_answer",)
@@ -80,9 +80,9 @@ class _Endpoint:
         await _Sent(await self._answer(Request(scope, receive)))(scope, receive, send)
 
 
-def _exchange(route: Route, runtime: Runtime) -> Answer:
+def _dispatching(route: Route, runtime: Runtime) -> Answer:
     async def answer(request: Request) -> ApiResponse:
-        return await exchange(route, runtime.api, request, runtime.settings.max_body_bytes)
+        return await dispatch(route, runtime.api, request, runtime.settings.max_body_bytes)
 
     return answer
 
@@ -120,7 +120,7 @@ def _mount(app: FastAPI, runtime: Runtime) -> None:
         if shadowed:
             _add(app, path, _method_not_allowed, sorted(shadowed))
     for route in ROUTES:
-        _add(app, route.path, _exchange(route, runtime), served_methods(route), route.endpoint.__name__)
+        _add(app, route.path, _dispatching(route, runtime), served_methods(route), route.endpoint.__name__)
 
 
 def _mount_options(app: FastAPI) -> None:
@@ -141,7 +141,7 @@ def create_app(
     of the runtime's observability; with neither, the app is not instrumented.
     """
     app_runtime = runtime or bootstrap(framework=FRAMEWORK)
-    tracer_provider, meter_provider = app_runtime.observability.http_providers(tracer_provider, meter_provider)
+    tracer_provider, meter_provider = app_runtime.telemetry_setup.http_providers(tracer_provider, meter_provider)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -14,7 +14,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
-from entrypoints.http.dispatch import answer_to, exchange, options_response, raw_headers, status_response
+from entrypoints.http.dispatch import answer_to, dispatch, options_response, raw_headers, status_response
 from entrypoints.http.docs_page import docs_responses
 from entrypoints.http.openapi import openapi_response
 from entrypoints.http.routes import (
@@ -66,7 +66,7 @@ def _litestar_path(path: str) -> str:
 
 def _handler(route: Route, runtime: Runtime) -> HTTPRouteHandler:
     async def endpoint(request: Request[Any, Any, Any]) -> _Sent:
-        return _Sent(await exchange(route, runtime.api, request, runtime.settings.max_body_bytes))
+        return _Sent(await dispatch(route, runtime.api, request, runtime.settings.max_body_bytes))
 
     # Status 200 is only the declared default: each response carries its own status.
     return HTTPRouteHandler(
@@ -112,7 +112,7 @@ def create_app(
     default the providers are those of the runtime's observability; with none, the app is not instrumented.
     """
     app_runtime = runtime or bootstrap(framework=FRAMEWORK)
-    tracer_provider, meter_provider = app_runtime.observability.http_providers(tracer_provider, meter_provider)
+    tracer_provider, meter_provider = app_runtime.telemetry_setup.http_providers(tracer_provider, meter_provider)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:

@@ -1,4 +1,4 @@
-"""init_observability: builds the telemetry adapters and SDK providers once per process, in the composition root."""
+"""set_up_telemetry: builds the telemetry adapters and SDK providers once per process, in the composition root."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from entrypoints.settings import TelemetrySettings
 
 
 @dataclass(slots=True)
-class Observability:
+class TelemetrySetup:
     """The adapters the service reports to, and the SDK providers behind them (None when disabled)."""
 
     telemetry: Telemetry
@@ -38,7 +38,7 @@ class Observability:
         return True if self.providers is None else self.providers.shutdown(self.shutdown_timeout_s)
 
 
-def init_observability(settings: TelemetrySettings, *, service_version: str, framework: str) -> Observability:
+def set_up_telemetry(settings: TelemetrySettings, *, service_version: str, framework: str) -> TelemetrySetup:
     """Logging to stdout always; metrics, traces and OTLP logs per settings; `Telemetry.disabled()` when disabled.
 
     Providers are built here, before the app, because the HTTP instrumentations capture theirs when the
@@ -47,7 +47,7 @@ def init_observability(settings: TelemetrySettings, *, service_version: str, fra
     """
     if settings.disabled:
         configure_logging(level=settings.log_level, log_format=settings.log_format, service_name=settings.service_name)
-        return Observability(Telemetry.disabled(), None, settings.shutdown_timeout_s)
+        return TelemetrySetup(Telemetry.disabled(), None, settings.shutdown_timeout_s)
     providers = build_providers(settings.otel_config(service_version, framework))
     configure_logging(
         level=settings.log_level,
@@ -60,4 +60,4 @@ def init_observability(settings: TelemetrySettings, *, service_version: str, fra
         OtelTracing(providers.tracer_provider, service_version),
         StructlogLogging(),
     )
-    return Observability(telemetry, providers, settings.shutdown_timeout_s)
+    return TelemetrySetup(telemetry, providers, settings.shutdown_timeout_s)

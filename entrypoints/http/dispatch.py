@@ -86,7 +86,7 @@ class _Url(Protocol):
     def query(self) -> str: ...
 
 
-async def exchange(route: Route, api: ApiContext, request: FrameworkRequest, max_body_size: int) -> ApiResponse:
+async def dispatch(route: Route, api: ApiContext, request: FrameworkRequest, max_body_size: int) -> ApiResponse:
     """Run `route` for one request; every error becomes a problem response."""
     return answer_to(request.method, await _run(route, api, request, max_body_size))
 

@@ -27,7 +27,7 @@ from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
 from entrypoints.http.routes import ApiContext
 from entrypoints.settings import Settings, TelemetrySettings
-from entrypoints.telemetry_setup import Observability
+from entrypoints.telemetry_setup import TelemetrySetup
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
@@ -83,7 +83,7 @@ def runtime_for(configuration: Configuration, framework: Framework, unit_of_work
     settings = Settings()
     if configuration == "bare":
         api = ApiContext(UninstrumentedService(unit_of_work), unit_of_work)
-        return Runtime(settings, api, Observability(Telemetry.disabled(), None, 0.0))
+        return Runtime(settings, api, TelemetrySetup(Telemetry.disabled(), None, 0.0))
     if configuration == "noop":
         return bootstrap(settings, unit_of_work, framework=framework)
     if configuration == "memory":

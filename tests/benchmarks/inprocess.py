@@ -132,7 +132,7 @@ class Subject:
 
     def flush(self) -> None:
         """Export the spans and log records still queued, if this subject has SDK providers."""
-        providers = self.runtime.observability.providers
+        providers = self.runtime.telemetry_setup.providers
         if providers is not None:
             providers.tracer_provider.force_flush()
             providers.logger_provider.force_flush()

@@ -199,7 +199,7 @@ def metric_records(recorder: Recorder) -> Iterator[None]:
 async def capture(framework: Framework, calls: int) -> dict[Operation, Script]:
     """What one request of each operation emits through `framework`'s app, everything on, in order."""
     runtime = runtime_for("otel", framework, InMemoryUnitOfWork())
-    providers = _providers_of(runtime.observability.providers)
+    providers = _providers_of(runtime.telemetry_setup.providers)
     recorder = Recorder()
     providers.tracer_provider.add_span_processor(recorder)
     providers.logger_provider.add_log_record_processor(recorder)
