@@ -21,6 +21,7 @@ from uuid import UUID
 import msgspec
 
 from adapters.memory.repository import InMemoryUnitOfWork
+from adapters.otel.providers import OtelProviders
 from core.model import ResourceDraft
 from entrypoints.bootstrap import Runtime
 
@@ -134,8 +135,7 @@ class Subject:
         """Export the spans and log records still queued, if this subject has SDK providers."""
         providers = self.runtime.telemetry_setup.providers
         if providers is not None:
-            providers.tracer_provider.force_flush()
-            providers.logger_provider.force_flush()
+            flush_spans_and_logs(providers)
 
     async def requests(self, operation: Operation, calls: int) -> list[tuple[str, str, str, bytes]]:
         """`calls` requests of `operation` (method, path, query, body); a cascade's resources are made first."""
@@ -149,6 +149,12 @@ class Subject:
         if operation == "search":
             return [("GET", "/resources/search", "q=seed&limit=10", b"")] * calls
         return [("DELETE", f"/resources/{root}", "cascade=true", b"") for root in await self.roots_to_cascade(calls)]
+
+
+def flush_spans_and_logs(providers: OtelProviders) -> None:
+    """Export the spans and log records the providers' batch processors still hold (metrics are periodic)."""
+    providers.tracer_provider.force_flush()
+    providers.logger_provider.force_flush()
 
 
 @contextmanager

@@ -37,19 +37,19 @@ from .throughput import (
 
 # Issue 14: the same `get` at 10 % trace sampling keeps at least this share of the throughput with telemetry off.
 SAMPLED_GET_LIMIT: Final = 0.85
-# Trace sampling of each configuration: None is observability off.
-SAMPLING: Final[dict[str, str | None]] = {
+# Each configuration's environment beside the sink and the sampler: its trace sampling ratio, and for the
+# trade-off servers the signals it leaves out. None is observability off.
+SAMPLING: Final[dict[str, dict[str, str] | None]] = {
     "off": None,
-    "100%": "1.0",
-    "10%": "0.1",
-    "1%": "0.01",
-    "10% no OTLP logs": "0.1",
-    "10% no OTLP logs, no metrics": "0.1",
-}
-# The signals a configuration leaves out, as the service's environment says it.
-_WITHOUT: Final[dict[str, dict[str, str]]] = {
-    "10% no OTLP logs": {"OTEL_LOGS_EXPORTER": "none"},
-    "10% no OTLP logs, no metrics": {"OTEL_LOGS_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"},
+    "100%": {"OTEL_TRACES_SAMPLER_ARG": "1.0"},
+    "10%": {"OTEL_TRACES_SAMPLER_ARG": "0.1"},
+    "1%": {"OTEL_TRACES_SAMPLER_ARG": "0.01"},
+    "10% no OTLP logs": {"OTEL_TRACES_SAMPLER_ARG": "0.1", "OTEL_LOGS_EXPORTER": "none"},
+    "10% no OTLP logs, no metrics": {
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+    },
 }
 
 
@@ -64,14 +64,13 @@ class SampledServer(Server):
         return f"{self.framework}-" + re.sub(r"[^0-9a-z]+", "-", self.sampling.lower()).strip("-")
 
     def telemetry_environment(self) -> dict[str, str]:
-        ratio = SAMPLING[self.sampling]
-        if ratio is None:
+        configuration = SAMPLING[self.sampling]
+        if configuration is None:
             return {"OTEL_SDK_DISABLED": "true"}
         return {
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.sink_endpoint,
             "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-            "OTEL_TRACES_SAMPLER_ARG": ratio,
-            **_WITHOUT.get(self.sampling, {}),
+            **configuration,
         }
 
 

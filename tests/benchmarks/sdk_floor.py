@@ -36,7 +36,7 @@ from adapters.memory.repository import InMemoryUnitOfWork
 from adapters.otel.providers import OtelConfig, OtelExport, OtelProviders, build_providers
 
 from .configurations import FRAMEWORKS, Framework, app_for, runtime_for
-from .inprocess import OPERATIONS, Operation, Subject, asgi_call, otlp_endpoint
+from .inprocess import OPERATIONS, Operation, Subject, asgi_call, flush_spans_and_logs, otlp_endpoint
 from .measure import SMOKE_REPETITIONS, Row, Spread, target
 from .primitives import otlp_providers
 from .sink import OtlpSink
@@ -284,8 +284,7 @@ class Replay:
 
     def flush(self) -> None:
         """Export the spans and log records still queued, as the project's timed batches do."""
-        self._providers.tracer_provider.force_flush()
-        self._providers.logger_provider.force_flush()
+        flush_spans_and_logs(self._providers)
 
 
 def _of(script: Script, kind: type[_StepT]) -> list[_StepT]:
