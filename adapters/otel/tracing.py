@@ -37,8 +37,9 @@ class OtelSpan(SpanPort):
 class _CurrentSpan(AbstractContextManager[SpanPort]):
     """A span started on entry and current until exit, when it ends; an exception that escapes marks it failed.
 
-    What `start_as_current_span` does with the SDK's exception handling off, as one object: that takes three
-    generator-based context managers a span (about 4 us of the 10 us a span costs the service here).
+    What `start_as_current_span` does with the SDK's exception handling off, as one object rather than three
+    generator-based context managers (ours, `start_as_current_span`, `use_span`): with a provider and no processor,
+    1.5 to 3 us a span cheaper than `start_as_current_span` alone (13.4-14.7 against 15.5-16.3 us here).
     """
 
     __slots__ = ("_attributes", "_kind", "_name", "_port", "_token", "_tracer")
