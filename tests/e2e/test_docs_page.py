@@ -1,7 +1,8 @@
 """The API docs page and the files it loads: one answer in both apps, from the installed package, and nothing else.
 
 HEAD, OPTIONS and 405 at these paths are pinned with every other path's in test_http_contract.py, their
-telemetry in test_http_instrumentation.py; tests/ops/test_docs_page.py opens the page in a real browser.
+telemetry in test_http_instrumentation.py; tests/ops/test_docs_page_in_chromium.py opens the page in a real
+browser.
 """
 
 from __future__ import annotations

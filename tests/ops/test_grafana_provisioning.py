@@ -7,12 +7,15 @@ import re
 from collections.abc import Iterator, Mapping
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import promql_parser
 import pytest
-from ops.provisioning import (
+
+from core import semantic_conventions as conventions
+
+from .provisioning import (
     DASHBOARD_PROVIDER_FILE,
     DATASOURCES_FILE,
     LIVE_VALUES,
@@ -30,7 +33,7 @@ from ops.provisioning import (
     variables_in,
 )
 
-from core import semantic_conventions as telemetry
+Node = TypeVar("Node", bound=promql_parser.Expr)
 
 DOCS = OPS.parent / "docs"
 DASHBOARD_NAMES = {
@@ -51,27 +54,27 @@ RESOURCE_LABELS = frozenset({
 })  # fmt: skip
 # (kind, unit) the OpenTelemetry adapters register each instrument of the contract with.
 INSTRUMENTS: dict[str, tuple[str, str]] = {
-    telemetry.OPERATION_DURATION: ("histogram", "s"),
-    telemetry.OPERATIONS_TOTAL: ("counter", "{operation}"),
-    telemetry.OPERATION_ERRORS: ("counter", "{error}"),
-    telemetry.RESOURCE_COUNT: ("gauge", "{resource}"),
-    telemetry.CASCADE_SIZE: ("histogram", "{resource}"),
-    telemetry.CIRCULAR_DEPENDENCY_DETECTED: ("counter", "{operation}"),
-    telemetry.REPOSITORY_DURATION: ("histogram", "s"),
-    telemetry.EXPORT_FAILURES: ("counter", "{export}"),
+    conventions.OPERATION_DURATION: ("histogram", "s"),
+    conventions.OPERATIONS_TOTAL: ("counter", "{operation}"),
+    conventions.OPERATION_ERRORS: ("counter", "{error}"),
+    conventions.RESOURCE_COUNT: ("gauge", "{resource}"),
+    conventions.CASCADE_SIZE: ("histogram", "{resource}"),
+    conventions.CIRCULAR_DEPENDENCY_DETECTED: ("counter", "{operation}"),
+    conventions.REPOSITORY_DURATION: ("histogram", "s"),
+    conventions.EXPORT_FAILURES: ("counter", "{export}"),
 }
 # The attributes of each instrument, from the functions of the contract that build them.
 INSTRUMENT_ATTRIBUTES: dict[str, set[str]] = {
-    telemetry.OPERATION_DURATION: set(telemetry.duration_attributes("create", "validation")),
-    telemetry.OPERATIONS_TOTAL: set(telemetry.count_attributes("create", None)),
-    telemetry.OPERATION_ERRORS: set(telemetry.error_attributes("create", "validation")),
-    telemetry.RESOURCE_COUNT: set(),
-    telemetry.CASCADE_SIZE: set(),
-    telemetry.CIRCULAR_DEPENDENCY_DETECTED: set(telemetry.circular_dependency_attributes("update")),
-    telemetry.REPOSITORY_DURATION: set(
-        telemetry.repository_attributes("get", telemetry.Database("postgresql", "db", "host", 5432), "database")
+    conventions.OPERATION_DURATION: set(conventions.duration_attributes("create", "validation")),
+    conventions.OPERATIONS_TOTAL: set(conventions.count_attributes("create", None)),
+    conventions.OPERATION_ERRORS: set(conventions.error_attributes("create", "validation")),
+    conventions.RESOURCE_COUNT: set(),
+    conventions.CASCADE_SIZE: set(),
+    conventions.CIRCULAR_DEPENDENCY_DETECTED: set(conventions.circular_dependency_attributes("update")),
+    conventions.REPOSITORY_DURATION: set(
+        conventions.repository_attributes("get", conventions.Database("postgresql", "db", "host", 5432), "database")
     ),
-    telemetry.EXPORT_FAILURES: {"signal"},
+    conventions.EXPORT_FAILURES: {"signal"},
 }
 HTTP_DURATION_ATTRIBUTES = {
     "http.request.method", "http.response.status_code", "http.route", "url.scheme", "network.protocol.version",
@@ -92,9 +95,9 @@ TEMPO_SERIES = {
 }
 
 SPAN_ATTRIBUTES = {
-    telemetry.SPAN_OPERATION, telemetry.SPAN_RESOURCE_ID, telemetry.SPAN_DEPENDENCY_COUNT,
-    telemetry.SPAN_CASCADE_SIZE, telemetry.SPAN_SEARCH_QUERY, telemetry.SPAN_SEARCH_QUERY_LENGTH,
-    telemetry.SPAN_SEARCH_RESULT_COUNT, telemetry.ATTR_ERROR_TYPE, telemetry.ATTR_DB_SYSTEM,
+    conventions.SPAN_OPERATION, conventions.SPAN_RESOURCE_ID, conventions.SPAN_DEPENDENCY_COUNT,
+    conventions.SPAN_CASCADE_SIZE, conventions.SPAN_SEARCH_QUERY, conventions.SPAN_SEARCH_QUERY_LENGTH,
+    conventions.SPAN_SEARCH_RESULT_COUNT, conventions.ATTR_ERROR_TYPE, conventions.ATTR_DB_SYSTEM,
     "http.request.method", "http.route", "http.response.status_code", "url.scheme", "url.path", "server.address",
     "network.protocol.version",
 }  # fmt: skip
@@ -111,7 +114,7 @@ LOKI_STREAM_LABELS = {"service_name"}
 LOKI_RECORD_FIELDS = {"severity_text", "severity_number", "observed_timestamp", "flags", "scope_name", "scope_version"}
 # Record fields that OTLP carries in fields of its own, not as attributes.
 NOT_LOG_ATTRIBUTES = {"timestamp", "level", "event"}
-EVENTS = {telemetry.EVENT_STARTED, telemetry.EVENT_COMPLETED, telemetry.EVENT_FAILED}
+EVENTS = {conventions.EVENT_STARTED, conventions.EVENT_COMPLETED, conventions.EVENT_FAILED}
 
 RUNBOOK_ANCHORS = {
     "high-error-rate.yaml": "alert-high-error-rate",
@@ -136,7 +139,7 @@ def prometheus_label(name: str) -> str:
 
 def service_series() -> dict[str, set[str]]:
     """Every Prometheus series name of the service with its labels, from the telemetry contract."""
-    assert set(INSTRUMENTS) == {*telemetry.METRICS, telemetry.EXPORT_FAILURES}, "a metric without a kind and unit"
+    assert set(INSTRUMENTS) == {*conventions.METRICS, conventions.EXPORT_FAILURES}, "a metric without a kind and unit"
     series: dict[str, set[str]] = {}
     for name, (kind, unit) in INSTRUMENTS.items():
         base = prometheus_label(name) + ("_seconds" if unit == "s" else "")
@@ -171,26 +174,24 @@ def every_promql() -> Iterator[tuple[str, str]]:
         yield f"{rule.file}: {rule.uid}", rule.expr
 
 
-def selectors(expr: promql_parser.Expr) -> list[promql_parser.VectorSelector]:
-    found: list[promql_parser.VectorSelector] = []
+def nodes_of(expr: promql_parser.Expr, kind: type[Node]) -> list[Node]:
+    """Every node of `kind` in `expr`."""
+    found: list[Node] = []
 
     def visit(node: promql_parser.Expr) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
+        if isinstance(node, kind):
             found.append(node)
 
     promql_parser.walk(expr, visit)
     return found
+
+
+def selectors(expr: promql_parser.Expr) -> list[promql_parser.VectorSelector]:
+    return nodes_of(expr, promql_parser.VectorSelector)
 
 
 def aggregations(expr: promql_parser.Expr) -> list[promql_parser.AggregateExpr]:
-    found: list[promql_parser.AggregateExpr] = []
-
-    def visit(node: promql_parser.Expr) -> None:
-        if isinstance(node, promql_parser.AggregateExpr):
-            found.append(node)
-
-    promql_parser.walk(expr, visit)
-    return found
+    return nodes_of(expr, promql_parser.AggregateExpr)
 
 
 def series_of(selector: promql_parser.VectorSelector) -> list[str]:
@@ -234,7 +235,7 @@ def test_tempo_links_to_logs_by_trace_id_and_draws_the_service_map() -> None:
 def test_loki_links_a_json_log_line_to_its_trace() -> None:
     fields = {field["name"]: field for field in datasources()["loki"]["jsonData"]["derivedFields"]}
     trace_id = fields["TraceID"]
-    line = orjson.dumps({"event": telemetry.EVENT_COMPLETED, "trace_id": LIVE_VALUES["trace_id"]}).decode()
+    line = orjson.dumps({"event": conventions.EVENT_COMPLETED, "trace_id": LIVE_VALUES["trace_id"]}).decode()
     match = re.search(trace_id["matcherRegex"], line)
     assert match is not None
     assert match.group(1) == LIVE_VALUES["trace_id"]
@@ -288,7 +289,7 @@ def test_every_dashboard_filters_by_framework(name: str) -> None:
 def test_the_logs_dashboard_offers_a_trace_id_box_and_every_operation() -> None:
     variables = {variable["name"]: variable for variable in dashboards()["logs-correlation.json"]["templating"]["list"]}
     assert variables["trace_id"]["type"] == "textbox"
-    assert variables["operation"]["query"].split(",") == list(telemetry.OPERATIONS)
+    assert variables["operation"]["query"].split(",") == list(conventions.OPERATIONS)
 
 
 @pytest.mark.parametrize("name", sorted(DASHBOARD_NAMES))
