@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from integration.otlp_receiver import free_port
 
 from .apps import FRAMEWORKS
-
-CONSOLE_SCRIPT = Path(sys.executable).with_name("resource-service")
-STARTUP_SECONDS = 20.0
-SHUTDOWN_SECONDS = 10.0
-
-
-def command(*args: str) -> list[str]:
-    return [str(CONSOLE_SCRIPT), *args]
-
-
-def environment(database_url: str) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": database_url}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from .console import STARTUP_SECONDS, answered_ready, command, environment, stopped
 
 
 def test_help_exits_0_and_mentions_serve() -> None:
@@ -65,24 +44,6 @@ class ServeRun:
     seconds_to_answer: float
     return_code: int | None
     log: str
-
-
-def answered_ready(base_url: str, process: subprocess.Popen[bytes], deadline: float) -> int:
-    """The status of the first GET /health/ready the server answers before `deadline`."""
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            return httpx.get(f"{base_url}/health/ready", timeout=1.0).status_code
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError(f"serve did not answer within {STARTUP_SECONDS} s (exit status {process.poll()})")
-
-
-def stopped(process: subprocess.Popen[bytes]) -> int | None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=SHUTDOWN_SECONDS)
-    except subprocess.TimeoutExpired:
-        return None
 
 
 def serve(framework: str, directory: Path) -> ServeRun:

@@ -6,19 +6,18 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from integration.otlp_receiver import free_port
 
 from adapters.sqla.schema import SCRIPTS
 from entrypoints.cli import main
 
-from .test_cli import STARTUP_SECONDS, answered_ready, free_port, stopped
+from .console import CONSOLE_SCRIPT, STARTUP_SECONDS, answered_ready, stopped
 
-CONSOLE_SCRIPT = Path(sys.executable).with_name("resource-service")
 ACTIONS = ("upgrade", "downgrade", "current", "history", "revision", "check")
 REFUSAL = (
     "resource-service: the database has no schema revision, the code's head is 0002: "

@@ -15,7 +15,7 @@ from opentelemetry.trace import StatusCode
 from core.semantic_conventions import Operation, operation_span_name
 
 from .apps import FRAMEWORKS, Framework
-from .test_http_instrumentation import Served, UnavailableStore, serving
+from .instrumented_apps import Served, UnavailableStore, serving
 
 
 def _assert_statuses(served: Served, operation: Operation, error_type: str, server_status: StatusCode) -> None:

@@ -10,9 +10,10 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from entrypoints import fastapi_app, litestar_app
-from entrypoints.bootstrap import Runtime, bootstrap
+from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
+
+from .apps import BASE_URL, Framework, _asgi_app
 
 # Nothing listens on port 1, so every connection attempt is refused.
 UNREACHABLE_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
@@ -35,26 +36,13 @@ DATABASE_REQUESTS: list[tuple[str, str, dict[str, Any] | None]] = [
 ]
 
 
-def _app(framework: str, runtime: Runtime) -> Any:
-    """The ASGI app of `framework`; its lifespan is never run, so runtime.start() is never called."""
-    if framework == "fastapi":
-        return fastapi_app.create_app(runtime)
-    return litestar_app.create_app(runtime)
-
-
-@pytest.fixture(params=["fastapi", "litestar"])
-def framework(request: pytest.FixtureRequest) -> str:
-    """Each of the two apps."""
-    return str(request.param)
-
-
 @pytest.fixture
-async def client(framework: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(framework: Framework) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the app over a runtime whose database cannot be reached."""
     runtime = bootstrap(Settings(database_url=UNREACHABLE_URL))
-    transport = httpx.ASGITransport(app=_app(framework, runtime))
+    transport = httpx.ASGITransport(app=_asgi_app(framework, runtime))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
             yield client
     finally:
         await runtime.stop()
