@@ -1,9 +1,9 @@
-"""Telemetry must never hurt the service: properties 22 (disabled), 23 (export failures) and 24 (no collector).
+"""Telemetry must never hurt the service: properties 22 (disabled) and 23 (export failures).
 
-Property 23 is checked at unit level on the guarded exporters of `adapters/otel/resilience.py`. Properties 22
-and 24 run the real `resource-service serve` subprocess: with OTEL_SDK_DISABLED=true, and pointed at a closed
-port and at a black hole (a listener that never answers), each compared side by side with a reachable receiver.
-Run with `-s` to see the measured p99 ratios and shutdown times.
+Property 23 is checked on the guarded exporters of `adapters/otel/resilience.py`, with real exporters sending to
+a black hole (a listener that never answers). Property 22 runs the real `resource-service serve` subprocess with
+OTEL_SDK_DISABLED=true beside a receiver that must get nothing. Property 24 (no collector, under load) is in
+tests/reliability/test_faults_otlp_endpoint.py.
 """
 
 from __future__ import annotations
@@ -12,16 +12,12 @@ import asyncio
 import gc
 import json
 import logging
-import math
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from uuid import uuid4
 
-import httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
@@ -72,8 +68,15 @@ from .otlp_receiver import (
     closed_port,
     service_environment,
 )
+from .service_load import (
+    EXPECTED_STATUS,
+    SHUTDOWN_MARGIN_S,
+    SHUTDOWN_TIMEOUT_S,
+    LoadClients,
+    paced_load,
+    telemetry_environment,
+)
 
-SECRET = "s3cr3t-value"
 RESILIENCE_LOGGER = "adapters.otel.resilience"
 
 # --- Property 23: an export that fails is counted, never raised --------------------------------------------------
@@ -366,277 +369,7 @@ async def test_property_23_export_failures_never_fail_requests() -> None:
     assert failures.counts["metrics"] == metric_exporter.calls
 
 
-# --- Properties 22 and 24: the real service -------------------------------------------------------------------
-
-SHUTDOWN_TIMEOUT_S = 2.0
-SHUTDOWN_MARGIN_S = 3.0
-LOAD_REQUESTS = 300
-LOAD_CLIENTS = 8
-LOAD_SECONDS = 5.0
-LOAD_ROUNDS = 5
-WARMUP_REQUESTS = 24
-P99_RATIO_BOUND = 1.5
-RSS_GROWTH_BOUND_KIB = 60 * 1024
-Kind = Literal["create", "get", "search"]
-EXPECTED_STATUS: dict[Kind, int] = {"create": 201, "get": 200, "search": 200}
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    kind: Kind
-    status: int  # 0: no answer (transport error)
-    seconds: float
-
-
-def p99(samples: Sequence[Sample]) -> float:
-    latencies = sorted(s.seconds for s in samples)
-    return latencies[math.ceil(0.99 * len(latencies)) - 1]
-
-
-@dataclass(frozen=True, slots=True)
-class LoadRun:
-    """One service under the bounded load (one or two measurements): latencies, memory, and how it stopped."""
-
-    name: str
-    attempts: list[list[Sample]]
-    rss_before_kib: int
-    rss_after_kib: int
-    return_code: int | None
-    shutdown_seconds: float | None
-    stdout: str
-    stderr: str
-
-    def p99s(self) -> list[float]:
-        return [p99(samples) for samples in self.attempts]
-
-    def failed(self) -> list[Sample]:
-        return [s for samples in self.attempts for s in samples if s.status != EXPECTED_STATUS[s.kind]]
-
-
-async def _request(client: httpx.AsyncClient, kind: Kind, name: str, ids: list[str], k: int) -> Sample:
-    began = time.perf_counter()
-    try:
-        if kind == "create":
-            response = await client.post("/resources", json={"name": name, "description": "load"})
-            if response.status_code == 201:
-                ids.append(response.json()["id"])
-        elif kind == "get":
-            response = await client.get(f"/resources/{ids[k % len(ids)]}")
-        else:
-            response = await client.get("/resources/search", params={"q": name.rsplit("-", 1)[0], "limit": 10})
-        status = response.status_code
-    except httpx.HTTPError:
-        status = 0
-    return Sample(kind, status, time.perf_counter() - began)
-
-
-async def _client(
-    clients: Sequence[httpx.AsyncClient], prefix: str, index: int, count: int, interval: float, start: float
-) -> list[list[Sample]]:
-    """One client per service; each step sends the same kind of request to every service at the same moment."""
-    samples: list[list[Sample]] = [[] for _ in clients]
-    ids: list[list[str]] = [[] for _ in clients]
-    loop = asyncio.get_running_loop()
-    kinds: tuple[Kind, ...] = ("create", "get", "search")
-    for k in range(count):
-        await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
-        kind = kinds[k % 3] if all(ids) else "create"
-        name = f"{prefix}c{index}-{k}"
-        step = await asyncio.gather(*(_request(c, kind, name, ids[j], k) for j, c in enumerate(clients)))
-        for j, sample in enumerate(step):
-            samples[j].append(sample)
-    return samples
-
-
-class LoadClients:
-    """LOAD_CLIENTS HTTP clients per service, built once and kept for a whole measurement.
-
-    Built on the load's clock they would skew it: building one takes tens of milliseconds (its TLS context), which
-    would make the staggered clients overdue and fire their first requests as one burst. Kept, their connections
-    stay open between rounds, so the samples hold the service's latency, not the load generator's connection set-up.
-    """
-
-    def __init__(self, base_urls: Sequence[str]) -> None:
-        self._clients = {
-            url: [httpx.AsyncClient(base_url=url, timeout=10.0) for _ in range(LOAD_CLIENTS)] for url in base_urls
-        }
-
-    def row(self, index: int, base_urls: Sequence[str]) -> list[httpx.AsyncClient]:
-        """Client number `index` of each service."""
-        return [self._clients[url][index] for url in base_urls]
-
-    async def __aenter__(self) -> LoadClients:
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        for client in (c for clients in self._clients.values() for c in clients):
-            await client.aclose()
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The load generator's own garbage collections would land in the latency of whichever requests are waiting."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-async def _load(
-    clients: LoadClients, base_urls: Sequence[str], prefix: str, total: int, seconds: float
-) -> list[list[Sample]]:
-    """`total` requests to each service over about `seconds`, paced, from LOAD_CLIENTS staggered clients."""
-    with _collector_paused():
-        loop = asyncio.get_running_loop()
-        start = loop.time() + 0.05
-        counts = [total // LOAD_CLIENTS + (1 if i < total % LOAD_CLIENTS else 0) for i in range(LOAD_CLIENTS)]
-        interval = seconds / max(counts)
-        runs = [
-            _client(clients.row(i, base_urls), prefix, i, count, interval, start + i * interval / LOAD_CLIENTS)
-            for i, count in enumerate(counts)
-        ]
-        results = await asyncio.gather(*runs)
-    return [[sample for client in results for sample in client[j]] for j in range(len(base_urls))]
-
-
-def _telemetry_env(endpoint: str) -> dict[str, str]:
-    return {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-        "OTEL_EXPORTER_OTLP_HEADERS": f"api-key={SECRET}",
-        "OTEL_METRIC_EXPORT_INTERVAL": "500",
-        "OTEL_BSP_SCHEDULE_DELAY": "200",
-        "OTEL_BLRP_SCHEDULE_DELAY": "200",
-        "RESOURCE_COUNT_INTERVAL_SECONDS": "1",
-        "LOG_LEVEL": "info",
-        "OBSERVABILITY_SHUTDOWN_TIMEOUT": str(int(SHUTDOWN_TIMEOUT_S)),
-    }
-
-
-def _service(directory: Path, endpoint: str, framework: str = "fastapi") -> ServiceProcess:
-    env = service_environment(f"sqlite+aiosqlite:///{directory / 'db.sqlite'}", _telemetry_env(endpoint))
-    return ServiceProcess(framework, directory, env)
-
-
-async def _measure(clients: LoadClients, urls: Sequence[str], attempt: int) -> list[list[Sample]]:
-    """LOAD_REQUESTS to each service in LOAD_ROUNDS alternating rounds: one service at a time has the machine, and
-    noise from elsewhere on the machine spreads over all of them."""
-    samples: list[list[Sample]] = [[] for _ in urls]
-    for round_ in range(LOAD_ROUNDS):
-        order = range(len(urls)) if round_ % 2 == 0 else reversed(range(len(urls)))
-        for j in order:
-            (round_samples,) = await _load(
-                clients,
-                [urls[j]],
-                f"load{attempt}.{round_}-",
-                LOAD_REQUESTS // LOAD_ROUNDS,
-                LOAD_SECONDS / LOAD_ROUNDS,
-            )
-            samples[j].extend(round_samples)
-    return samples
-
-
-async def _side_by_side(baseline: ServiceProcess, candidate: ServiceProcess) -> tuple[LoadRun, LoadRun]:
-    """Start both, measure both, then SIGTERM both together. A p99 ratio over the bound is measured once more
-    (on this shared 2-core machine one measurement's p99 can be noise); a real regression fails both."""
-    services = (baseline, candidate)
-    try:
-        await asyncio.gather(*(asyncio.to_thread(s.start) for s in services))
-        urls = [s.base_url for s in services]
-        async with LoadClients(urls) as clients:
-            for url in urls:
-                await _load(clients, [url], "warm-", WARMUP_REQUESTS, 0.5)
-            rss_before = [s.rss_kib() for s in services]
-            attempts = [await _measure(clients, urls, 0)]
-            if p99(attempts[0][1]) > P99_RATIO_BOUND * p99(attempts[0][0]):
-                attempts.append(await _measure(clients, urls, 1))
-        rss_after = [s.rss_kib() for s in services]
-        bound = SHUTDOWN_TIMEOUT_S + SHUTDOWN_MARGIN_S
-        codes = await asyncio.gather(*(asyncio.to_thread(s.terminate, bound) for s in services))
-    finally:
-        for service in services:
-            service.kill()
-    base, run = (
-        LoadRun(
-            name,
-            [attempt[j] for attempt in attempts],
-            rss_before[j],
-            rss_after[j],
-            codes[j],
-            s.shutdown_seconds,
-            s.stdout(),
-            s.stderr(),
-        )
-        for j, (name, s) in enumerate(zip(("reachable receiver", "unavailable endpoint"), services, strict=True))
-    )
-    return base, run
-
-
-def _ratios(run: LoadRun, baseline: LoadRun) -> list[float]:
-    return [mine / theirs for mine, theirs in zip(run.p99s(), baseline.p99s(), strict=True)]
-
-
-def _report(run: LoadRun, baseline: LoadRun | None = None) -> str:
-    p99s = " then ".join(f"{value * 1000:.1f} ms" for value in run.p99s())
-    ratios = f", p99 ratio {' then '.join(f'{r:.2f}x' for r in _ratios(run, baseline))}" if baseline else ""
-    bound = SHUTDOWN_TIMEOUT_S + SHUTDOWN_MARGIN_S
-    if run.shutdown_seconds is None:
-        shutdown = f"still running {bound:g} s later (killed)"
-    else:
-        shutdown = f"exit {run.return_code} in {run.shutdown_seconds:.2f} s"
-    return (
-        f"{run.name}: {sum(len(a) for a in run.attempts)} requests, p99 {p99s}{ratios}, "
-        f"RSS +{(run.rss_after_kib - run.rss_before_kib) / 1024:.1f} MiB, SIGTERM -> {shutdown}"
-    )
-
-
-def _export_failure_warnings(stdout: str) -> dict[str, int]:
-    """How many `telemetry export of <signal> failed` warnings the service logged, by signal."""
-    counts: dict[str, int] = {}
-    for line in stdout.splitlines():
-        if "telemetry export of" in line:
-            signal = str(json.loads(line)["event"]).split()[3]
-            counts[signal] = counts.get(signal, 0) + 1
-    return counts
-
-
-async def _property_24(name: str, endpoint: str, directory: Path) -> LoadRun:
-    """The service pointed at `endpoint`, beside one whose receiver answers: no harm, within the bounds."""
-    with HttpReceiver() as receiver:
-        baseline, run = await _side_by_side(
-            _service(directory / "reachable", receiver.endpoint), _service(directory / "unavailable", endpoint)
-        )
-    print(f"\n{name}\n  {_report(baseline)}\n  {_report(run, baseline)}")
-    assert receiver.received.signals() == {"traces", "metrics", "logs"}, "the baseline must really export"
-    for each in (baseline, run):
-        assert all(len(samples) == LOAD_REQUESTS for samples in each.attempts)
-        assert each.failed() == [], f"{each.name}: {len(each.failed())} request(s) failed: {each.failed()[:5]}"
-        growth = each.rss_after_kib - each.rss_before_kib
-        assert growth < RSS_GROWTH_BOUND_KIB, f"{each.name}: RSS grew by {growth} KiB"
-        assert SECRET not in each.stdout
-        assert SECRET not in each.stderr
-    assert min(_ratios(run, baseline)) <= P99_RATIO_BOUND, _report(run, baseline)
-    warnings = _export_failure_warnings(run.stdout)
-    assert all(count <= 1 for count in warnings.values()), f"logged more than once a minute: {warnings}"
-    for each in (baseline, run):
-        assert each.return_code == 0, f"{_report(each)}\n{each.stderr[-3000:]}"
-        assert each.shutdown_seconds is not None
-        assert each.shutdown_seconds <= SHUTDOWN_TIMEOUT_S + SHUTDOWN_MARGIN_S
-    return run
-
-
-@pytest.mark.slow
-async def test_property_24_endpoint_unavailable_closed_port(tmp_path: Path) -> None:
-    run = await _property_24("closed port", f"http://127.0.0.1:{closed_port()}", tmp_path)
-    assert set(_export_failure_warnings(run.stdout)) == {"traces", "metrics", "logs"}, "each failure is reported"
-
-
-@pytest.mark.slow
-async def test_property_24_endpoint_unavailable_black_hole(tmp_path: Path) -> None:
-    with BlackHole() as hole:
-        await _property_24("black hole", hole.endpoint, tmp_path)
-        assert hole.accepted > 0, "the exporters did connect to the black hole"
+# --- Property 22: the real service, disabled -----------------------------------------------------------------------
 
 
 async def test_property_22_disabled(tmp_path: Path) -> None:
@@ -644,13 +377,13 @@ async def test_property_22_disabled(tmp_path: Path) -> None:
     with HttpReceiver() as receiver:
         env = service_environment(
             f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
-            {**_telemetry_env(receiver.endpoint), "OTEL_SDK_DISABLED": "true", "LOG_LEVEL": "debug"},
+            {**telemetry_environment(receiver.endpoint), "OTEL_SDK_DISABLED": "true", "LOG_LEVEL": "debug"},
         )
         service = ServiceProcess("litestar", tmp_path, env)
         try:
             await asyncio.to_thread(service.start)
             async with LoadClients([service.base_url]) as clients:
-                (samples,) = await _load(clients, [service.base_url], "", 30, 0.5)
+                (samples,) = await paced_load(clients, [service.base_url], "", 30, 0.5)
             await asyncio.sleep(1.0)  # two metric intervals, several batch delays: time enough to export anything
             return_code = await asyncio.to_thread(service.terminate, SHUTDOWN_TIMEOUT_S + SHUTDOWN_MARGIN_S)
         finally:

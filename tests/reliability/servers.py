@@ -2,9 +2,7 @@
 
 `PrivatePostgres` is a throw-away cluster (initdb + pg_ctl) on a free port of 127.0.0.1, so a test can stop and
 start its database at will without touching the shared server other test runs use. The service-process helpers
-come from tests/integration/otlp_receiver.py, the concurrent load and the graph checks from
-tests/integration/test_concurrency.py, the paced load and its latency samples from
-tests/integration/test_telemetry_resilience.py; all are re-exported here.
+of tests/integration/otlp_receiver.py are re-exported here.
 """
 
 from __future__ import annotations
@@ -22,8 +20,6 @@ from typing import Self
 from uuid import uuid4
 
 import httpx
-from integration import test_concurrency as concurrency
-from integration import test_telemetry_resilience as resilience
 from integration.otlp_receiver import (
     HOST,
     BlackHole,
@@ -35,57 +31,20 @@ from integration.otlp_receiver import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-# Private helpers of two integration test modules, under public names here.
-CASCADE_LOAD_ALLOWED = concurrency.CASCADE_LOAD_ALLOWED
-Graph = concurrency.Graph
-Load = concurrency.Load
-add_edges = concurrency._add_edges
-assert_sound = concurrency._assert_sound
-create = concurrency._create
-create_resources = concurrency._create_resources
-deadline = concurrency._deadline
-delete = concurrency._delete
-postgres_graph = concurrency._postgres_graph
-set_dependencies = concurrency._set_dependencies
-sqlite_graph = concurrency._sqlite_graph
-
-EXPECTED_STATUS = resilience.EXPECTED_STATUS
-LoadClients = resilience.LoadClients
-Sample = resilience.Sample
-paced_load = resilience._load
-p99 = resilience.p99
-
 __all__ = [
-    "CASCADE_LOAD_ALLOWED",
-    "EXPECTED_STATUS",
     "HOST",
     "TRAFFIC_TIMEOUT_S",
     "Answer",
     "BlackHole",
-    "Graph",
     "HttpReceiver",
-    "Load",
-    "LoadClients",
     "PrivatePostgres",
-    "Sample",
     "ServiceProcess",
     "Traffic",
-    "add_edges",
-    "assert_sound",
     "closed_port",
-    "create",
-    "create_resources",
-    "deadline",
-    "delete",
     "free_port",
     "keep_writing",
-    "p99",
-    "paced_load",
-    "postgres_graph",
     "prometheus_samples",
     "service_environment",
-    "set_dependencies",
-    "sqlite_graph",
 ]
 
 TRAFFIC_TIMEOUT_S = 15.0

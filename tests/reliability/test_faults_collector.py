@@ -16,21 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from integration.service_load import EXPECTED_STATUS, LoadClients, Sample, p99, paced_load
 
 from core.semantic_conventions import EXPORT_FAILURES
 
-from .servers import (
-    EXPECTED_STATUS,
-    BlackHole,
-    HttpReceiver,
-    LoadClients,
-    Sample,
-    ServiceProcess,
-    closed_port,
-    p99,
-    paced_load,
-    service_environment,
-)
+from .servers import BlackHole, HttpReceiver, ServiceProcess, closed_port, service_environment
 
 ROUNDS = 6
 REQUESTS_PER_ROUND = 100

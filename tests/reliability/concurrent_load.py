@@ -1,7 +1,8 @@
-"""Concurrent writers against real server processes: the stored graph stays acyclic and has no dangling edge.
+"""Concurrent writers against real server processes, and the stored graph read back and checked.
 
-Each test starts `resource-service serve` subprocesses, hammers them with concurrent httpx clients for a
-few seconds, then reads the stored graph straight from the database.
+`serving` starts `resource-service serve` subprocesses; a `Load` hammers them with concurrent httpx clients and
+logs every answer; `postgres_graph`, `sqlite_graph` and `served_graph` read the graph back for `assert_sound`
+(acyclic, no dangling edge). The tests are in test_concurrency.py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import sqlite3
 import sys
 from collections import Counter, deque
@@ -23,11 +23,8 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
-import pytest
+from integration.otlp_receiver import free_port
 from sqlalchemy.engine import make_url
-
-# Real server processes or large graphs: run once per tox run, by the py311 env (see tox.ini).
-pytestmark = pytest.mark.slow
 
 SERVE_COMMAND = Path(sys.executable).with_name("resource-service")
 READY_TIMEOUT = 30.0
@@ -73,18 +70,12 @@ class Server:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _open_for_writing(path: Path) -> IO[bytes]:
     return path.open("wb")
 
 
 async def _start_server(framework: str, database_url: str, log_dir: Path) -> Server:
-    port = _free_port()
+    port = free_port()
     stderr_path = log_dir / f"{framework}-{port}.stderr"
     command = [str(SERVE_COMMAND), "serve", "--framework", framework, "--host", "127.0.0.1", "--port", str(port)]
     with _open_for_writing(stderr_path) as stderr:
@@ -128,7 +119,7 @@ async def _stop_server(server: Server) -> None:
 
 
 @asynccontextmanager
-async def _serving(frameworks: Sequence[str], database_url: str, log_dir: Path) -> AsyncIterator[list[Server]]:
+async def serving(frameworks: Sequence[str], database_url: str, log_dir: Path) -> AsyncIterator[list[Server]]:
     """Ready servers on `database_url`, always stopped; their stderr is printed when the block fails."""
     servers: list[Server] = []
     failed = False
@@ -149,7 +140,7 @@ async def _serving(frameworks: Sequence[str], database_url: str, log_dir: Path) 
 
 
 @asynccontextmanager
-async def _clients(servers: Sequence[Server]) -> AsyncIterator[list[httpx.AsyncClient]]:
+async def clients_of(servers: Sequence[Server]) -> AsyncIterator[list[httpx.AsyncClient]]:
     clients = [httpx.AsyncClient(base_url=server.base_url, timeout=REQUEST_TIMEOUT) for server in servers]
     try:
         yield clients
@@ -158,7 +149,7 @@ async def _clients(servers: Sequence[Server]) -> AsyncIterator[list[httpx.AsyncC
             await client.aclose()
 
 
-def _assert_quiet(servers: Sequence[Server]) -> None:
+def assert_quiet(servers: Sequence[Server]) -> None:
     for server in servers:
         log = server.stderr()
         assert "Traceback" not in log, f"{server.framework} logged a traceback:\n{log}"
@@ -245,7 +236,7 @@ class Load:
         return deleted
 
 
-async def _add_edges(load: Load, ids: list[str], rng: random.Random) -> None:
+async def add_edges(load: Load, ids: list[str], rng: random.Random) -> None:
     """Read x, then add one more dependency y to what x depends on; alternate servers between the two."""
     server = rng.randrange(2)
     while load.running():
@@ -261,7 +252,7 @@ async def _add_edges(load: Load, ids: list[str], rng: random.Random) -> None:
         server += 1
 
 
-async def _set_dependencies(load: Load, ids: list[str], rng: random.Random) -> None:
+async def set_dependencies(load: Load, ids: list[str], rng: random.Random) -> None:
     """Replace what x depends on with a random set of up to three other resources."""
     server = rng.randrange(2)
     while load.running():
@@ -295,7 +286,7 @@ async def _race(load: Load, pool: list[str], rng: random.Random) -> None:
             await load.patch(first, resource_id, [])
 
 
-async def _create_resources(load: Load, count: int, rng: random.Random, *, max_dependencies: int = 0) -> list[str]:
+async def create_resources(load: Load, count: int, rng: random.Random, *, max_dependencies: int = 0) -> list[str]:
     """`count` resources created one after another, each depending on up to `max_dependencies` earlier ones."""
     ids: list[str] = []
     for index in range(count):
@@ -306,7 +297,7 @@ async def _create_resources(load: Load, count: int, rng: random.Random, *, max_d
     return ids
 
 
-async def _create(load: Load, live: list[str], rng: random.Random) -> None:
+async def create(load: Load, live: list[str], rng: random.Random) -> None:
     """Create resources depending on up to two live ones, which a cascade may be deleting meanwhile."""
     server = rng.randrange(2)
     while load.running():
@@ -316,7 +307,7 @@ async def _create(load: Load, live: list[str], rng: random.Random) -> None:
         server += 1
 
 
-async def _delete(load: Load, live: list[str], rng: random.Random, pause: float) -> None:
+async def delete(load: Load, live: list[str], rng: random.Random, pause: float) -> None:
     """Delete a live resource with cascade, then forget what was deleted (other tasks may still be using it)."""
     server = rng.randrange(2)
     while load.running():
@@ -328,7 +319,7 @@ async def _delete(load: Load, live: list[str], rng: random.Random, pause: float)
         await asyncio.sleep(pause)
 
 
-async def _claim_names(load: Load, outcomes: list[list[tuple[int, str]]]) -> None:
+async def claim_names(load: Load, outcomes: list[list[tuple[int, str]]]) -> None:
     """One new name sent to both servers at once, again and again: the unique index must let exactly one have it."""
     while load.running():
         body = {"name": f"contested-{uuid4().hex}"}
@@ -337,7 +328,7 @@ async def _claim_names(load: Load, outcomes: list[list[tuple[int, str]]]) -> Non
         load.log.created += [str(a.json()["id"]) for a in answers if a is not None and a.status_code == 201]
 
 
-def _deadline(seconds: float) -> float:
+def deadline(seconds: float) -> float:
     return asyncio.get_running_loop().time() + seconds
 
 
@@ -362,7 +353,7 @@ def _graph(nodes: Iterable[object], edges: Iterable[tuple[object, object]]) -> G
     return Graph(frozenset(map(_uuid, nodes)), frozenset((_uuid(s), _uuid(t)) for s, t in edges))
 
 
-async def _postgres_graph(url: str) -> Graph:
+async def postgres_graph(url: str) -> Graph:
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     connection = await asyncpg.connect(dsn)
     try:
@@ -373,7 +364,7 @@ async def _postgres_graph(url: str) -> Graph:
     return _graph((row["id"] for row in nodes), ((row["resource_id"], row["dependency_id"]) for row in edges))
 
 
-async def _postgres_stored_count(url: str) -> int:
+async def postgres_stored_count(url: str) -> int:
     """The resource count the service reports, as the database keeps it (`resource_count`)."""
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     connection = await asyncpg.connect(dsn)
@@ -383,7 +374,7 @@ async def _postgres_stored_count(url: str) -> int:
         await connection.close()
 
 
-def _sqlite_stored_count(url: str) -> int:
+def sqlite_stored_count(url: str) -> int:
     connection = sqlite3.connect(str(make_url(url).database))
     try:
         return int(connection.execute("SELECT stored FROM resource_count").fetchone()[0])
@@ -391,7 +382,7 @@ def _sqlite_stored_count(url: str) -> int:
         connection.close()
 
 
-def _sqlite_graph(url: str) -> Graph:
+def sqlite_graph(url: str) -> Graph:
     connection = sqlite3.connect(str(make_url(url).database))
     try:
         nodes = [row[0] for row in connection.execute("SELECT id FROM resources")]
@@ -404,7 +395,7 @@ def _sqlite_graph(url: str) -> Graph:
     return _graph(nodes, edges)
 
 
-async def _served_graph(client: httpx.AsyncClient) -> Graph:
+async def served_graph(client: httpx.AsyncClient) -> Graph:
     """The whole graph as one server lists it."""
     items: list[Json] = []
     while True:
@@ -433,7 +424,7 @@ def _nodes_on_or_after_a_cycle(graph: Graph) -> set[UUID]:
     return {node for node in nodes if incoming[node] > 0}
 
 
-def _assert_sound(graph: Graph) -> None:
+def assert_sound(graph: Graph) -> None:
     """No cycle, and both ends of every edge are stored resources."""
     dangling = {edge for edge in graph.edges if edge[0] not in graph.nodes or edge[1] not in graph.nodes}
     assert not dangling, f"{len(dangling)} edge(s) with a missing end: {sorted(dangling)[:10]}"
@@ -441,141 +432,38 @@ def _assert_sound(graph: Graph) -> None:
     assert not stuck, f"the stored graph has a cycle through some of {len(stuck)} resource(s)"
 
 
-def _assert_no_unexpected(log: Log) -> None:
+def assert_no_unexpected(log: Log) -> None:
     assert not log.unexpected, f"{len(log.unexpected)} unexpected answer(s):\n" + "\n".join(log.unexpected[:20])
 
 
-def _assert_races_had_one_winner(log: Log) -> None:
+def assert_races_had_one_winner(log: Log) -> None:
     assert log.races, "no deliberate race ran"
     for race in log.races:
         assert sorted(race) == [(200, ""), (409, "circular-dependency")], f"race answered {race}"
 
 
-def _assert_edge_load_did_both(log: Log) -> None:
+def assert_edge_load_did_both(log: Log) -> None:
     """The load both succeeded and was refused, so the checks above had something to check."""
     assert log.statuses[("PATCH", 200)] > 0, log.statuses
     assert log.problems["circular-dependency"] > 0, log.problems
 
 
-def _rngs(seed: int, count: int) -> list[random.Random]:
+def seeded_rngs(seed: int, count: int) -> list[random.Random]:
     return [random.Random(seed * 1_000 + index) for index in range(count)]
 
 
-async def _run_edge_load(servers: list[Server], seconds: float, seed: int) -> Load:
+async def run_edge_load(servers: list[Server], seconds: float, seed: int) -> Load:
     """12 shared resources under adders and setters, plus three racers with three resources each."""
-    async with _clients(servers) as clients:
+    async with clients_of(servers) as clients:
         load = Load(clients, EDGE_LOAD_ALLOWED, deadline=0.0)
         setup = random.Random(seed)
-        ids = await _create_resources(load, 12, setup)
-        pools = [await _create_resources(load, 3, setup) for _ in range(3)]
-        rngs = _rngs(seed, 16)
-        load.deadline = _deadline(seconds)
+        ids = await create_resources(load, 12, setup)
+        pools = [await create_resources(load, 3, setup) for _ in range(3)]
+        rngs = seeded_rngs(seed, 16)
+        load.deadline = deadline(seconds)
         await asyncio.gather(
-            *(_add_edges(load, ids, rng) for rng in rngs[:10]),
-            *(_set_dependencies(load, ids, rng) for rng in rngs[10:13]),
+            *(add_edges(load, ids, rng) for rng in rngs[:10]),
+            *(set_dependencies(load, ids, rng) for rng in rngs[10:13]),
             *(_race(load, pool, rng) for pool, rng in zip(pools, rngs[13:], strict=True)),
         )
         return load
-
-
-# --- the tests -----------------------------------------------------------------------------------------
-
-
-async def test_two_processes_on_postgres_never_store_a_cycle(postgres_url: str, tmp_path: Path) -> None:
-    async with _serving(["fastapi", "litestar"], postgres_url, tmp_path) as servers:
-        load = await _run_edge_load(servers, seconds=7.0, seed=1)
-        graph = await _postgres_graph(postgres_url)
-        print(load.log.summary())
-
-        _assert_no_unexpected(load.log)
-        _assert_edge_load_did_both(load.log)
-        _assert_races_had_one_winner(load.log)
-        _assert_sound(graph)
-        assert len(graph.nodes) == 12 + 3 * 3
-        assert await _postgres_stored_count(postgres_url) == len(graph.nodes)
-        async with _clients(servers) as clients:
-            for client in clients:
-                assert await _served_graph(client) == graph
-        _assert_quiet(servers)
-
-
-async def test_one_process_on_sqlite_with_concurrent_writers(sqlite_url: str, tmp_path: Path) -> None:
-    async with _serving(["litestar"], sqlite_url, tmp_path) as servers:
-        load = await _run_edge_load(servers, seconds=5.0, seed=2)
-        graph = _sqlite_graph(sqlite_url)
-        print(load.log.summary())
-
-        _assert_no_unexpected(load.log)
-        _assert_edge_load_did_both(load.log)
-        _assert_races_had_one_winner(load.log)
-        _assert_sound(graph)
-        assert _sqlite_stored_count(sqlite_url) == len(graph.nodes)
-        async with _clients(servers) as clients:
-            assert await _served_graph(clients[0]) == graph
-        _assert_quiet(servers)
-
-
-async def test_cascading_deletes_racing_edge_additions_leave_no_dangling_edge(
-    postgres_url: str, tmp_path: Path
-) -> None:
-    async with _serving(["fastapi", "litestar"], postgres_url, tmp_path) as servers, _clients(servers) as clients:
-        load = Load(clients, CASCADE_LOAD_ALLOWED, deadline=0.0)
-        live = await _create_resources(load, 30, random.Random(3), max_dependencies=2)
-        rngs = _rngs(3, 16)
-        load.deadline = _deadline(5.0)
-        await asyncio.gather(
-            *(_add_edges(load, live, rng) for rng in rngs[:8]),
-            *(_set_dependencies(load, live, rng) for rng in rngs[8:10]),
-            *(_create(load, live, rng) for rng in rngs[10:14]),
-            *(_delete(load, live, rng, pause=0.2) for rng in rngs[14:]),
-        )
-        graph = await _postgres_graph(postgres_url)
-        print(load.log.summary())
-
-        _assert_no_unexpected(load.log)
-        _assert_sound(graph)
-        deleted = {UUID(resource_id) for cascade in load.log.cascades for resource_id in cascade}
-        assert graph.nodes == {UUID(resource_id) for resource_id in load.log.created} - deleted
-        # Creates and cascades from two processes: the count their triggers kept is the count of what is left.
-        assert await _postgres_stored_count(postgres_url) == len(graph.nodes)
-        assert load.log.statuses[("PATCH", 200)] > 0, load.log.statuses
-        assert any(len(cascade) > 1 for cascade in load.log.cascades), "no cascade removed a dependent"
-        for client in clients:
-            assert await _served_graph(client) == graph
-        _assert_quiet(servers)
-
-
-async def test_creates_racing_cascades_and_each_other_lose_no_write_and_share_no_name(
-    postgres_url: str, tmp_path: Path
-) -> None:
-    """Creates without dependencies take no writers' lock on PostgreSQL: race them with cascades and each other.
-
-    Two processes; creates with zero to two dependencies on live resources (which cascades are deleting), and the
-    same new name posted to both processes at once. Every acknowledged create must be stored unless a cascade
-    deleted it, the graph must stay sound, the kept count must match the rows, and each contested name must go to
-    exactly one create, the other refused as a duplicate.
-    """
-    async with _serving(["fastapi", "litestar"], postgres_url, tmp_path) as servers, _clients(servers) as clients:
-        load = Load(clients, CREATE_RACE_ALLOWED, deadline=0.0)
-        live = await _create_resources(load, 20, random.Random(4), max_dependencies=2)
-        contests: list[list[tuple[int, str]]] = []
-        rngs = _rngs(4, 10)
-        load.deadline = _deadline(5.0)
-        await asyncio.gather(
-            *(_create(load, live, rng) for rng in rngs[:6]),
-            *(_delete(load, live, rng, pause=0.05) for rng in rngs[6:8]),
-            *(_claim_names(load, contests) for _ in range(2)),
-        )
-        graph = await _postgres_graph(postgres_url)
-        print(load.log.summary(), f"; {len(contests)} contested names")
-
-        _assert_no_unexpected(load.log)
-        _assert_sound(graph)
-        deleted = {UUID(resource_id) for cascade in load.log.cascades for resource_id in cascade}
-        assert graph.nodes == {UUID(resource_id) for resource_id in load.log.created} - deleted
-        assert await _postgres_stored_count(postgres_url) == len(graph.nodes)
-        assert contests, "no name was contested"
-        for outcome in contests:
-            assert outcome == [(201, ""), (409, "duplicate-name")], f"a contested name was answered {outcome}"
-        assert any(len(cascade) > 1 for cascade in load.log.cascades), "no cascade removed a dependent"
-        _assert_quiet(servers)
