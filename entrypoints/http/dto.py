@@ -13,6 +13,7 @@ from core.errors import FieldError
 from core.model import (
     DEPENDENCIES_MAX_COUNT,
     DESCRIPTION_MAX_LENGTH,
+    NAME_MAX_LENGTH,
     PAGE_DEFAULT_LIMIT,
     PAGE_MAX_LIMIT,
     PAGE_MAX_OFFSET,
@@ -27,7 +28,11 @@ from core.rules import dependencies_errors, description_errors, name_errors, que
 
 Name = Annotated[
     str,
-    Meta(min_length=1, description="1 to 200 characters once trimmed; no control characters.", examples=["db"]),
+    Meta(
+        min_length=1,
+        description=f"1 to {NAME_MAX_LENGTH} characters once trimmed; no control characters.",
+        examples=["db"],
+    ),
 ]
 Description = Annotated[
     str,
