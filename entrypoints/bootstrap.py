@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
@@ -74,6 +75,13 @@ class Runtime:
             await prepare_database(self.engine, migrate=self.settings.migrate_on_start)
         self._background.append(asyncio.create_task(self._report_resource_count()))
 
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: object) -> AsyncIterator[None]:
+        """The ASGI lifespan either app hands its framework: start, serve, stop."""
+        await self.start()
+        yield
+        await self.stop()
+
     async def stop(self) -> None:
         """Stop background work, close database connections, flush telemetry within its time budget."""
         for task in self._background:
@@ -106,13 +114,13 @@ def bootstrap(
 ) -> Runtime:
     """Build the runtime from settings (the environment by default); tests may pass their own adapters."""
     settings = settings or Settings.from_env()
-    observability = _telemetry_setup(settings, telemetry, framework)
+    telemetry_setup = _telemetry_setup(settings, telemetry, framework)
     engine = None
     if unit_of_work is None:
         engine = create_engine(settings.database_url)
         unit_of_work = SqlaUnitOfWork(engine)
-    service = ResourceService(unit_of_work, observability.telemetry)
-    return Runtime(settings, ApiContext(service, unit_of_work), observability, engine)
+    service = ResourceService(unit_of_work, telemetry_setup.telemetry)
+    return Runtime(settings, ApiContext(service, unit_of_work), telemetry_setup, engine)
 
 
 def _telemetry_setup(settings: Settings, telemetry: Telemetry | None, framework: str) -> TelemetrySetup:

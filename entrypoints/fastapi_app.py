@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import FastAPI, Request, Response
 from opentelemetry.metrics import MeterProvider
@@ -138,16 +137,10 @@ def create_app(
     """The FastAPI app over `runtime` (built from the environment by default).
 
     HTTP requests are traced and measured (`http_instrumentation`) with the given providers, by default those
-    of the runtime's observability; with neither, the app is not instrumented.
+    of the runtime's telemetry set-up; with neither, the app is not instrumented.
     """
     app_runtime = runtime or bootstrap(framework=FRAMEWORK)
     tracer_provider, meter_provider = app_runtime.telemetry_setup.http_providers(tracer_provider, meter_provider)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await app_runtime.start()
-        yield
-        await app_runtime.stop()
 
     app = FastAPI(
         title=TITLE,
@@ -155,7 +148,7 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        lifespan=lifespan,
+        lifespan=app_runtime.lifespan,
         # HTTP is instrumented by http_instrumentation alone, with this runtime's providers. FastAPI's own telemetry
         # would look up the global providers on every request, and trace it a second time once any were installed.
         telemetry={"tracing": False, "metrics": False, "logs": False},

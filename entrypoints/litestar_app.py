@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Request, Response
@@ -109,16 +107,10 @@ def create_app(
 
     Given a provider, the app's HTTP requests are traced or measured with it (`http_instrumentation`): the app
     is then returned inside the instrumentation's ASGI middleware, which passes lifespan events through. By
-    default the providers are those of the runtime's observability; with none, the app is not instrumented.
+    default the providers are those of the runtime's telemetry set-up; with none, the app is not instrumented.
     """
     app_runtime = runtime or bootstrap(framework=FRAMEWORK)
     tracer_provider, meter_provider = app_runtime.telemetry_setup.http_providers(tracer_provider, meter_provider)
-
-    @asynccontextmanager
-    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        await app_runtime.start()
-        yield
-        await app_runtime.stop()
 
     documents = {OPENAPI_PATH: openapi_response(TITLE, service_version()), **docs_responses()}
     app = Litestar(
@@ -127,7 +119,7 @@ def create_app(
             *(_handler(route, app_runtime) for route in ROUTES),
             *(_document_handler(path, document) for path, document in documents.items()),
         ],
-        lifespan=[lifespan],
+        lifespan=[app_runtime.lifespan],
         exception_handlers={HTTPException: _http_error, Exception: _http_error},
         openapi_config=None,
         logging_config=None,
