@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import httpx
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
 
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
@@ -17,11 +19,18 @@ FRAMEWORKS: tuple[Framework, ...] = ("fastapi", "litestar")
 BASE_URL = "http://testserver"
 
 
-def _asgi_app(framework: Framework, runtime: Runtime) -> Any:
-    """`framework`'s app; Any, since Litestar types its ASGI callable more narrowly than httpx accepts."""
+def asgi_app(
+    framework: Framework,
+    runtime: Runtime,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+) -> Any:
+    """`framework`'s app, its HTTP instrumented with the given providers (by default the runtime's); Any, since
+    Litestar types its ASGI callable more narrowly than httpx accepts."""
     if framework == "fastapi":
-        return fastapi_app.create_app(runtime)
-    return litestar_app.create_app(runtime)
+        return fastapi_app.create_app(runtime, tracer_provider=tracer_provider, meter_provider=meter_provider)
+    return litestar_app.create_app(runtime, tracer_provider=tracer_provider, meter_provider=meter_provider)
 
 
 def _framework_header_check(framework: Framework) -> Callable[[httpx.Response], Awaitable[None]]:
@@ -46,7 +55,7 @@ async def serving(
     await runtime.start()
     try:
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=_asgi_app(framework, runtime)),
+            transport=httpx.ASGITransport(app=asgi_app(framework, runtime)),
             base_url=BASE_URL,
             event_hooks={"response": [_framework_header_check(framework)] if check_framework_header else []},
         ) as client:

@@ -23,8 +23,7 @@ from adapters.otel.tracing import OtelTracing
 from core.errors import StorageUnavailable
 from core.instrumentation import Telemetry
 from core.semantic_conventions import INSTRUMENTATION_SCOPE
-from entrypoints import fastapi_app, litestar_app
-from entrypoints.bootstrap import Runtime, bootstrap
+from entrypoints.bootstrap import bootstrap
 from entrypoints.http_instrumentation import (
     instrument_fastapi,
     instrument_litestar,
@@ -34,7 +33,7 @@ from ports.logging import LoggingPort
 from ports.noop import NoOpLogging
 from ports.repository import ResourceRepository
 
-from .apps import BASE_URL, Framework
+from .apps import BASE_URL, Framework, asgi_app
 
 REQUEST_DURATION = "http.server.request.duration"
 
@@ -109,15 +108,6 @@ def _scope_name(span: ReadableSpan) -> str | None:
     return span.instrumentation_scope.name if span.instrumentation_scope else None
 
 
-def create_instrumented_app(
-    framework: Framework, runtime: Runtime, tracer: TracerProvider, meter: MeterProvider
-) -> Any:
-    """`framework`'s app, instrumented with `tracer` and `meter`."""
-    if framework == "fastapi":
-        return fastapi_app.create_app(runtime, tracer_provider=tracer, meter_provider=meter)
-    return litestar_app.create_app(runtime, tracer_provider=tracer, meter_provider=meter)
-
-
 def _instrument_again(framework: Framework, app: Any, tracer: TracerProvider, meter: MeterProvider) -> Any:
     """The app after a second instrumentation with the same providers."""
     if framework == "fastapi":
@@ -144,7 +134,7 @@ async def serving(
     telemetry = Telemetry(OtelMetrics(meter_provider), OtelTracing(tracer_provider), logging or NoOpLogging())
     settings = Settings(http_spans=http_spans or HttpSpanSettings())
     runtime = bootstrap(settings, unit_of_work or InMemoryUnitOfWork(), telemetry)
-    app = create_instrumented_app(framework, runtime, tracer_provider, meter_provider)
+    app = asgi_app(framework, runtime, tracer_provider=tracer_provider, meter_provider=meter_provider)
     if instrumented_twice:
         app = _instrument_again(framework, app, tracer_provider, meter_provider)
     await runtime.start()

@@ -13,13 +13,13 @@ import pytest
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
 
-from .apps import BASE_URL, Framework, _asgi_app
+from .apps import BASE_URL, Framework, asgi_app
+from .support import PROBLEM_MEDIA_TYPE
 
 # Nothing listens on port 1, so every connection attempt is refused.
 UNREACHABLE_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
 LEAKED_WORDS = ("Traceback", "postgresql", "asyncpg", "SELECT", UNREACHABLE_URL, "127.0.0.1", "nowhere")
 MAX_SECONDS = 5.0
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 SOME_ID = str(uuid4())
 
 # (method, path, JSON body): every request is valid, so only the database can make it fail.
@@ -40,7 +40,7 @@ DATABASE_REQUESTS: list[tuple[str, str, dict[str, Any] | None]] = [
 async def client(framework: Framework) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the app over a runtime whose database cannot be reached."""
     runtime = bootstrap(Settings(database_url=UNREACHABLE_URL))
-    transport = httpx.ASGITransport(app=_asgi_app(framework, runtime))
+    transport = httpx.ASGITransport(app=asgi_app(framework, runtime))
     try:
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
             yield client

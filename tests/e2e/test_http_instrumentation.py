@@ -41,8 +41,8 @@ from ports.logging import LogValue
 from ports.noop import NoOpLogging
 from ports.repository import ResourceRepository
 
-from .apps import FRAMEWORKS, Framework
-from .instrumented_apps import REQUEST_DURATION, Served, UnavailableStore, create_instrumented_app, serving
+from .apps import FRAMEWORKS, Framework, asgi_app
+from .instrumented_apps import REQUEST_DURATION, Served, UnavailableStore, serving
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
@@ -454,7 +454,9 @@ class WatchedStore(InMemoryUnitOfWork):
 
 async def test_property_13_lifespan_runs_through_the_instrumentation(framework: Framework) -> None:
     store = WatchedStore()
-    app = create_instrumented_app(framework, bootstrap(Settings(), store), TracerProvider(), MeterProvider())
+    app = asgi_app(
+        framework, bootstrap(Settings(), store), tracer_provider=TracerProvider(), meter_provider=MeterProvider()
+    )
     incoming: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, incoming.get, outgoing.put))

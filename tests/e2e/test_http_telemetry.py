@@ -17,7 +17,7 @@ from core.semantic_conventions import OPERATIONS_TOTAL, Operation, operation_spa
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
 
-from .apps import BASE_URL, FRAMEWORKS, Framework, _asgi_app
+from .apps import BASE_URL, FRAMEWORKS, Framework, asgi_app
 
 
 @dataclass
@@ -41,7 +41,7 @@ async def observed(request: pytest.FixtureRequest) -> AsyncIterator[Observed]:
     framework: Framework = request.param
     telemetry, metrics, tracing, _ = in_memory_telemetry()
     runtime = bootstrap(Settings(), InMemoryUnitOfWork(), telemetry)
-    transport = httpx.ASGITransport(app=_asgi_app(framework, runtime))
+    transport = httpx.ASGITransport(app=asgi_app(framework, runtime))
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
         yield Observed(client, metrics, tracing)
 
@@ -130,7 +130,7 @@ async def test_a_failure_of_the_service_is_logged_once_and_one_outside_any_opera
 ) -> None:
     telemetry, _, tracing, logs = in_memory_telemetry()
     runtime = bootstrap(Settings(), _BrokenStore(), telemetry)
-    transport = httpx.ASGITransport(app=_asgi_app(framework, runtime))
+    transport = httpx.ASGITransport(app=asgi_app(framework, runtime))
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
         with caplog.at_level(logging.ERROR, logger="resource_service.http"):
             assert (await client.get(f"/resources/{uuid4()}")).status_code == 500

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from e2e.apps import FRAMEWORKS, Framework, _asgi_app
+from e2e.apps import FRAMEWORKS, Framework, asgi_app
 
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
@@ -14,4 +14,4 @@ __all__ = ["FRAMEWORKS", "Framework", "lifespan_app"]
 
 def lifespan_app(framework: Framework, database_url: str) -> Any:
     """`framework`'s app on `database_url`, starting and stopping its runtime with the ASGI lifespan."""
-    return _asgi_app(framework, bootstrap(Settings(database_url=database_url)))
+    return asgi_app(framework, bootstrap(Settings(database_url=database_url)))
