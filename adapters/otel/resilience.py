@@ -1,4 +1,9 @@
-"""Exporters that never raise: one place catches, counts and (at most once a minute) logs every failed export."""
+"""Exporters that never raise: one place catches, counts and (at most once a minute) logs every failed export.
+
+The span and log exporters also empty each batch once exported: that frees what a failed export leaves behind
+without the cyclic garbage collector, whose full pass paused every request for 40-110 ms (docs/reliability.md;
+the measurement is in `adapters/_compat/otel_sdk.py`).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from adapters._compat.otel_sdk import preferences_of, release_batch
 from core.semantic_conventions import EXPORT_FAILURES, INSTRUMENTATION_SCOPE
 
 Signal = Literal["traces", "metrics", "logs"]
@@ -58,19 +64,6 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _release(batch: Sequence[object]) -> None:
-    """Empty an exported batch, so that what a failed export leaves behind cannot keep its items alive.
-
-    A failed OTLP export keeps its exception, whose traceback reaches, frame by frame, every frame that holds the
-    batch, and back: a reference cycle that only the cyclic garbage collector frees. A batch of 512 spans left in
-    it is about 6 000 objects, and the collection that frees them pauses every request (40-110 ms measured with
-    the collector's port closed). The SDK's batch processors build a new list for each export and never read it
-    again; a one-item tuple (the simple processors) holds too little to matter.
-    """
-    if isinstance(batch, list):
-        batch.clear()
-
-
 class GuardedSpanExporter(SpanExporter):
     """A span exporter whose failures are counted instead of raised; it empties each batch it was given."""
 
@@ -85,7 +78,7 @@ class GuardedSpanExporter(SpanExporter):
             self._failures.record("traces", _reason(exc))
             return SpanExportResult.FAILURE
         finally:
-            _release(spans)
+            release_batch(spans)
         if result is SpanExportResult.FAILURE:
             self._failures.record("traces", "the exporter reported failure")
         return result
@@ -111,7 +104,7 @@ class GuardedLogExporter(LogRecordExporter):
             self._failures.record("logs", _reason(exc))
             return LogRecordExportResult.FAILURE
         finally:
-            _release(batch)
+            release_batch(batch)
         if result is LogRecordExportResult.FAILURE:
             self._failures.record("logs", "the exporter reported failure")
         return LogRecordExportResult.SUCCESS if result is None else result
@@ -127,7 +120,7 @@ class GuardedMetricExporter(MetricExporter):
     """A metric exporter whose failures are counted instead of raised; keeps the inner one's temporality."""
 
     def __init__(self, inner: MetricExporter, failures: ExportFailures) -> None:
-        super().__init__(inner._preferred_temporality, inner._preferred_aggregation)
+        super().__init__(*preferences_of(inner))
         self._inner = inner
         self._failures = failures
 

@@ -5,30 +5,26 @@ SQLAlchemy's adapter makes four such calls per statement (open a cursor, execute
 and three more for the BEGIN of each transaction. Here a statement with all its rows is one call, the BEGIN
 rides along with the transaction's first statement, and COMMIT or ROLLBACK go to the thread only when a
 statement did: a GET (one statement) costs two hand-offs instead of nine. Profiled under load before this, the
-event loop's thread was busy only 57% of the time, waiting on these hand-offs for the rest.
+event loop's thread was busy only 57% of the time, waiting on these hand-offs for the rest. What this needs
+beyond aiosqlite's and SQLAlchemy's public APIs, and the measurement that keeps it, is in `adapters._compat`.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections import deque
-from collections.abc import Sequence
-from typing import Any, cast
+from functools import partial
+from typing import Any
 
 import aiosqlite
-from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection, AsyncAdapt_dbapi_cursor, AsyncIODBAPIConnection
-from sqlalchemy.dialects.sqlite.aiosqlite import (
-    AsyncAdapt_aiosqlite_connection,
-    AsyncAdapt_aiosqlite_cursor,
-    AsyncAdapt_aiosqlite_dbapi,
-)
-from sqlalchemy.util.concurrency import await_
+from sqlalchemy.connectors.asyncio import AsyncIODBAPIConnection
 
-_Description = tuple[tuple[Any, ...], ...] | None
-_Outcome = tuple[_Description, int, int | None, list[Any]]
+from adapters._compat.aiosqlite import run_on_connection_thread
+from adapters._compat.sqlalchemy import StatementConnection, StatementDbapi, StatementOutcome
 
 
-def _run(connection: sqlite3.Connection, begin: str | None, operation: str, parameters: Any, many: bool) -> _Outcome:
+def _run(
+    connection: sqlite3.Connection, begin: str | None, operation: str, parameters: Any, many: bool
+) -> StatementOutcome:
     """On the connection's thread: BEGIN if due, the statement, and all its rows."""
     if begin is not None:
         connection.execute(begin)
@@ -44,64 +40,8 @@ def _run(connection: sqlite3.Connection, begin: str | None, operation: str, para
         cursor.close()
 
 
-class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
-    """A DBAPI cursor whose statement, rows and close are one call on the connection's thread."""
-
-    __slots__ = ("_description", "_lastrowid", "_rowcount")
-    _adapt_connection: OneHopConnection
-
-    def __init__(self, adapt_connection: AsyncAdapt_dbapi_connection) -> None:
-        # No aiosqlite cursor of its own: `_run` opens and closes a sqlite3 one on the thread.
-        assert isinstance(adapt_connection, OneHopConnection)
-        self._adapt_connection = adapt_connection
-        self._rows: deque[Any] = deque()
-        self._description: _Description = None
-        self._rowcount = -1
-        self._lastrowid: int | None = None
-
-    @property
-    def description(self) -> Any:
-        return self._description
-
-    @property
-    def rowcount(self) -> int:
-        return self._rowcount
-
-    @property
-    def lastrowid(self) -> Any:
-        return self._lastrowid
-
-    def execute(self, operation: Any, parameters: Any = None) -> Any:
-        self._store(self._adapt_connection.run(operation, parameters, many=False))
-
-    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
-        self._store(self._adapt_connection.run(operation, seq_of_parameters, many=True))
-
-    def fetchone(self) -> Any:
-        return self._rows.popleft() if self._rows else None
-
-    def fetchmany(self, size: int | None = None) -> Sequence[Any]:
-        count = self.arraysize if size is None else size
-        return [self._rows.popleft() for _ in range(min(count, len(self._rows)))]
-
-    def fetchall(self) -> Sequence[Any]:
-        rows = list(self._rows)
-        self._rows.clear()
-        return rows
-
-    def close(self) -> None:
-        self._rows.clear()
-
-    async def _async_soft_close(self) -> None:
-        """Nothing to close on the thread: `_run` closed the sqlite3 cursor already."""
-
-    def _store(self, outcome: _Outcome) -> None:
-        self._description, self._rowcount, self._lastrowid, rows = outcome
-        self._rows = deque(rows)
-
-
-class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    """SQLAlchemy's aiosqlite connection with `OneHopCursor`s and a BEGIN deferred to the first statement."""
+class OneHopConnection(StatementConnection):
+    """SQLAlchemy's aiosqlite connection running each statement in one call, a BEGIN deferred to the first one."""
 
     __slots__ = ("_begin", "_in_transaction")
 
@@ -110,22 +50,18 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         self._begin: str | None = None
         self._in_transaction = False
 
-    def cursor(self, server_side: bool = False) -> AsyncAdapt_dbapi_cursor:
-        # Server-side cursors too (stream()): they would skip the deferred BEGIN; the rows are buffered instead.
-        return OneHopCursor(self)
-
     def begin_with_next_statement(self, begin: str) -> None:
         """Open a transaction with `begin` (BEGIN, BEGIN IMMEDIATE) together with the next statement."""
         self._begin = begin
 
-    def run(self, operation: str, parameters: Any, *, many: bool) -> _Outcome:
+    def run_statement(self, operation: str, parameters: Any, *, many: bool) -> StatementOutcome:
         begin, self._begin = self._begin, None
         self._in_transaction |= begin is not None
+        statement = partial(_run, begin=begin, operation=operation, parameters=parameters, many=many)
         try:
-            outcome: _Outcome = await_(self._run_async(begin, operation, parameters, many))
+            return self.run_async(lambda driver_connection: self._run_alone(driver_connection, statement))
         except Exception as error:
-            self._handle_exception(error)
-        return outcome
+            self.raise_as_dbapi_error(error)
 
     def commit(self) -> None:
         self._begin = None
@@ -140,21 +76,17 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             super().rollback()
             self._in_transaction = False
 
-    async def _run_async(self, begin: str | None, operation: str, parameters: Any, many: bool) -> _Outcome:
-        connection = cast(aiosqlite.Connection, self._connection)
-        async with self._execute_mutex:
-            # aiosqlite's one way to run a function of ours on the connection's thread.
-            outcome: _Outcome = await connection._execute(  # type: ignore[no-untyped-call]
-                _run, connection._conn, begin, operation, parameters, many
-            )
-            return outcome
+    async def _run_alone(
+        self, driver_connection: aiosqlite.Connection, statement: partial[StatementOutcome]
+    ) -> StatementOutcome:
+        async with self.statement_lock:
+            return await run_on_connection_thread(driver_connection, statement)
 
 
-class OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
+class OneHopDbapi(StatementDbapi):
     """The DBAPI module SQLAlchemy's aiosqlite dialect uses, handing out `OneHopConnection`s."""
 
-    def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
-        return OneHopConnection(self, super().connect(*arg, **kw)._connection)
+    connection_class = OneHopConnection
 
 
 def one_hop_dbapi() -> OneHopDbapi:
