@@ -15,7 +15,6 @@ from adapters.sqla import SchemaNotCurrentError, SqlaUnitOfWork, create_engine, 
 from core.errors import StorageError
 from core.instrumentation import Telemetry
 from core.service import ResourceService
-from entrypoints.http.routes import ApiContext
 from entrypoints.settings import Settings
 from entrypoints.telemetry_setup import TelemetrySetup, set_up_telemetry
 from ports.unit_of_work import UnitOfWork
@@ -64,7 +63,8 @@ class Runtime:
     """Everything an app needs, and what to do when it starts and stops."""
 
     settings: Settings
-    api: ApiContext
+    service: ResourceService
+    unit_of_work: UnitOfWork
     telemetry_setup: TelemetrySetup
     engine: AsyncEngine | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -97,7 +97,7 @@ class Runtime:
         # Every process reads the count from the store, so all report the same, true value.
         while True:
             try:
-                await self.api.service.refresh_resource_count()
+                await self.service.refresh_resource_count()
             except StorageError:
                 pass  # the database is away: the gauge keeps its last value, readiness reports the outage
             except Exception:
@@ -120,7 +120,7 @@ def bootstrap(
         engine = create_engine(settings.database_url)
         unit_of_work = SqlaUnitOfWork(engine)
     service = ResourceService(unit_of_work, telemetry_setup.telemetry)
-    return Runtime(settings, ApiContext(service, unit_of_work), telemetry_setup, engine)
+    return Runtime(settings, service, unit_of_work, telemetry_setup, engine)
 
 
 def _telemetry_setup(settings: Settings, telemetry: Telemetry | None, framework: str) -> TelemetrySetup:

@@ -22,20 +22,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, cast
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
+from fastapi.routing import RouteContext, iter_route_contexts
 from litestar import Litestar
 from litestar.exceptions import HTTPException, MethodNotAllowedException
 from litestar.types import ASGIApp
 from litestar.utils import normalize_path
-from opentelemetry.instrumentation._semconv import (
-    _OpenTelemetrySemanticConventionStability,
-    _OpenTelemetryStabilitySignalType,
-    _StabilityMode,
-)
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
@@ -44,7 +40,6 @@ from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, S
 from opentelemetry.semconv.attributes.url_attributes import URL_QUERY
 from opentelemetry.trace import NoOpTracerProvider, Span, TracerProvider
 from opentelemetry.util.http import sanitize_method
-from starlette._utils import get_route_path
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.routing import Route
 from starlette.types import ASGIApp as StarletteASGIApp
@@ -73,7 +68,8 @@ GENERIC_EXCLUDED_URLS_ENV: Final = "OTEL_PYTHON_EXCLUDED_URLS"
 
 # The ASGI instrumentation would open an INTERNAL span for every receive and send: noise in every trace.
 _EXCLUDED_SPANS: Final[list[Literal["receive", "send"]]] = ["receive", "send"]
-_STABLE_HTTP_MODES: Final = (_StabilityMode.HTTP, _StabilityMode.HTTP_DUP)
+# The values of OTEL_SEMCONV_STABILITY_OPT_IN under which the instrumentations emit the stable HTTP conventions.
+_STABLE_HTTP_MODES: Final = frozenset({"http", "http/dup"})
 # What a scrubbed query parameter's value becomes: the placeholder the HTTP semantic conventions use.
 REDACTED: Final = "REDACTED"
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
@@ -122,8 +118,10 @@ def instrument_fastapi(
         # FastAPIInstrumentor's stack: its OpenTelemetryMiddleware inside one last ServerErrorMiddleware.
         stack = build_instrumented_stack()
         if isinstance(stack, ServerErrorMiddleware) and isinstance(stack.app, OpenTelemetryMiddleware):
-            if all(type(route) is Route for route in app.routes):
-                stack.app.default_span_details = FastApiSpanDetails(cast(list[Route], app.routes))
+            # Flattened: since FastAPI 0.137 an included router is one entry of `app.routes`.
+            routes = list(iter_route_contexts(app.routes))
+            if all(isinstance(route.original_route, Route) for route in routes):
+                stack.app.default_span_details = FastApiSpanDetails(routes)
             stack.app = PerRequestInstrumentation(stack.app, client_port=http_spans.client_port)
         return stack
 
@@ -272,10 +270,11 @@ class FastApiSpanDetails:
     The instrumentation tries every route in turn with Starlette's `Route.matches`, which converts the path
     parameters and builds a scope for the route at each match (14 us a request over this app's 26 routes). The
     route it settles on depends only on each route's compiled path pattern and methods: the first that matches
-    the path and allows the method, else the last that matches the path. For plain Starlette routes only.
+    the path and allows the method, else the last that matches the path. For Starlette routes and FastAPI's path
+    operations (which match as Starlette routes do), each as it is or as `iter_route_contexts` yields it.
     """
 
-    def __init__(self, routes: list[Route]) -> None:
+    def __init__(self, routes: Sequence[Route | RouteContext]) -> None:
         self._routes = [(route.path_regex, route.methods, route.path) for route in routes]
 
     def __call__(self, scope: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
@@ -285,7 +284,7 @@ class FastApiSpanDetails:
         """The template of the route for the scope's path and method; None if no route's path matches."""
         if scope.get("type") != "http":
             return None
-        path = get_route_path(cast(Scope, scope))
+        path = _route_path(scope)
         method = scope.get("method")
         partial = None
         for pattern, methods, template in self._routes:
@@ -332,16 +331,19 @@ class LitestarSpanDetails:
             return None
 
 
+def _route_path(scope: Mapping[str, Any]) -> str:
+    """The path below the app's mount point, as Starlette routes it: ASGI's `path` without its `root_path`."""
+    path, root_path = str(scope.get("path", "")), str(scope.get("root_path", ""))
+    return path.removeprefix(root_path) if root_path and path.startswith(root_path) else path
+
+
 def _warn_unless_stable_http_semconv() -> None:
-    # Called once the instrumentation has read the variable.
-    mode = _OpenTelemetrySemanticConventionStability._get_opentelemetry_stability_opt_in_mode(
-        _OpenTelemetryStabilitySignalType.HTTP
-    )
-    if mode not in _STABLE_HTTP_MODES:
+    # Called once the instrumentation has read the variable; it reads it once per process, from the environment.
+    opted_in = {mode.strip() for mode in os.environ.get(SEMCONV_OPT_IN, "").split(",")}
+    if not opted_in & _STABLE_HTTP_MODES:
         _log.warning(
             "HTTP instrumentation follows the old semantic conventions, without http.server.request.duration: "
-            "%s does not include http, or was read before %s was imported; set %s=http in the environment",
+            "%s does not include http; set %s=http in the environment",
             SEMCONV_OPT_IN,
-            __name__,
             SEMCONV_OPT_IN,
         )

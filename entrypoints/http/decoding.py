@@ -42,6 +42,11 @@ class PayloadTooLarge(RequestError):
     slug = "payload-too-large"
     title = "Request body too large"
 
+    @classmethod
+    def beyond(cls, limit: int) -> PayloadTooLarge:
+        """The refusal of a body larger than `limit` bytes."""
+        return cls(f"the body must be at most {limit} bytes")
+
 
 class UnsupportedMediaType(RequestError):
     """The body is not declared as JSON."""
@@ -62,7 +67,7 @@ def ensure_json_content_type(content_type: str | None) -> None:
 
 async def read_body(chunks: AsyncIterator[bytes], declared_length: str | None, limit: int) -> bytes:
     """The whole body, refused as soon as it is known to exceed `limit` bytes."""
-    too_large = PayloadTooLarge(f"the body must be at most {limit} bytes")
+    too_large = PayloadTooLarge.beyond(limit)
     if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
         raise too_large
     body = bytearray()

@@ -8,14 +8,17 @@ has no inline script or style, so its Content-Security-Policy lets it load and f
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from types import MappingProxyType
 
-from entrypoints.http.routes import DOCS_ASSET_PATHS, DOCS_PATH, OPENAPI_PATH, ApiResponse
-
 TITLE = "Resource service API"
+# Where each app serves its own OpenAPI document, and the page with the only files it loads.
+OPENAPI_PATH = "/schema/openapi.json"
+DOCS_PATH = "/docs"
 INIT_SCRIPT_PATH = "/docs/init.js"
+DOCS_ASSET_PATHS: tuple[str, ...] = (INIT_SCRIPT_PATH, "/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js")
 # `data:` images: Swagger UI's stylesheet draws its icons as inline SVG, and the page's empty icon is one.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -60,16 +63,24 @@ INIT_SCRIPT = f"""window.ui = SwaggerUIBundle({{
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One file of the docs page, as each app sends it: the body, and headers that include its Content-Type."""
+
+    body: bytes
+    headers: Mapping[str, str]
+
+
 @cache
-def docs_responses() -> Mapping[str, ApiResponse]:
+def docs_documents() -> Mapping[str, Document]:
     """The page and each file it loads, by path; the packaged files are read on the first call only."""
     assets = {path: _document(_asset_body(path), _media_type(path), _ASSET_HEADERS) for path in DOCS_ASSET_PATHS}
     return MappingProxyType({DOCS_PATH: _document(PAGE.encode(), _PAGE_MEDIA_TYPE, _PAGE_HEADERS), **assets})
 
 
-def _document(body: bytes, media_type: str, headers: Mapping[str, str]) -> ApiResponse:
+def _document(body: bytes, media_type: str, headers: Mapping[str, str]) -> Document:
     # As a header the type is sent as it is: Litestar would add a second charset to a text/* media type.
-    return ApiResponse(200, body, {**headers, "content-type": media_type}, media_type)
+    return Document(body, {**headers, "content-type": media_type})
 
 
 def _media_type(path: str) -> str:

@@ -19,6 +19,17 @@ from entrypoints.http.dto import InvalidField, Problem
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TYPE_PREFIX = "urn:resource-service:problem:"
+# What each problem status an operation can answer means, as both apps' OpenAPI documents describe it.
+PROBLEM_DESCRIPTIONS: dict[int, str] = {
+    400: "Malformed JSON body",
+    404: "No resource has this id",
+    409: "Conflict: duplicate name, circular dependency or dependents",
+    413: "Request body too large",
+    415: "Body is not JSON",
+    422: "Invalid input",
+    500: "Internal error",
+    503: "Database unavailable",
+}
 
 
 def _problem(status: int, slug: str, title: str, detail: str) -> Problem:

@@ -25,7 +25,6 @@ from core.semantic_conventions import ErrorType, Operation
 from core.service import ResourceService
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
-from entrypoints.http.routes import ApiContext
 from entrypoints.settings import Settings, TelemetrySettings
 from entrypoints.telemetry_setup import TelemetrySetup
 from ports.repository import ResourceRepository
@@ -82,8 +81,8 @@ def runtime_for(configuration: Configuration, framework: Framework, unit_of_work
     """A runtime over `unit_of_work` observed as `configuration` says (`otel` exports to OTEL_EXPORTER_OTLP_*)."""
     settings = Settings()
     if configuration == "bare":
-        api = ApiContext(UninstrumentedService(unit_of_work), unit_of_work)
-        return Runtime(settings, api, TelemetrySetup(Telemetry.disabled(), None, 0.0))
+        service = UninstrumentedService(unit_of_work)
+        return Runtime(settings, service, unit_of_work, TelemetrySetup(Telemetry.disabled(), None, 0.0))
     if configuration == "noop":
         return bootstrap(settings, unit_of_work, framework=framework)
     if configuration == "memory":

@@ -101,13 +101,13 @@ class Subject:
 
     async def prepare(self, resources: int) -> None:
         """Resources for `get` and `search`: one with two dependencies, among `resources` named seed-*."""
-        service = self.runtime.api.service
+        service = self.runtime.service
         ids = [(await service.create(ResourceDraft(f"seed-{index}", "seed"))).id for index in range(resources)]
         self.seed = (await service.create(ResourceDraft("seed-with-dependencies", "seed", tuple(ids[:2])))).id
 
     async def roots_to_cascade(self, count: int) -> list[UUID]:
         """`count` resources with two dependents each, created outside the timing."""
-        service = self.runtime.api.service
+        service = self.runtime.service
         roots = []
         for _ in range(count):
             root = await service.create(ResourceDraft(f"root-{next(self.names)}", ""))

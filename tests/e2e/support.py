@@ -14,6 +14,21 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
 MAX_BODY_BYTES = 1024 * 1024
 
+# The API's operations as the contract names them: (method, path template, operationId). Each app documents
+# exactly these in its own OpenAPI document.
+OPERATIONS: tuple[tuple[str, str, str], ...] = (
+    ("POST", "/resources", "create_resource"),
+    ("GET", "/resources", "list_resources"),
+    ("GET", "/resources/search", "search_resources"),
+    ("GET", "/resources/{id}", "get_resource"),
+    ("PATCH", "/resources/{id}", "update_resource"),
+    ("DELETE", "/resources/{id}", "delete_resource"),
+    ("GET", "/resources/{id}/dependencies", "list_dependencies"),
+    ("GET", "/health/live", "live"),
+    ("GET", "/health/ready", "ready"),
+)
+ROUTE_TEMPLATES: frozenset[str] = frozenset(path for _method, path, _operation_id in OPERATIONS)
+
 
 def uuid_n(n: int) -> str:
     """A fixed, valid UUID that names no resource."""

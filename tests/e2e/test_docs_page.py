@@ -13,7 +13,7 @@ from importlib.resources import files
 import httpx
 import pytest
 
-from entrypoints.http.routes import DOCS_ASSET_PATHS, DOCS_PATH, OPENAPI_PATH
+from entrypoints.http.docs_page import DOCS_ASSET_PATHS, DOCS_PATH, OPENAPI_PATH
 
 from .apps import FRAMEWORKS, Framework, serving
 from .support import assert_problem, problem

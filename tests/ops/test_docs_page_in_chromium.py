@@ -24,7 +24,7 @@ from integration.otlp_receiver import HOST, ServiceProcess, closed_port, service
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from entrypoints.http.routes import DOCS_ASSET_PATHS, DOCS_PATH, OPENAPI_PATH
+from entrypoints.http.docs_page import DOCS_ASSET_PATHS, DOCS_PATH, OPENAPI_PATH
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import pytest
 import schemathesis
+from e2e.support import OPERATIONS as CONTRACT_OPERATIONS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
@@ -26,8 +27,6 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.core.transport import Response
-
-from entrypoints.http.routes import ROUTES
 
 from .apps import FRAMEWORKS, Framework, lifespan_app
 
@@ -44,7 +43,7 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
-OPERATIONS = [f"{route.method} {route.path}" for route in ROUTES]
+OPERATIONS = [f"{method} {path}" for method, path, _operation_id in CONTRACT_OPERATIONS]
 
 
 def _is_uuid(value: object) -> bool:

@@ -29,6 +29,7 @@ import httpx
 import pytest
 import structlog
 from e2e.apps import BASE_URL
+from e2e.support import ROUTE_TEMPLATES
 from integration.otlp_receiver import (
     CONSOLE_SCRIPT,
     HttpReceiver,
@@ -47,7 +48,6 @@ from adapters.structlog import configure_logging
 from core.instrumentation import Telemetry
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import bootstrap
-from entrypoints.http.routes import PATHS
 from entrypoints.settings import Settings
 from ports.noop import NoOpLogging, NoOpTracing
 
@@ -308,7 +308,7 @@ def _from_request(value: object, sent: set[str]) -> bool:
     """Whether an attribute value was taken from a request: a concrete path, an id, a token, a method."""
     if not isinstance(value, str):
         return False
-    concrete_path = "/" in value and value not in PATHS
+    concrete_path = "/" in value and value not in ROUTE_TEMPLATES
     return concrete_path or bool(UUID_TEXT.search(value)) or value.lower() in sent
 
 
