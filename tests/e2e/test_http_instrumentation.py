@@ -197,6 +197,17 @@ async def test_captured_credential_headers_are_redacted_in_both_apps(
     assert "s3cr3t" not in repr(attributes)
 
 
+async def test_captured_response_headers_are_recorded_in_both_apps(
+    framework: Instrumented, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE", "content-type,x-framework")
+    async with serving(framework) as served:
+        await served.client.get("/resources")
+        attributes = dict(served.server_span().attributes or {})
+    assert attributes["http.response.header.content_type"] == ("application/json",)
+    assert attributes["http.response.header.x_framework"] == (framework.removesuffix("-native"),)
+
+
 @pytest.mark.parametrize(
     ("host", "address", "port"),
     [
