@@ -177,18 +177,20 @@ class PerRequestInstrumentation:
     """
 
     def __init__(self, middleware: OpenTelemetryMiddleware, *, client_port: bool) -> None:
-        self._middleware = middleware
+        # `app`, as ASGI middleware name what they wrap: FastAPI's native telemetry looks along that chain for the
+        # instrumentation's middleware, and stays off when it finds it.
+        self.app = middleware
         self._client_port = client_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # What copy.copy does, without its generic protocol (a quarter of the time).
-        instrumentation = object.__new__(type(self._middleware))
-        instrumentation.__dict__.update(self._middleware.__dict__)
+        instrumentation = object.__new__(type(self.app))
+        instrumentation.__dict__.update(self.app.__dict__)
         client = scope.get("client")
         if self._client_port or not client:
             await instrumentation(scope, receive, send)
             return
-        app = self._middleware.app
+        app = self.app.app
 
         async def app_given_the_scope_as_received(_seen: Scope, receive: Receive, send: Send) -> None:
             await app(scope, receive, send)

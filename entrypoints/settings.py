@@ -42,6 +42,8 @@ _SAMPLERS = (
 )
 _HEADERS = re.compile(r"^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$")
 LogLevel = Literal["debug", "info", "warning", "error"]
+# How the FastAPI app traces and measures HTTP: opentelemetry-instrumentation-fastapi, or FastAPI's own telemetry.
+FastApiTelemetry = Literal["instrumentor", "native"]
 DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0
 DEFAULT_EXPORT_TIMEOUT_MS = int(DEFAULT_EXPORT_TIMEOUT_S * 1000)
 
@@ -166,20 +168,24 @@ def _number(
 
 @dataclass(frozen=True, slots=True)
 class HttpSpanSettings:
-    """What the HTTP server span records beyond the defaults of the semantic conventions."""
+    """Who opens the HTTP server span, and what it records beyond the defaults of the semantic conventions."""
 
     # Only a proxy that every request passes through, and that sets or strips X-Forwarded-Host, makes it
     # trustworthy: otherwise any client could choose its own `server.address`.
     trust_forwarded_host: bool = False
     # `client.port` is opt-in in the conventions: one value per connection, seldom worth storing.
     client_port: bool = False
+    # The same span and duration metric either way; docs/tracing-guide.md says where the two differ.
+    fastapi_telemetry: FastApiTelemetry = "instrumentor"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> HttpSpanSettings:
-        """HTTP_TRUST_FORWARDED_HOST and HTTP_SPAN_CLIENT_PORT, `true` or `false` (default `false`)."""
+        """HTTP_TRUST_FORWARDED_HOST and HTTP_SPAN_CLIENT_PORT, `true` or `false` (default `false`), and
+        FASTAPI_HTTP_TELEMETRY, `instrumentor` or `native` (default `instrumentor`)."""
         return cls(
             trust_forwarded_host=_boolean(env, "HTTP_TRUST_FORWARDED_HOST"),
             client_port=_boolean(env, "HTTP_SPAN_CLIENT_PORT"),
+            fastapi_telemetry=_choice(env, "FASTAPI_HTTP_TELEMETRY", ("instrumentor", "native"), "instrumentor"),
         )
 
 

@@ -2,12 +2,14 @@
 
 Read in this order: `routers.py` (the path operations), `dependencies.py` (what they take: the service, the unit of
 work, each part of the request decoded by msgspec), `responses.py`, `errors.py` (exception handlers that answer with
-problem documents), `middleware.py` (path normalisation, HEAD, the `x-framework` header) and `openapi.py`.
+problem documents), `middleware.py` (path normalisation, HEAD, the `x-framework` header) and `openapi.py`;
+`native_telemetry.py` when FastAPI's own telemetry traces HTTP (FASTAPI_HTTP_TELEMETRY=native).
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 from starlette.middleware import Middleware
@@ -17,6 +19,7 @@ from entrypoints.bootstrap import Runtime, bootstrap, service_version
 from entrypoints.fastapi_app import routers
 from entrypoints.fastapi_app.errors import EXCEPTION_HANDLERS, unexpected_error
 from entrypoints.fastapi_app.middleware import FrameworkHeader, HeadWithoutBody, NormalizePath
+from entrypoints.fastapi_app.native_telemetry import native_telemetry, native_telemetry_middleware
 from entrypoints.fastapi_app.openapi import add_msgspec_schemas, operation_id
 from entrypoints.http.docs_page import OPENAPI_PATH
 from entrypoints.http_instrumentation import instrument_fastapi
@@ -33,6 +36,7 @@ MIDDLEWARE = [
     Middleware(ExceptionMiddleware, handlers={Exception: unexpected_error}),
     Middleware(NormalizePath),
 ]
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(
@@ -43,11 +47,14 @@ def create_app(
 ) -> FastAPI:
     """The FastAPI app over `runtime` (built from the environment by default).
 
-    HTTP requests are traced and measured (`http_instrumentation`) with the given providers, by default those
-    of the runtime's telemetry set-up; with neither, the app is not instrumented.
+    HTTP requests are traced and measured with the given providers, by default those of the runtime's telemetry
+    set-up; with neither, the app is not instrumented. By `opentelemetry-instrumentation-fastapi`
+    (`http_instrumentation`), or with FASTAPI_HTTP_TELEMETRY=native by FastAPI's own telemetry (`native_telemetry`).
     """
     app_runtime = runtime or bootstrap(framework=FRAMEWORK)
     tracer_provider, meter_provider = app_runtime.telemetry_setup.http_providers(tracer_provider, meter_provider)
+    http_spans = app_runtime.settings.http_spans
+    native = http_spans.fastapi_telemetry == "native"
 
     app = FastAPI(
         title=TITLE,
@@ -61,21 +68,16 @@ def create_app(
         generate_unique_id_function=operation_id,
         lifespan=app_runtime.lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=MIDDLEWARE,
-        # HTTP is instrumented by http_instrumentation alone, with this runtime's providers. FastAPI's own telemetry
-        # would look up the global providers on every request, and trace it a second time once any were installed.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        middleware=[*native_telemetry_middleware(tracer_provider, http_spans), *MIDDLEWARE] if native else MIDDLEWARE,
+        # Off unless chosen: it would look up the global providers on every request, and trace it a second time
+        # once any were installed.
+        telemetry=native_telemetry(tracer_provider, meter_provider) if native else TELEMETRY_OFF,
     )
     app.state.runtime = app_runtime
     app.include_router(routers.resources)
     app.include_router(routers.health)
     app.include_router(routers.docs_page())
     add_msgspec_schemas(app)
-    if tracer_provider is not None or meter_provider is not None:
-        instrument_fastapi(
-            app,
-            tracer_provider=tracer_provider,
-            meter_provider=meter_provider,
-            http_spans=app_runtime.settings.http_spans,
-        )
+    if not native and (tracer_provider is not None or meter_provider is not None):
+        instrument_fastapi(app, tracer_provider=tracer_provider, meter_provider=meter_provider, http_spans=http_spans)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, Literal
 
 import httpx
@@ -12,10 +13,13 @@ from opentelemetry.trace import TracerProvider
 
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
-from entrypoints.settings import Settings
+from entrypoints.settings import HttpSpanSettings, Settings
 
 Framework = Literal["fastapi", "litestar"]
 FRAMEWORKS: tuple[Framework, ...] = ("fastapi", "litestar")
+# A framework and its way of tracing HTTP: FastAPI's can be FastAPI's own telemetry (FASTAPI_HTTP_TELEMETRY=native).
+Instrumented = Literal["fastapi", "fastapi-native", "litestar"]
+INSTRUMENTED: tuple[Instrumented, ...] = ("fastapi", "fastapi-native", "litestar")
 BASE_URL = "http://testserver"
 
 
@@ -31,6 +35,13 @@ def asgi_app(
     if framework == "fastapi":
         return fastapi_app.create_app(runtime, tracer_provider=tracer_provider, meter_provider=meter_provider)
     return litestar_app.create_app(runtime, tracer_provider=tracer_provider, meter_provider=meter_provider)
+
+
+def instrumented_with(instrumented: Instrumented, http_spans: HttpSpanSettings) -> tuple[Framework, HttpSpanSettings]:
+    """The framework of `instrumented`, and `http_spans` with its way of tracing HTTP."""
+    if instrumented == "fastapi-native":
+        return "fastapi", replace(http_spans, fastapi_telemetry="native")
+    return instrumented, http_spans
 
 
 def _framework_header_check(framework: Framework) -> Callable[[httpx.Response], Awaitable[None]]:

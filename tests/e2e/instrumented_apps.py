@@ -33,7 +33,7 @@ from ports.logging import LoggingPort
 from ports.noop import NoOpLogging
 from ports.repository import ResourceRepository
 
-from .apps import BASE_URL, Framework, asgi_app
+from .apps import BASE_URL, Instrumented, asgi_app, instrumented_with
 
 REQUEST_DURATION = "http.server.request.duration"
 
@@ -51,6 +51,7 @@ class UnavailableStore(InMemoryUnitOfWork):
 class Served:
     """A client of one instrumented app, and everything its providers recorded."""
 
+    framework: Instrumented
     client: httpx.AsyncClient
     spans: InMemorySpanExporter
     metrics: InMemoryMetricReader
@@ -108,9 +109,9 @@ def _scope_name(span: ReadableSpan) -> str | None:
     return span.instrumentation_scope.name if span.instrumentation_scope else None
 
 
-def _instrument_again(framework: Framework, app: Any, tracer: TracerProvider, meter: MeterProvider) -> Any:
-    """The app after a second instrumentation with the same providers."""
-    if framework == "fastapi":
+def _instrument_again(framework: Instrumented, app: Any, tracer: TracerProvider, meter: MeterProvider) -> Any:
+    """The app after a second instrumentation with the same providers (FastAPI's native way: by the instrumentor)."""
+    if framework != "litestar":
         instrument_fastapi(app, tracer_provider=tracer, meter_provider=meter, http_spans=HttpSpanSettings())
         return app
     return instrument_litestar(app, tracer_provider=tracer, meter_provider=meter, http_spans=HttpSpanSettings())
@@ -118,29 +119,29 @@ def _instrument_again(framework: Framework, app: Any, tracer: TracerProvider, me
 
 @asynccontextmanager
 async def serving(
-    framework: Framework,
+    framework: Instrumented,
     unit_of_work: InMemoryUnitOfWork | None = None,
     *,
     instrumented_twice: bool = False,
     http_spans: HttpSpanSettings | None = None,
     logging: LoggingPort | None = None,
 ) -> AsyncIterator[Served]:
-    """`framework`'s app, instrumented with in-memory providers that the service's telemetry shares."""
+    """`framework`'s app, instrumented its way with in-memory providers that the service's telemetry shares."""
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     metrics = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[metrics])
     telemetry = Telemetry(OtelMetrics(meter_provider), OtelTracing(tracer_provider), logging or NoOpLogging())
-    settings = Settings(http_spans=http_spans or HttpSpanSettings())
-    runtime = bootstrap(settings, unit_of_work or InMemoryUnitOfWork(), telemetry)
-    app = asgi_app(framework, runtime, tracer_provider=tracer_provider, meter_provider=meter_provider)
+    app_framework, app_http_spans = instrumented_with(framework, http_spans or HttpSpanSettings())
+    runtime = bootstrap(Settings(http_spans=app_http_spans), unit_of_work or InMemoryUnitOfWork(), telemetry)
+    app = asgi_app(app_framework, runtime, tracer_provider=tracer_provider, meter_provider=meter_provider)
     if instrumented_twice:
         app = _instrument_again(framework, app, tracer_provider, meter_provider)
     await runtime.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
-            yield Served(client, spans, metrics)
+            yield Served(framework, client, spans, metrics)
     finally:
         await runtime.stop()
         tracer_provider.shutdown()

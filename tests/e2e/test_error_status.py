@@ -1,4 +1,5 @@
-"""Span status of a failed request, through both apps: the operation span by property 11, the server span by HTTP.
+"""Span status of a failed request, through each app (FastAPI both ways): the operation span by property 11, the
+server span by HTTP.
 
 A failed operation's span is ERROR with its `error.type`, whoever caused the failure. The HTTP server span
 follows the HTTP semantic conventions: UNSET for a 4xx the client caused, ERROR for a 5xx. Each span holds the
@@ -14,7 +15,7 @@ from opentelemetry.trace import StatusCode
 
 from core.semantic_conventions import Operation, operation_span_name
 
-from .apps import FRAMEWORKS, Framework
+from .apps import INSTRUMENTED, Instrumented
 from .instrumented_apps import Served, UnavailableStore, serving
 
 
@@ -28,9 +29,9 @@ def _assert_statuses(served: Served, operation: Operation, error_type: str, serv
     assert served.server_span().events == ()
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("framework", INSTRUMENTED)
 async def test_a_refusal_marks_the_operation_span_an_error_and_leaves_the_server_span_unset(
-    framework: Framework,
+    framework: Instrumented,
 ) -> None:
     async with serving(framework) as served:
         assert (await served.client.post("/resources", json={"name": "api"})).status_code == 201
@@ -45,8 +46,8 @@ async def test_a_refusal_marks_the_operation_span_an_error_and_leaves_the_server
             _assert_statuses(served, operation, error_type, StatusCode.UNSET)
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-async def test_a_failure_of_the_service_marks_both_spans_an_error(framework: Framework) -> None:
+@pytest.mark.parametrize("framework", INSTRUMENTED)
+async def test_a_failure_of_the_service_marks_both_spans_an_error(framework: Instrumented) -> None:
     async with serving(framework, UnavailableStore()) as served:
         assert (await served.client.get("/resources")).status_code == 503
         _assert_statuses(served, "list", "database", StatusCode.ERROR)

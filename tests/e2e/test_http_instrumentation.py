@@ -42,7 +42,7 @@ from ports.logging import LogValue
 from ports.noop import NoOpLogging
 from ports.repository import ResourceRepository
 
-from .apps import FRAMEWORKS, Framework, asgi_app
+from .apps import FRAMEWORKS, INSTRUMENTED, Instrumented, asgi_app, instrumented_with
 from .instrumented_apps import REQUEST_DURATION, Served, UnavailableStore, serving
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -57,9 +57,16 @@ MATCHED_KEYS = {
 }
 
 
+@pytest.fixture(params=INSTRUMENTED)
+def framework(request: pytest.FixtureRequest) -> Instrumented:
+    """Each app, and FastAPI's both ways of tracing HTTP (the instrumentor, FastAPI's native telemetry)."""
+    instrumented: Instrumented = request.param
+    return instrumented
+
+
 @pytest.fixture
-async def served(framework: Framework) -> AsyncIterator[Served]:
-    """`framework`'s app (both, through the `framework` fixture), instrumented in memory."""
+async def served(framework: Instrumented) -> AsyncIterator[Served]:
+    """`framework`'s app (each, through the `framework` fixture), instrumented in memory."""
     async with serving(framework) as app:
         yield app
 
@@ -155,7 +162,7 @@ async def test_property_13_the_docs_page_and_its_files_are_neither_traced_nor_me
 
 
 async def test_property_13_the_environment_excludes_more_urls_in_both_apps(
-    framework: Framework, monkeypatch: pytest.MonkeyPatch
+    framework: Instrumented, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_PYTHON_EXCLUDED_URLS", "/resources/search")
     async with serving(framework) as served:
@@ -170,7 +177,7 @@ async def test_property_13_the_environment_excludes_more_urls_in_both_apps(
 
 
 async def test_captured_credential_headers_are_redacted_in_both_apps(
-    framework: Framework, monkeypatch: pytest.MonkeyPatch
+    framework: Instrumented, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(
         "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST", "authorization,cookie,x-api-key,x-trace"
@@ -188,6 +195,17 @@ async def test_captured_credential_headers_are_redacted_in_both_apps(
     for header in ("authorization", "cookie", "x_api_key"):
         assert attributes[f"http.request.header.{header}"] == ("[REDACTED]",), header
     assert "s3cr3t" not in repr(attributes)
+
+
+async def test_captured_response_headers_are_recorded_in_both_apps(
+    framework: Instrumented, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE", "content-type,x-framework")
+    async with serving(framework) as served:
+        await served.client.get("/resources")
+        attributes = dict(served.server_span().attributes or {})
+    assert attributes["http.response.header.content_type"] == ("application/json",)
+    assert attributes["http.response.header.x_framework"] == (framework.removesuffix("-native"),)
 
 
 @pytest.mark.parametrize(
@@ -228,7 +246,7 @@ def test_server_attributes_fall_back_to_the_socket_only_without_a_usable_host(
     assert ServerSpanAttributes(HttpSpanSettings(trust_forwarded_host=True)).attributes(scope) == expected
 
 
-async def test_a_trusted_x_forwarded_host_names_the_server_in_both_apps(framework: Framework) -> None:
+async def test_a_trusted_x_forwarded_host_names_the_server_in_both_apps(framework: Instrumented) -> None:
     async with serving(framework, http_spans=HttpSpanSettings(trust_forwarded_host=True)) as served:
         forwarded = {"host": "10.0.0.7:9081", "x-forwarded-host": "api.example.com:8443, edge.internal"}
         await served.client.get("/resources", headers=forwarded)
@@ -251,7 +269,7 @@ async def test_the_server_span_keeps_the_query_s_names_but_not_its_values_in_bot
     assert (served.operation_span("resource.search").attributes or {})["search.query"] == "private plans"
 
 
-async def test_client_port_is_recorded_only_when_asked_for_in_both_apps(framework: Framework) -> None:
+async def test_client_port_is_recorded_only_when_asked_for_in_both_apps(framework: Instrumented) -> None:
     async with serving(framework) as served:
         await served.client.get("/resources")
         attributes = served.server_span().attributes or {}
@@ -270,6 +288,10 @@ async def test_a_response_without_content_length_records_no_size_of_an_earlier_o
     deleted = await served.client.delete(f"/resources/{created.json()['id']}")
 
     assert (deleted.status_code, deleted.headers.get("content-length")) == (204, None)
+    if served.framework == "fastapi-native":
+        # A documented gap: FastAPI's native telemetry records no body sizes at all.
+        assert not NOT_NATIVE_METRICS & served.http_metric_names()
+        return
     sizes = {
         (attributes["http.request.method"], point.count, point.sum)
         for _unit, attributes, point in served.metric_points("http.server.response.body.size")
@@ -304,7 +326,7 @@ async def test_property_13_an_incoming_traceparent_is_continued(served: Served) 
     ],
 )
 async def test_an_incoming_traceparent_continues_into_the_operation_and_repository_spans(
-    framework: Framework, method: str, path: str, body: dict[str, str] | None, operation: Operation
+    framework: Instrumented, method: str, path: str, body: dict[str, str] | None, operation: Operation
 ) -> None:
     """The path production takes to continue a caller's trace: the HTTP middleware, down to the store's calls."""
     logged = _TraceOfEachLogRecord()
@@ -425,7 +447,7 @@ async def test_property_13_request_duration_is_measured_with_the_stable_attribut
     assert "http.server.duration" not in served.http_metric_names()
 
 
-async def test_property_13_a_server_error_sets_error_type_on_the_span_and_the_metric(framework: Framework) -> None:
+async def test_property_13_a_server_error_sets_error_type_on_the_span_and_the_metric(framework: Instrumented) -> None:
     async with serving(framework, UnavailableStore()) as served:
         response = await served.client.get("/resources")
 
@@ -453,11 +475,11 @@ class WatchedStore(InMemoryUnitOfWork):
             yield repository
 
 
-async def test_property_13_lifespan_runs_through_the_instrumentation(framework: Framework) -> None:
+async def test_property_13_lifespan_runs_through_the_instrumentation(framework: Instrumented) -> None:
     store = WatchedStore()
-    app = asgi_app(
-        framework, bootstrap(Settings(), store), tracer_provider=TracerProvider(), meter_provider=MeterProvider()
-    )
+    app_framework, http_spans = instrumented_with(framework, HttpSpanSettings())
+    runtime = bootstrap(Settings(http_spans=http_spans), store)
+    app = asgi_app(app_framework, runtime, tracer_provider=TracerProvider(), meter_provider=MeterProvider())
     incoming: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, incoming.get, outgoing.put))
@@ -485,10 +507,6 @@ SAME_REQUESTS: list[tuple[str, str, dict[str, str] | None]] = [
     ("PATCH", "/resources/search", None),
     ("OPTIONS", f"/resources/{uuid4()}", None),
     ("GET", "/nowhere", None),
-    # Served after normalising, but named by neither instrumentation: both look up the route as received.
-    ("GET", "/resources/", None),
-    ("GET", "/resources/search/", None),
-    ("GET", f"/resources/{uuid4()}/", None),
     ("GET", "/health/live", None),
     ("GET", "/schema/openapi.json", None),
     ("HEAD", "/resources", None),
@@ -498,18 +516,29 @@ SAME_REQUESTS: list[tuple[str, str, dict[str, str] | None]] = [
     ("HEAD", "/nowhere", None),
     ("HEAD", "/health/live", None),
 ]
+# Served after normalising, but named by neither instrumentor way: both look up the route as received. FastAPI's
+# native telemetry names them by the route that served them.
+NON_CANONICAL: list[tuple[str, str]] = [
+    ("/resources/", "/resources"),
+    ("/resources/search/", "/resources/search"),
+    (f"/resources/{uuid4()}/", "/resources/{id}"),
+]
 HEALTH_PROBES = sum(1 for _method, path, _body in SAME_REQUESTS if path.startswith("/health/"))
+# What FastAPI's native telemetry does not record (docs/tracing-guide.md, "The HTTP server span").
+NOT_NATIVE_METRICS = {"http.server.request.body.size", "http.server.response.body.size"}
 
 
 def _comparable(span: ReadableSpan) -> tuple[str, SpanKind, StatusCode, dict[str, Any], bool]:
     return span.name, span.kind, span.status.status_code, dict(span.attributes or {}), span.parent is None
 
 
-async def _record(framework: Framework) -> tuple[list[list[Any]], list[tuple[str, int]], set[str]]:
+async def _record(
+    framework: Instrumented, requests: list[tuple[str, str, dict[str, str] | None]]
+) -> tuple[list[list[Any]], list[tuple[str, int]], set[str]]:
     """Per request, its HTTP spans; then each duration point's attributes and count; then the HTTP metrics."""
     async with serving(framework) as served:
         spans = []
-        for method, path, body in SAME_REQUESTS:
+        for method, path, body in requests:
             served.forget_spans()
             await served.client.request(method, path, json=body)
             spans.append([_comparable(span) for span in served.http_spans()])
@@ -518,18 +547,35 @@ async def _record(framework: Framework) -> tuple[list[list[Any]], list[tuple[str
         return spans, durations, served.http_metric_names()
 
 
-async def test_property_13_both_apps_record_the_same_spans_and_metrics() -> None:
-    fastapi_spans, fastapi_durations, fastapi_metrics = await _record("fastapi")
-    litestar_spans, litestar_durations, litestar_metrics = await _record("litestar")
+@pytest.mark.parametrize("fastapi", ["fastapi", "fastapi-native"])
+async def test_property_13_both_apps_record_the_same_spans_and_metrics(fastapi: Instrumented) -> None:
+    non_canonical = [] if fastapi == "fastapi-native" else [("GET", path, None) for path, _route in NON_CANONICAL]
+    requests = SAME_REQUESTS + non_canonical
+    fastapi_spans, fastapi_durations, fastapi_metrics = await _record(fastapi, requests)
+    litestar_spans, litestar_durations, litestar_metrics = await _record("litestar", requests)
 
-    for (method, path, _body), in_fastapi, in_litestar in zip(
-        SAME_REQUESTS, fastapi_spans, litestar_spans, strict=True
-    ):
+    for (method, path, _body), in_fastapi, in_litestar in zip(requests, fastapi_spans, litestar_spans, strict=True):
         assert in_fastapi == in_litestar, f"{method} {path}"
-    assert sum(count for _attributes, count in fastapi_durations) == len(SAME_REQUESTS) - HEALTH_PROBES
+    assert sum(count for _attributes, count in fastapi_durations) == len(requests) - HEALTH_PROBES
     assert fastapi_durations == litestar_durations
     assert REQUEST_DURATION in fastapi_metrics
-    assert fastapi_metrics == litestar_metrics
+    assert fastapi_metrics == (
+        litestar_metrics - NOT_NATIVE_METRICS if fastapi == "fastapi-native" else litestar_metrics
+    )
+
+
+async def test_fastapi_native_telemetry_names_a_non_canonical_path_by_the_route_that_served_it() -> None:
+    async with serving("fastapi-native") as served:
+        for path, route in NON_CANONICAL:
+            served.forget_spans()
+            await served.client.get(path)
+            span = served.server_span()
+            assert (span.name, (span.attributes or {}).get("http.route")) == (f"GET {route}", route), path
+        assert sorted((point["http.route"], point["http.response.status_code"]) for point in served.durations()) == [
+            ("/resources", 200),
+            ("/resources/search", 422),
+            ("/resources/{id}", 404),
+        ]
 
 
 SCRIPT = """
@@ -541,11 +587,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from adapters.memory.repository import InMemoryUnitOfWork
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import bootstrap
-from entrypoints.settings import Settings
+from entrypoints.settings import HttpSpanSettings, Settings
 
-async def metric_names(module):
+async def metric_names(module, settings):
     reader = InMemoryMetricReader()
-    runtime = bootstrap(Settings(), InMemoryUnitOfWork())
+    runtime = bootstrap(settings, InMemoryUnitOfWork())
     app = module.create_app(runtime, tracer_provider=TracerProvider(), meter_provider=MeterProvider([reader]))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
         await client.get("/nowhere")
@@ -553,7 +599,12 @@ async def metric_names(module):
     return sorted(m.name for r in data.resource_metrics for s in r.scope_metrics for m in s.metrics)
 
 async def main():
-    return {"fastapi": await metric_names(fastapi_app), "litestar": await metric_names(litestar_app)}
+    native = Settings(http_spans=HttpSpanSettings(fastapi_telemetry="native"))
+    return {
+        "fastapi": await metric_names(fastapi_app, Settings()),
+        "fastapi-native": await metric_names(fastapi_app, native),
+        "litestar": await metric_names(litestar_app, Settings()),
+    }
 
 print(json.dumps(asyncio.run(main())))
 """
@@ -575,7 +626,7 @@ def _metric_names_in_a_new_process(opt_in: str | None) -> dict[str, list[str]]:
 def test_property_13_importing_an_app_opts_in_to_the_stable_http_conventions() -> None:
     names = _metric_names_in_a_new_process(None)
 
-    for framework in FRAMEWORKS:
+    for framework in INSTRUMENTED:
         assert REQUEST_DURATION in names[framework], framework
         assert "http.server.duration" not in names[framework], framework
 
@@ -586,9 +637,12 @@ def test_property_13_a_deployment_choice_of_conventions_is_kept() -> None:
     for framework in FRAMEWORKS:
         # http/dup: the old conventions' histogram (milliseconds) beside the new one.
         assert {REQUEST_DURATION, "http.server.duration"} <= set(names[framework]), framework
+    # A documented gap: FastAPI's native telemetry does not read the variable, and keeps to the stable conventions.
+    assert REQUEST_DURATION in names["fastapi-native"]
+    assert "http.server.duration" not in names["fastapi-native"]
 
 
-async def test_property_14_instrumenting_an_app_twice_records_one_server_span(framework: Framework) -> None:
+async def test_property_14_instrumenting_an_app_twice_records_one_server_span(framework: Instrumented) -> None:
     async with serving(framework, instrumented_twice=True) as served:
         await served.client.post("/resources", json={"name": "api"})
 
@@ -619,10 +673,11 @@ def globally_instrumented(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemoryS
         instrumentor.uninstrument()
 
 
+@pytest.mark.parametrize("fastapi", ["fastapi", "fastapi-native"])
 async def test_property_14_the_global_fastapi_instrumentor_and_instrument_app_record_one_server_span(
-    globally_instrumented: InMemorySpanExporter,
+    globally_instrumented: InMemorySpanExporter, fastapi: Instrumented
 ) -> None:
-    async with serving("fastapi") as served:
+    async with serving(fastapi) as served:
         await served.client.post("/resources", json={"name": "api"})
 
         # The first instrumentation stays, alone: the global one, whose provider records elsewhere.

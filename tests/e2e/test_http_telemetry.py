@@ -1,4 +1,5 @@
-"""Through both apps: each request counts once, as its operation, including requests refused at the HTTP edge."""
+"""Through each app, its HTTP traced and measured (FastAPI both ways): each request counts once, as its operation,
+including requests refused at the HTTP edge."""
 
 from __future__ import annotations
 
@@ -10,14 +11,18 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.memory.repository import InMemoryUnitOfWork
 from adapters.memory.telemetry import InMemoryMetrics, InMemoryTracing, in_memory_telemetry
+from core.instrumentation import Telemetry
 from core.semantic_conventions import OPERATIONS_TOTAL, Operation, operation_span_name
 from entrypoints.bootstrap import bootstrap
-from entrypoints.settings import Settings
+from entrypoints.settings import HttpSpanSettings, Settings
+from ports.unit_of_work import UnitOfWork
 
-from .apps import BASE_URL, FRAMEWORKS, Framework, asgi_app
+from .apps import BASE_URL, INSTRUMENTED, Instrumented, asgi_app, instrumented_with
 
 
 @dataclass
@@ -36,12 +41,18 @@ class Observed:
         return counted
 
 
-@pytest.fixture(params=FRAMEWORKS)
+def _transport(framework: Instrumented, unit_of_work: UnitOfWork, telemetry: Telemetry) -> httpx.ASGITransport:
+    """`framework`'s app over the in-memory telemetry, its HTTP traced and measured by SDK providers of its own."""
+    app_framework, http_spans = instrumented_with(framework, HttpSpanSettings())
+    runtime = bootstrap(Settings(http_spans=http_spans), unit_of_work, telemetry)
+    app = asgi_app(app_framework, runtime, tracer_provider=TracerProvider(), meter_provider=MeterProvider())
+    return httpx.ASGITransport(app=app)
+
+
+@pytest.fixture(params=INSTRUMENTED)
 async def observed(request: pytest.FixtureRequest) -> AsyncIterator[Observed]:
-    framework: Framework = request.param
     telemetry, metrics, tracing, _ = in_memory_telemetry()
-    runtime = bootstrap(Settings(), InMemoryUnitOfWork(), telemetry)
-    transport = httpx.ASGITransport(app=asgi_app(framework, runtime))
+    transport = _transport(request.param, InMemoryUnitOfWork(), telemetry)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
         yield Observed(client, metrics, tracing)
 
@@ -124,13 +135,12 @@ class _BrokenStore(InMemoryUnitOfWork):
         raise RuntimeError("the store broke")
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("framework", INSTRUMENTED)
 async def test_a_failure_of_the_service_is_logged_once_and_one_outside_any_operation_too(
-    framework: Framework, caplog: pytest.LogCaptureFixture
+    framework: Instrumented, caplog: pytest.LogCaptureFixture
 ) -> None:
     telemetry, _, tracing, logs = in_memory_telemetry()
-    runtime = bootstrap(Settings(), _BrokenStore(), telemetry)
-    transport = httpx.ASGITransport(app=asgi_app(framework, runtime))
+    transport = _transport(framework, _BrokenStore(), telemetry)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
         with caplog.at_level(logging.ERROR, logger="resource_service.http"):
             assert (await client.get(f"/resources/{uuid4()}")).status_code == 500

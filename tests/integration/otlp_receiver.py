@@ -591,9 +591,18 @@ def service_environment(database_url: str, overrides: Mapping[str, str]) -> dict
     return {**env, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1", **overrides}
 
 
+def framework_name(framework: str) -> str:
+    """The app serving as `framework`: `fastapi-native` is FastAPI's app with FASTAPI_HTTP_TELEMETRY=native."""
+    return framework.removesuffix("-native")
+
+
 @dataclass
 class ServiceProcess:
-    """One `resource-service serve` process on a free port of 127.0.0.1, its stdout and stderr in files."""
+    """One `resource-service serve` process on a free port of 127.0.0.1, its stdout and stderr in files.
+
+    `framework` is `fastapi`, `litestar`, or `fastapi-native`: the FastAPI app, its HTTP traced by FastAPI's own
+    telemetry.
+    """
 
     framework: str
     directory: Path
@@ -619,10 +628,13 @@ class ServiceProcess:
         with (self.directory / "stdout.log").open("wb") as out, (self.directory / "stderr.log").open("wb") as err:
             self.process = subprocess.Popen(
                 [
-                    *(str(CONSOLE_SCRIPT), "serve", "--framework", self.framework),
+                    *(str(CONSOLE_SCRIPT), "serve", "--framework", framework_name(self.framework)),
                     *("--port", str(self.port), "--workers", str(self.workers)),
                 ],
-                env=dict(self.env),
+                env={
+                    **self.env,
+                    **({"FASTAPI_HTTP_TELEMETRY": "native"} if self.framework == "fastapi-native" else {}),
+                },
                 stdout=out,
                 stderr=err,
                 cwd=self.directory,

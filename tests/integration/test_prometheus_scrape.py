@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .otlp_receiver import ServiceProcess, free_port, service_environment
+from .otlp_receiver import ServiceProcess, framework_name, free_port, service_environment
 
 PROMOTED_LABELS = ("service_name", "service_version", "service_instance_id", "deployment_environment_name")
 
 
-@pytest.mark.parametrize("framework", ["fastapi", "litestar"])
+@pytest.mark.parametrize("framework", ["fastapi", "fastapi-native", "litestar"])
 def test_every_series_carries_the_resource_labels_and_the_framework(tmp_path: Path, framework: str) -> None:
     port = free_port()
     env = service_environment(
@@ -32,5 +32,5 @@ def test_every_series_carries_the_resource_labels_and_the_framework(tmp_path: Pa
     assert any(line.startswith("http_server_request_duration_seconds_bucket{") for line in samples)
     for line in samples:
         labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
-        assert labels.get("framework_name") == framework, line
+        assert labels.get("framework_name") == framework_name(framework), line
         assert all(labels.get(label) for label in PROMOTED_LABELS), line

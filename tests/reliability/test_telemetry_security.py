@@ -28,7 +28,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 import structlog
-from e2e.apps import BASE_URL
+from e2e.apps import BASE_URL, INSTRUMENTED, Instrumented, instrumented_with
 from e2e.support import ROUTE_TEMPLATES
 from integration.otlp_receiver import (
     CONSOLE_SCRIPT,
@@ -48,10 +48,8 @@ from adapters.structlog import configure_logging
 from core.instrumentation import Telemetry
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import bootstrap
-from entrypoints.settings import Settings
+from entrypoints.settings import HttpSpanSettings, Settings
 from ports.noop import NoOpLogging, NoOpTracing
-
-from .apps import FRAMEWORKS, Framework
 
 DATABASE_PASSWORD = "Db-Pa55word-3c9f1e"
 API_KEY = "Otlp-Api-Key-7d0b42"
@@ -101,7 +99,7 @@ def _send_traffic(base_url: str, prefix: str) -> None:
     assert statuses == [409, 422, 200, 422, 422, 200, 422, 404, 400, 204]
 
 
-def _run(framework: Framework, database_url: str, directory: Path) -> Run:
+def _run(framework: Instrumented, database_url: str, directory: Path) -> Run:
     receiver = HttpReceiver().start()
     env = service_environment(
         make_url(database_url).set(password=DATABASE_PASSWORD).render_as_string(hide_password=False),
@@ -126,9 +124,9 @@ def _run(framework: Framework, database_url: str, directory: Path) -> Run:
     return Run(receiver.received, service.stdout(), service.stderr(), return_code)
 
 
-@pytest.fixture(scope="module", params=FRAMEWORKS)
+@pytest.fixture(scope="module", params=INSTRUMENTED)
 def run(request: pytest.FixtureRequest, postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    framework: Framework = request.param
+    framework: Instrumented = request.param
     return _run(framework, postgres_database, tmp_path_factory.mktemp(f"secrets-{framework}"))
 
 
@@ -285,14 +283,14 @@ class Measured:
     reader: InMemoryMetricReader
 
 
-@pytest.fixture(params=FRAMEWORKS)
+@pytest.fixture(params=INSTRUMENTED)
 async def measured(request: pytest.FixtureRequest) -> AsyncIterator[Measured]:
-    framework: Framework = request.param
+    framework, http_spans = instrumented_with(request.param, HttpSpanSettings())
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
     telemetry = Telemetry(OtelMetrics(meter_provider), NoOpTracing(), NoOpLogging())
     # The in-memory store: what is measured here is the HTTP layer and the service, not the database.
-    runtime = bootstrap(Settings(), InMemoryUnitOfWork(), telemetry)
+    runtime = bootstrap(Settings(http_spans=http_spans), InMemoryUnitOfWork(), telemetry)
     await runtime.start()
     module = fastapi_app if framework == "fastapi" else litestar_app
     app: Any = module.create_app(runtime, meter_provider=meter_provider)

@@ -68,6 +68,13 @@ def test_http_spans_trust_no_forwarded_host_and_leave_out_the_client_port_unless
     assert told == HttpSpanSettings(trust_forwarded_host=True, client_port=True)
 
 
+def test_fastapi_traces_http_with_the_contrib_instrumentor_unless_told_to_use_its_native_telemetry() -> None:
+    assert Settings.from_env({}).http_spans.fastapi_telemetry == "instrumentor"
+    assert Settings.from_env({"FASTAPI_HTTP_TELEMETRY": "Native"}).http_spans.fastapi_telemetry == "native"
+    with pytest.raises(SettingsError, match="FASTAPI_HTTP_TELEMETRY must be one of instrumentor, native"):
+        Settings.from_env({"FASTAPI_HTTP_TELEMETRY": "both"})
+
+
 def test_start_up_migrates_the_database_unless_told_not_to() -> None:
     assert Settings.from_env({}).migrate_on_start is True
     assert Settings.from_env({"DATABASE_MIGRATE_ON_START": "False"}).migrate_on_start is False
