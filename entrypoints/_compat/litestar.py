@@ -14,8 +14,9 @@ with that as `http.route`. The public alternative, a `before_send` hook that ren
   response's Content-Length on itself, shared by every request, and records it for a response that has none
   (a 204), or another request's under concurrency (open upstream:
   https://github.com/open-telemetry/opentelemetry-python-contrib/pull/5081); and the plugin has no way to leave
-  the opt-in `client.port` off the span. Neither `asgi_handler` nor the plugin's use of `middleware_class`
-  (which it ignores) is documented as a place to do it.
+  the opt-in `client.port` off the span. That `asgi_handler` is the plugin's middleware is not documented, and
+  the documented way to change that middleware, the config's `middleware_class`, is ignored by the plugin
+  (2.25 always builds `OpenTelemetryInstrumentationMiddleware`).
 
 Canary: tests/unit/test_compat_litestar.py. Bounded in pyproject.toml: litestar<2.26.
 """

@@ -80,3 +80,18 @@ async def test_the_plugin_s_middleware_runs_the_open_telemetry_middleware_it_hol
 
     assert response.status_code == 200
     assert len(seen) == 1, f"{CHANGED}: the plugin's middleware no longer calls open_telemetry_middleware"
+
+
+def test_the_plugin_still_ignores_the_config_s_middleware_class() -> None:
+    class Custom(OpenTelemetryInstrumentationMiddleware):
+        pass
+
+    config = OpenTelemetryConfig(
+        tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider(), middleware_class=Custom
+    )
+    app = Litestar([get_item], plugins=[OpenTelemetryPlugin(config)])
+
+    assert type(app.asgi_handler) is OpenTelemetryInstrumentationMiddleware, (
+        f"litestar {version('litestar')} builds the config's middleware_class: run each request through it"
+        " instead of wrap_the_plugin_instrumentation"
+    )
