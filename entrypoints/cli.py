@@ -19,7 +19,7 @@ from entrypoints.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-    from litestar.types import ASGIApp
+    from litestar import Litestar
 
 App = TypeVar("App")
 APP_FACTORIES = {
@@ -76,7 +76,7 @@ def served_fastapi_app() -> FastAPI:
     return _long_lived(create_app())
 
 
-def served_litestar_app() -> ASGIApp:
+def served_litestar_app() -> Litestar:
     """The Litestar app as `serve` runs it, in a process of its own."""
     from entrypoints.litestar_app import create_app
 

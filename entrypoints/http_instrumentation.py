@@ -5,11 +5,11 @@ its method alone when no route matches. `/health/*` and the docs page (`/docs`, 
 nor measured. An incoming `traceparent` is continued. `http.server.request.duration` is recorded with the stable
 HTTP semantic conventions.
 
-FastAPI uses FastAPIInstrumentor. Litestar is wrapped, whole, in the ASGI OpenTelemetryMiddleware on which
-FastAPIInstrumentor is built, and names each span from Litestar's own router. In both, that middleware runs each
-request through `PerRequestInstrumentation`, and `ServerSpanAttributes` corrects the attributes it takes from the
-connection: `server.address`/`server.port` from the Host the client asked for, `url.query` without its values,
-`client.port` only when `HTTP_SPAN_CLIENT_PORT` asks for it.
+FastAPI uses FastAPIInstrumentor; Litestar its own `OpenTelemetryPlugin` (`litestar_app/telemetry.py`), which
+names each span from Litestar's own router. Both are built on the ASGI OpenTelemetryMiddleware, and in both
+that middleware runs each request through `PerRequestInstrumentation`, and `ServerSpanAttributes` corrects the
+attributes it takes from the connection: `server.address`/`server.port` from the Host the client asked for,
+`url.query` without its values, `client.port` only when `HTTP_SPAN_CLIENT_PORT` asks for it.
 
 Both instrumentations pick the route before the app routes the request, from the path as it was received.
 So a non-canonical path (`/resources/`, `//resources`) gets no route in either app, although both serve it.
@@ -23,15 +23,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.routing import RouteContext, iter_route_contexts
-from litestar import Litestar
-from litestar.exceptions import HTTPException, MethodNotAllowedException
-from litestar.types import ASGIApp
-from litestar.utils import normalize_path
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
@@ -67,7 +63,7 @@ DOCS_URLS: Final = r"^[^:/?#]+://[^/?#]*/docs(?:/|$)"
 GENERIC_EXCLUDED_URLS_ENV: Final = "OTEL_PYTHON_EXCLUDED_URLS"
 
 # The ASGI instrumentation would open an INTERNAL span for every receive and send: noise in every trace.
-_EXCLUDED_SPANS: Final[list[Literal["receive", "send"]]] = ["receive", "send"]
+EXCLUDED_SPANS: Final[list[Literal["receive", "send"]]] = ["receive", "send"]
 # The values of OTEL_SEMCONV_STABILITY_OPT_IN under which the instrumentations emit the stable HTTP conventions.
 _STABLE_HTTP_MODES: Final = frozenset({"http", "http/dup"})
 # What a scrubbed query parameter's value becomes: the placeholder the HTTP semantic conventions use.
@@ -107,9 +103,9 @@ def instrument_fastapi(
         tracer_provider=tracer_provider or NoOpTracerProvider(),
         meter_provider=meter_provider or NoOpMeterProvider(),
         excluded_urls=excluded_urls("fastapi"),
-        exclude_spans=_EXCLUDED_SPANS,
+        exclude_spans=EXCLUDED_SPANS,
     )
-    _warn_unless_stable_http_semconv()
+    warn_unless_stable_http_semconv()
     if already_instrumented:
         return
     build_instrumented_stack = app.build_middleware_stack
@@ -126,41 +122,6 @@ def instrument_fastapi(
         return stack
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
-
-
-def instrument_litestar(
-    app: Litestar | ASGIApp,
-    *,
-    tracer_provider: TracerProvider | None,
-    meter_provider: MeterProvider | None,
-    http_spans: HttpSpanSettings,
-) -> ASGIApp:
-    """The Litestar `app` inside the ASGI OpenTelemetry middleware; a provider left out records nothing.
-
-    Not Litestar's OpenTelemetry plugin: its middleware runs after routing, so a request to an unknown path or
-    with a wrong method would get no span. Wrapping the whole app sees every request, as FastAPI's does.
-    An app already inside the middleware is returned as it is: nested, each would open a span per request.
-    """
-    if isinstance(app, PerRequestInstrumentation):
-        return _asgi_app(app)
-    if not isinstance(app, Litestar):
-        raise TypeError(f"expected a Litestar app, not {type(app).__name__}")
-    middleware = OpenTelemetryMiddleware(
-        app,
-        excluded_urls=excluded_urls("litestar"),
-        default_span_details=LitestarSpanDetails(app),
-        server_request_hook=ServerSpanAttributes(http_spans),
-        tracer_provider=tracer_provider or NoOpTracerProvider(),
-        meter_provider=meter_provider or NoOpMeterProvider(),
-        exclude_spans=_EXCLUDED_SPANS,
-    )
-    _warn_unless_stable_http_semconv()
-    return _asgi_app(PerRequestInstrumentation(middleware, client_port=http_spans.client_port))
-
-
-def _asgi_app(instrumentation: PerRequestInstrumentation) -> ASGIApp:
-    # Starlette types the scope as a mutable mapping, Litestar as typed dicts: the same dicts at run time.
-    return cast(ASGIApp, instrumentation)
 
 
 class PerRequestInstrumentation:
@@ -297,50 +258,15 @@ class FastApiSpanDetails:
         return partial
 
 
-class LitestarSpanDetails:
-    """The server span's name and `http.route`, from the route Litestar's router picks for the request.
-
-    The middleware takes these before it calls the app, and records `http.server.request.duration` with the
-    attributes it had then: a span renamed after routing would leave `http.route` off the metric. So the
-    route is looked up ahead, in the router's own (cached) table, the way FastAPI's instrumentation looks up
-    the Starlette route ahead.
-    """
-
-    def __init__(self, app: Litestar) -> None:
-        self._router = app.asgi_router
-
-    def __call__(self, scope: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
-        return span_details(scope, self.route(scope))
-
-    def route(self, scope: Mapping[str, Any]) -> str | None:
-        """The template of the route for the scope's path, with plain `{name}` parameters; None if none matches."""
-        path = str(scope.get("path", ""))
-        if root_path := str(scope.get("root_path", "")):
-            path = path.split(root_path, maxsplit=1)[-1]
-        # Litestar normalises the path before routing; FastAPI's instrumentation matches it as received.
-        if path != normalize_path(path):
-            return None
-        return self._template(path, scope.get("method"))
-
-    def _template(self, path: str, method: str | None) -> str | None:
-        try:
-            return self._router.handle_routing(path=path, method=method)[4]
-        except MethodNotAllowedException as exc:
-            # A 405 still matched a path, and FastAPI's instrumentation names it: ask with a method the path serves.
-            allowed = (exc.headers or {}).get("allow", "").split(",")[0].strip()
-            return self._template(path, allowed) if allowed and allowed != method else None
-        except HTTPException:
-            return None
-
-
 def _route_path(scope: Mapping[str, Any]) -> str:
     """The path below the app's mount point, as Starlette routes it: ASGI's `path` without its `root_path`."""
     path, root_path = str(scope.get("path", "")), str(scope.get("root_path", ""))
     return path.removeprefix(root_path) if root_path and path.startswith(root_path) else path
 
 
-def _warn_unless_stable_http_semconv() -> None:
-    # Called once the instrumentation has read the variable; it reads it once per process, from the environment.
+def warn_unless_stable_http_semconv() -> None:
+    """Warn unless the instrumentations follow the stable HTTP conventions; call it once they have read them."""
+    # They read the variable once per process, from the environment.
     opted_in = {mode.strip() for mode in os.environ.get(SEMCONV_OPT_IN, "").split(",")}
     if not opted_in & _STABLE_HTTP_MODES:
         _log.warning(

@@ -6,6 +6,7 @@
 - `errors.py`: the one mapping from exceptions to problem documents.
 - `hooks.py`: what every response gets on its way out (`x-framework`, HEAD without a body, a complete `Allow`).
 - `openapi.py`: the document at /schema/openapi.json.
+- `telemetry.py`: the HTTP server spans and metrics, through Litestar's `OpenTelemetryPlugin`.
 
 The interactive docs page and its files are served as `docs_page.py` builds them (`docs_page` below), not by
 Litestar's Swagger render plugin: that one serves under the document's router (/schema, not /docs), loads Swagger UI
@@ -26,13 +27,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import HttpMethod, Litestar, Request, Response, route
-from litestar.types import ASGIApp
+from litestar.plugins import PluginProtocol
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
 from entrypoints.http.docs_page import docs_documents
-from entrypoints.http_instrumentation import instrument_litestar
 from entrypoints.litestar_app.controllers import HealthController, ResourceController
 from entrypoints.litestar_app.dependencies import runtime_dependencies
 from entrypoints.litestar_app.errors import exception_handlers
@@ -42,6 +42,7 @@ from entrypoints.litestar_app.hooks import (
     name_the_framework,
 )
 from entrypoints.litestar_app.openapi import MsgspecSchemas, openapi_config
+from entrypoints.litestar_app.telemetry import instrument_each_request, telemetry_plugin
 
 FRAMEWORK = "litestar"
 TITLE = "Resource service (Litestar)"
@@ -59,15 +60,22 @@ def create_app(
     *,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
-) -> ASGIApp:
+) -> Litestar:
     """The Litestar app over `runtime` (built from the environment by default).
 
-    Given a provider, the app's HTTP requests are traced or measured with it (`http_instrumentation`): the app
-    is then returned inside the instrumentation's ASGI middleware, which passes lifespan events through. By
-    default the providers are those of the runtime's telemetry set-up; with none, the app is not instrumented.
+    Given a provider, the app's HTTP requests are traced or measured with it, through Litestar's OpenTelemetry
+    plugin (`telemetry.py`). By default the providers are those of the runtime's telemetry set-up; with none,
+    the app is not instrumented.
     """
     app_runtime = runtime or bootstrap(framework=FRAMEWORK)
     tracer_provider, meter_provider = app_runtime.telemetry_setup.http_providers(tracer_provider, meter_provider)
+    http_spans = app_runtime.settings.http_spans
+    instrumented = tracer_provider is not None or meter_provider is not None
+    plugins: list[PluginProtocol] = [MsgspecSchemas()]
+    if instrumented:
+        plugins.append(
+            telemetry_plugin(tracer_provider=tracer_provider, meter_provider=meter_provider, http_spans=http_spans)
+        )
     app = Litestar(
         route_handlers=[ResourceController, HealthController, docs_page],
         dependencies=runtime_dependencies(app_runtime),
@@ -75,15 +83,10 @@ def create_app(
         before_send=[name_the_framework(FRAMEWORK), drop_the_body_of_head_answers, allow_every_method_of_the_path],
         lifespan=[app_runtime.lifespan],
         openapi_config=openapi_config(TITLE, service_version()),
-        plugins=[MsgspecSchemas()],
+        plugins=plugins,
         request_max_body_size=app_runtime.settings.max_body_bytes,
         logging_config=None,
     )
-    if tracer_provider is None and meter_provider is None:
-        return app
-    return instrument_litestar(
-        app,
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        http_spans=app_runtime.settings.http_spans,
-    )
+    if instrumented:
+        instrument_each_request(app, http_spans)
+    return app

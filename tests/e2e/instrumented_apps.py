@@ -24,10 +24,8 @@ from core.errors import StorageUnavailable
 from core.instrumentation import Telemetry
 from core.semantic_conventions import INSTRUMENTATION_SCOPE
 from entrypoints.bootstrap import bootstrap
-from entrypoints.http_instrumentation import (
-    instrument_fastapi,
-    instrument_litestar,
-)
+from entrypoints.http_instrumentation import instrument_fastapi
+from entrypoints.litestar_app.telemetry import instrument_each_request
 from entrypoints.settings import HttpSpanSettings, Settings
 from ports.logging import LoggingPort
 from ports.noop import NoOpLogging
@@ -110,11 +108,16 @@ def _scope_name(span: ReadableSpan) -> str | None:
 
 
 def _instrument_again(framework: Instrumented, app: Any, tracer: TracerProvider, meter: MeterProvider) -> Any:
-    """The app after a second instrumentation with the same providers (FastAPI's native way: by the instrumentor)."""
-    if framework != "litestar":
+    """The app after a second instrumentation with the same providers (FastAPI's native way: by the instrumentor).
+
+    A Litestar app takes its OpenTelemetryPlugin when it is built, once; what is left to run again is the step
+    that follows, on the built app.
+    """
+    if framework == "litestar":
+        instrument_each_request(app, HttpSpanSettings())
+    else:
         instrument_fastapi(app, tracer_provider=tracer, meter_provider=meter, http_spans=HttpSpanSettings())
-        return app
-    return instrument_litestar(app, tracer_provider=tracer, meter_provider=meter, http_spans=HttpSpanSettings())
+    return app
 
 
 @asynccontextmanager
