@@ -7,7 +7,8 @@ HTTP semantic conventions.
 
 FastAPI uses FastAPIInstrumentor; Litestar its own `OpenTelemetryPlugin` (`litestar_app/telemetry.py`), which
 names each span from Litestar's own router. Both are built on the ASGI OpenTelemetryMiddleware, and in both
-that middleware runs each request through `PerRequestInstrumentation`, and `ServerSpanAttributes` corrects the
+that middleware runs each request through `PerRequestInstrumentation` (`entrypoints/_compat/otel_instrumentation.py`:
+no stale Content-Length), and `ServerSpanAttributes` corrects the
 attributes it takes from the connection: `server.address`/`server.port` from the Host the client asked for,
 `url.query` without its values, `client.port` only when `HTTP_SPAN_CLIENT_PORT` asks for it.
 
@@ -36,26 +37,16 @@ from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, S
 from opentelemetry.semconv.attributes.url_attributes import URL_QUERY
 from opentelemetry.trace import NoOpTracerProvider, Span, TracerProvider
 from opentelemetry.util.http import sanitize_method
-from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.routing import Route
-from starlette.types import ASGIApp as StarletteASGIApp
-from starlette.types import Receive, Scope, Send
 
+from entrypoints._compat.otel_instrumentation import PerRequestInstrumentation, wrap_the_instrumentor_middleware
 from entrypoints.settings import HttpSpanSettings
 
 SEMCONV_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
-
-# The instrumentations emit `http.server.request.duration` (seconds) and the stable attribute names only with
-# OTEL_SEMCONV_STABILITY_OPT_IN=http (or http/dup). They read the variable once per process, on the first
-# instrumentation (FastAPIInstrumentor.instrument_app, an OpenTelemetryMiddleware, or any instrumentor's
-# instrument()), never at import. Both app modules import this one, so it is set before they instrument.
-# A value the deployment chose, such as http/dup, is kept.
-os.environ.setdefault(SEMCONV_OPT_IN, "http")
-
 # A deployment may record request headers on spans (OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST);
-# credentials are then recorded as "[REDACTED]" unless the deployment names its own list of fields to redact.
+# credentials are then recorded as "[REDACTED]" unless the deployment names its own list of fields to redact here.
 SANITIZE_FIELDS: Final = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
-os.environ.setdefault(SANITIZE_FIELDS, "authorization,proxy-authorization,cookie,set-cookie,.*api[-_]key.*")
+DEFAULT_SANITIZE_FIELDS: Final = ("authorization", "proxy-authorization", "cookie", "set-cookie", ".*api[-_]key.*")
 
 # Searched in the full URL the instrumentation builds: scheme://host/path. No comma: the list is comma-separated.
 HEALTH_URLS: Final = r"^[^:/?#]+://[^/?#]*/health/"
@@ -84,6 +75,24 @@ def excluded_urls(framework: str, env: Mapping[str, str] = os.environ) -> str:
     return ",".join([HEALTH_URLS, DOCS_URLS, *(url.strip() for url in configured.split(",") if url.strip())])
 
 
+def sanitize_fields(env: Mapping[str, str] = os.environ) -> list[str]:
+    """The header names (regexes) whose captured values are recorded as "[REDACTED]": the deployment's, if it
+    names any in OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS, else the credentials'."""
+    configured = [field.strip() for field in env.get(SANITIZE_FIELDS, "").split(",") if field.strip()]
+    return configured or list(DEFAULT_SANITIZE_FIELDS)
+
+
+def use_stable_http_conventions() -> None:
+    """Have the instrumentations emit `http.server.request.duration` (seconds) and the stable attribute names.
+
+    They do only under OTEL_SEMCONV_STABILITY_OPT_IN=http (or http/dup), which they read from the environment, their
+    only way to be told, once per process on the first instrumentation (FastAPIInstrumentor.instrument_app, an
+    OpenTelemetryMiddleware, any instrumentor's instrument()), never at import. So each app calls this before it
+    instruments; a value the deployment chose, such as http/dup, is kept.
+    """
+    os.environ.setdefault(SEMCONV_OPT_IN, "http")
+
+
 def instrument_fastapi(
     app: FastAPI,
     *,
@@ -97,6 +106,7 @@ def instrument_fastapi(
     created, keeps that instrumentation alone, with its providers and options (FastAPIInstrumentor warns).
     """
     already_instrumented = getattr(app, "_is_instrumented_by_opentelemetry", False)
+    use_stable_http_conventions()
     FastAPIInstrumentor.instrument_app(
         app,
         server_request_hook=ServerSpanAttributes(http_spans),
@@ -104,62 +114,21 @@ def instrument_fastapi(
         meter_provider=meter_provider or NoOpMeterProvider(),
         excluded_urls=excluded_urls("fastapi"),
         exclude_spans=EXCLUDED_SPANS,
+        http_capture_headers_sanitize_fields=sanitize_fields(),
     )
     warn_unless_stable_http_semconv()
     if already_instrumented:
         return
-    build_instrumented_stack = app.build_middleware_stack
 
-    def build_middleware_stack() -> StarletteASGIApp:
-        # FastAPIInstrumentor's stack: its OpenTelemetryMiddleware inside one last ServerErrorMiddleware.
-        stack = build_instrumented_stack()
-        if isinstance(stack, ServerErrorMiddleware) and isinstance(stack.app, OpenTelemetryMiddleware):
-            # Flattened: since FastAPI 0.137 an included router is one entry of `app.routes`.
-            routes = list(iter_route_contexts(app.routes))
-            if all(isinstance(route.original_route, Route) for route in routes):
-                stack.app.default_span_details = FastApiSpanDetails(routes)
-            stack.app = PerRequestInstrumentation(stack.app, client_port=http_spans.client_port)
-        return stack
+    def route_table() -> FastApiSpanDetails | None:
+        # Flattened: since FastAPI 0.137 an included router is one entry of `app.routes`.
+        routes = list(iter_route_contexts(app.routes))
+        return FastApiSpanDetails(routes) if all(isinstance(route.original_route, Route) for route in routes) else None
 
-    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
+    def per_request(middleware: OpenTelemetryMiddleware) -> PerRequestInstrumentation:
+        return PerRequestInstrumentation(middleware, client_port=http_spans.client_port)
 
-
-class PerRequestInstrumentation:
-    """The instrumentation's OpenTelemetryMiddleware, run for each request as a copy of its own.
-
-    The middleware keeps the last response's Content-Length on itself, shared by every request (an open upstream
-    bug): a 204, which has none, recorded the size of the response before it as `http.server.response.body.size`,
-    and concurrent requests could take each other's. A shallow copy per request (instruments, tracer and hooks
-    shared) keeps that value to its own request.
-
-    Unless `client_port`, the copy sees the request's client without its port, which leaves `client.port` off the
-    span (opt-in in the conventions; the instrumentation records no port 0); the app still gets the scope as it
-    was received.
-    """
-
-    def __init__(self, middleware: OpenTelemetryMiddleware, *, client_port: bool) -> None:
-        # `app`, as ASGI middleware name what they wrap: FastAPI's native telemetry looks along that chain for the
-        # instrumentation's middleware, and stays off when it finds it.
-        self.app = middleware
-        self._client_port = client_port
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # What copy.copy does, without its generic protocol (a quarter of the time).
-        instrumentation = object.__new__(type(self.app))
-        instrumentation.__dict__.update(self.app.__dict__)
-        client = scope.get("client")
-        if self._client_port or not client:
-            await instrumentation(scope, receive, send)
-            return
-        app = self.app.app
-
-        async def app_given_the_scope_as_received(_seen: Scope, receive: Receive, send: Send) -> None:
-            await app(scope, receive, send)
-
-        instrumentation.app = app_given_the_scope_as_received
-        # A copy, not a ChainMap over the scope: the instrumentation reads the scope some forty times a request,
-        # and a ChainMap lookup costs several times a dict's (measured: 22 us against 10 us for its attributes).
-        await instrumentation({**scope, "client": (client[0], 0)}, receive, send)
+    wrap_the_instrumentor_middleware(app, span_details=route_table, wrap=per_request)
 
 
 class ServerSpanAttributes:

@@ -43,7 +43,7 @@ from opentelemetry.util.http import (
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from entrypoints.http_instrumentation import SANITIZE_FIELDS, ServerSpanAttributes, excluded_urls
+from entrypoints.http_instrumentation import ServerSpanAttributes, excluded_urls, sanitize_fields
 from entrypoints.settings import HttpSpanSettings
 
 __all__ = ["ExcludedUrls", "ServerSpanCorrections", "native_telemetry", "native_telemetry_middleware"]
@@ -97,7 +97,7 @@ class ServerSpanCorrections:
         self._server_attributes = ServerSpanAttributes(http_spans)
         self._client_port = http_spans.client_port
         # Read once, as the instrumentor reads them when it is set up.
-        self._sanitize = SanitizeValue(get_custom_headers(SANITIZE_FIELDS))
+        self._sanitize = SanitizeValue(sanitize_fields())
         self._request_headers = get_custom_headers(OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST)
         self._response_headers = get_custom_headers(OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE)
 

@@ -12,7 +12,8 @@ The plugin puts the ASGI `OpenTelemetryMiddleware` around Litestar's router, so 
   regexes searched in the full URL (`scheme://host/path`) as for FastAPI;
 - `exclude_spans`: no INTERNAL span per receive and send.
 Once the app is built, `instrument_each_request` runs the plugin's middleware through
-`http_instrumentation.PerRequestInstrumentation`: no stale Content-Length, no `client.port` unless asked for.
+`PerRequestInstrumentation` (`entrypoints/_compat/otel_instrumentation.py`): no stale Content-Length, no
+`client.port` unless asked for.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 
 from entrypoints._compat.litestar import route_template, wrap_the_plugin_instrumentation
+from entrypoints._compat.otel_instrumentation import PerRequestInstrumentation
 from entrypoints.http_instrumentation import (
     EXCLUDED_SPANS,
-    PerRequestInstrumentation,
     ServerSpanAttributes,
+    sanitize_fields,
     span_details,
+    use_stable_http_conventions,
     warn_unless_stable_http_semconv,
 )
 from entrypoints.settings import HttpSpanSettings
@@ -45,6 +48,8 @@ def telemetry_plugin(
     *, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None, http_spans: HttpSpanSettings
 ) -> OpenTelemetryPlugin:
     """The plugin that traces and measures the app's HTTP requests; a provider left out records nothing."""
+    # Before Litestar builds the plugin's middleware, which reads it.
+    use_stable_http_conventions()
     return OpenTelemetryPlugin(
         OpenTelemetryConfig(
             tracer_provider=tracer_provider or NoOpTracerProvider(),
@@ -52,6 +57,7 @@ def telemetry_plugin(
             exclude=EXCLUDED_PATHS,
             exclude_spans=EXCLUDED_SPANS,
             server_request_hook_handler=ServerSpanAttributes(http_spans),
+            http_capture_headers_sanitize_fields=sanitize_fields(),
             scope_span_details_extractor=route_span_details,
         )
     )

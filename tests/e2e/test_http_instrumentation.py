@@ -623,7 +623,7 @@ def _metric_names_in_a_new_process(opt_in: str | None) -> dict[str, list[str]]:
     return names
 
 
-def test_property_13_importing_an_app_opts_in_to_the_stable_http_conventions() -> None:
+def test_property_13_an_instrumented_app_opts_in_to_the_stable_http_conventions() -> None:
     names = _metric_names_in_a_new_process(None)
 
     for framework in INSTRUMENTED:
