@@ -54,10 +54,13 @@ def openapi_config(title: str, version: str) -> OpenAPIConfig:
         title=title,
         version=version,
         render_plugins=[JsonRenderPlugin(path=f"/{OPENAPI_FILE}", media_type=MediaType.JSON)],
-        # Litestar's router for the document also serves /schema and /schema/{path} (an HTML page): the guard
-        # leaves those unknown, as in the other app.
+        # Litestar's router for the document also serves GET /schema and /schema/{path} (an HTML page): the guard
+        # leaves those unknown, as in the other app, and `nothing_else_under_schema` every other method there.
         openapi_router=Router(
-            SCHEMA_PATH, route_handlers=[openapi_to_head], guards=[only_the_document], include_in_schema=False
+            SCHEMA_PATH,
+            route_handlers=[openapi_to_head, nothing_else_under_schema],
+            guards=[only_the_document],
+            include_in_schema=False,
         ),
         operation_id_creator=handler_name,
     )
@@ -72,6 +75,16 @@ def handler_name(handler: HTTPRouteHandler, _method: Any, _path: Any) -> str:
 def openapi_to_head(request: Request[Any, Any, Any]) -> bytes:
     """What the JSON render plugin answers to GET, the body dropped on the way out (see `hooks.py`)."""
     return encode_json(request.app.openapi_schema.to_schema())
+
+
+@route(
+    ["/", "/{path:str}"],
+    http_method=[HttpMethod.HEAD, HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE],
+    sync_to_thread=False,
+)
+def nothing_else_under_schema() -> None:
+    """Any other method at a path under /schema than the document's: unknown (404), not a wrong method (405)."""
+    raise NotFoundException()
 
 
 def only_the_document(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:

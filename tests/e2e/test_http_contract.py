@@ -670,6 +670,15 @@ async def test_wrong_method_is_refused_with_405_naming_the_allowed_methods(clien
     assert answered == ALLOWED_METHODS
 
 
+@pytest.mark.parametrize("path", ["/schema", "/schema/", "/schema/anything", "/schema/openapi.yaml"])
+async def test_under_schema_only_the_document_is_served(client: httpx.AsyncClient, path: str) -> None:
+    # Litestar's OpenAPI router serves /schema/{path}: none of it may show through, whatever the method.
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        assert_problem(await client.request(method, path), NO_ROUTE)
+    head = await client.head(path)
+    assert (head.status_code, head.content) == (404, b"")
+
+
 async def test_options_answers_204_naming_the_allowed_methods(client: httpx.AsyncClient) -> None:
     answered = {}
     for _, path in ALLOWED_METHODS:
