@@ -48,6 +48,8 @@ def overhead_chart(rows: list[dict[str, Any]], path: Path) -> Path:
     for axis, framework in zip(axes[0], frameworks, strict=True):
         by_key = {(row["operation"], row["configuration"]): row for row in rows if row["framework"] == framework}
         for offset, configuration in enumerate(configurations):
+            if (operations[0], configuration) not in by_key:  # measured in the other framework only
+                continue
             added = [
                 by_key[(op, configuration)]["us_per_request"]["median"]
                 - by_key[(op, "bare")]["us_per_request"]["median"]

@@ -7,6 +7,8 @@
 - `memory`: the in-memory adapters (what the tests assert on), HTTP not instrumented.
 - `otel`: everything on: the OpenTelemetry SDK at 100 % sampling, traces, metrics and OTLP logs exported over
   OTLP/HTTP to a sink answering 200, JSON log lines, and the HTTP server instrumentation.
+- `otel-native`: FastAPI only, `otel` with FastAPI's native HTTP telemetry in place of FastAPIInstrumentor
+  (FASTAPI_HTTP_TELEMETRY=native).
 """
 
 from __future__ import annotations
@@ -25,15 +27,20 @@ from core.semantic_conventions import ErrorType, Operation
 from core.service import ResourceService
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
-from entrypoints.settings import Settings, TelemetrySettings
+from entrypoints.settings import HttpSpanSettings, Settings, TelemetrySettings
 from entrypoints.telemetry_setup import TelemetrySetup
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
-Configuration = Literal["bare", "noop", "memory", "otel"]
+Configuration = Literal["bare", "noop", "memory", "otel", "otel-native"]
 CONFIGURATIONS: Final[tuple[Configuration, ...]] = ("bare", "noop", "memory", "otel")
 Framework = Literal["fastapi", "litestar"]
 FRAMEWORKS: Final[tuple[Framework, ...]] = ("fastapi", "litestar")
+# What each framework is measured in: FastAPI also with its other way of HTTP telemetry.
+CONFIGURATIONS_OF: Final[dict[Framework, tuple[Configuration, ...]]] = {
+    "fastapi": (*CONFIGURATIONS, "otel-native"),
+    "litestar": CONFIGURATIONS,
+}
 OTEL_SETTINGS: Final = TelemetrySettings(
     export=OtelExport(traces_exporter="otlp", metrics_exporter="otlp", logs_exporter="otlp")
 )
@@ -88,7 +95,8 @@ def runtime_for(configuration: Configuration, framework: Framework, unit_of_work
     if configuration == "memory":
         telemetry: Telemetry = in_memory_telemetry()[0]
         return bootstrap(settings, unit_of_work, telemetry, framework=framework)
-    runtime = bootstrap(Settings(telemetry=OTEL_SETTINGS), unit_of_work, framework=framework)
+    http_spans = HttpSpanSettings(fastapi_telemetry="native" if configuration == "otel-native" else "instrumentor")
+    runtime = bootstrap(Settings(telemetry=OTEL_SETTINGS, http_spans=http_spans), unit_of_work, framework=framework)
     _discard_stdout_log_lines()
     return runtime
 

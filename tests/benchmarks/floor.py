@@ -22,6 +22,7 @@ import aiosqlite
 import asyncpg
 import msgspec
 from fastapi import FastAPI, Request, Response
+from fastapi.telemetry import TelemetryConfig
 
 from .raw import connect_sqlite
 
@@ -211,8 +212,12 @@ async def open_store(url: str) -> Store:
     return await PostgresStore.open(url.replace("postgresql+asyncpg://", "postgresql://", 1))
 
 
-def create_app() -> FastAPI:
-    """The floor app over the database FLOOR_DATABASE_URL names."""
+def create_app(telemetry: TelemetryConfig | None = None) -> FastAPI:
+    """The floor app over the database FLOOR_DATABASE_URL names; `telemetry` is FastAPI's own, as it takes it.
+
+    Left out, FastAPI's native telemetry is on by its defaults but finds no configured global provider, so it
+    stays off (checked once per request).
+    """
     stores: dict[str, Store] = {}
     encoder, decoder = msgspec.json.Encoder(), msgspec.json.Decoder(ResourceIn)
 
@@ -222,7 +227,7 @@ def create_app() -> FastAPI:
         yield
         await stores["store"].close()
 
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan, telemetry=telemetry)
 
     @app.get("/health/ready")
     async def ready() -> Response:

@@ -4,10 +4,15 @@
 - `fastapi-instrumentor`: OpenTelemetry's `FastAPIInstrumentor.instrument_app`, its defaults;
 - `fastapi-instrumentor-lean`: the same without its `http send` and `http receive` spans
   (`exclude_spans=["send", "receive"]`): one server span per request, and the HTTP metrics;
+- `fastapi-native`: FastAPI's own telemetry (`FastAPI(telemetry=...)`, since 0.142) given the providers, its
+  defaults: the server span, the HTTP metrics, and spans for dependency resolution, the endpoint and serialization;
+- `fastapi-native-lean`: the same without those operation spans (`operation_spans: False`): one server span per
+  request, and the HTTP metrics;
 - `logfire`: Pydantic Logfire, `logfire.configure(send_to_logfire=False, console=False)` and
   `logfire.instrument_fastapi(app)`, its defaults (Logfire itself exports spans, metrics and logs over
   OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set);
-- `litestar-plugin`: Litestar's `OpenTelemetryPlugin(OpenTelemetryConfig(...))`, its defaults.
+- `litestar-plugin`: Litestar's `OpenTelemetryPlugin(OpenTelemetryConfig(...))`, its defaults;
+- `litestar-plugin-lean`: the same without its `http send` and `http receive` spans (`exclude_spans`).
 
 The OpenTelemetry peers get the SDK's defaults but for the exporters: a TracerProvider with a BatchSpanProcessor
 and a MeterProvider with a PeriodicExportingMetricReader, both exporting over OTLP/HTTP to
@@ -33,15 +38,28 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from . import floor, floor_litestar
 
-Peer = Literal["fastapi", "litestar", "fastapi-instrumentor", "fastapi-instrumentor-lean", "logfire", "litestar-plugin"]
+Peer = Literal[
+    "fastapi",
+    "litestar",
+    "fastapi-instrumentor",
+    "fastapi-instrumentor-lean",
+    "fastapi-native",
+    "fastapi-native-lean",
+    "logfire",
+    "litestar-plugin",
+    "litestar-plugin-lean",
+]
 # Each peer's framework: its "off" is that framework's floor, uninstrumented.
 FRAMEWORK_OF: Final[dict[Peer, Literal["fastapi", "litestar"]]] = {
     "fastapi": "fastapi",
     "litestar": "litestar",
     "fastapi-instrumentor": "fastapi",
     "fastapi-instrumentor-lean": "fastapi",
+    "fastapi-native": "fastapi",
+    "fastapi-native-lean": "fastapi",
     "logfire": "fastapi",
     "litestar-plugin": "litestar",
+    "litestar-plugin-lean": "litestar",
 }
 
 
@@ -76,6 +94,15 @@ def create_app() -> FastAPI | Litestar:
             exclude_spans=["send", "receive"] if peer == "fastapi-instrumentor-lean" else None,
         )
         return app
+    if peer in ("fastapi-native", "fastapi-native-lean"):
+        tracer_provider, meter_provider = providers(service_name)
+        return floor.create_app(
+            telemetry={
+                "tracer_provider": tracer_provider,
+                "meter_provider": meter_provider,
+                "operation_spans": peer == "fastapi-native",
+            }
+        )
     if peer == "logfire":
         import logfire  # the bench extra
 
@@ -84,10 +111,14 @@ def create_app() -> FastAPI | Litestar:
         app = floor.create_app()
         logfire.instrument_fastapi(app)
         return app
-    if peer == "litestar-plugin":
+    if peer in ("litestar-plugin", "litestar-plugin-lean"):
         from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
         tracer_provider, meter_provider = providers(service_name)
-        config = OpenTelemetryConfig(tracer_provider=tracer_provider, meter_provider=meter_provider)
+        config = OpenTelemetryConfig(
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            exclude_spans=["send", "receive"] if peer == "litestar-plugin-lean" else None,
+        )
         return floor_litestar.create_app(plugins=[OpenTelemetryPlugin(config)])
     raise ValueError(f"unknown FLOOR_PEER {peer!r}; one of {', '.join(FRAMEWORK_OF)}")

@@ -1,15 +1,17 @@
 """Suite `peers`: the usual ways of instrumenting, side by side with the project, each one's throughput on / off.
 
-Each peer (`peer_apps.py`: OpenTelemetry's FastAPIInstrumentor, the same without its send/receive spans, Pydantic
-Logfire's `instrument_fastapi`, Litestar's OpenTelemetryPlugin) instruments the floor app of its framework
-(`floor.py`, `floor_litestar.py`: the same routes, SQL and JSON bytes) with its own default telemetry, exported
-over OTLP/HTTP to the sink; its "off" is that floor uninstrumented. The project runs beside them, each framework
-with telemetry off (OTEL_SDK_DISABLED=true) and on (the http suite's "on": every signal to the same sink, every
-trace sampled). All servers run at once under uvicorn, pinned to CPU 0, each over its own copy of one SQLite
-database made by the project's migrations and seeded through its service (the floor suite's); before any load,
-every one must answer the reads with the floor's exact bytes. wrk (`-t1 -c16`) on CPU 1 loads `get` (a resource
-with two dependencies), then `create`; repetitions interleave the servers in a rotating order, and each on / off
-ratio pairs runs of the same repetition. Logfire is left out where it is not installed (the bench extra has it).
+Each peer (`peer_apps.py`: OpenTelemetry's FastAPIInstrumentor, the same without its send/receive spans, FastAPI's
+native telemetry, the same without its operation spans, Pydantic Logfire's `instrument_fastapi`, Litestar's
+OpenTelemetryPlugin, the same without its send/receive spans) instruments the floor app of its framework (`floor.py`,
+`floor_litestar.py`: the same routes, SQL and JSON bytes) with its own default telemetry, exported over OTLP/HTTP to
+the sink; its "off" is that floor uninstrumented. The project runs beside them, each framework with telemetry off
+(OTEL_SDK_DISABLED=true) and on (the http suite's "on": every signal to the same sink, every trace sampled), FastAPI
+on once with each way of its HTTP telemetry (FASTAPI_HTTP_TELEMETRY: the instrumentor, `project`, and FastAPI's native
+telemetry, `project-native`). All servers run at once under uvicorn, pinned to CPU 0, each over its own copy of one
+SQLite database made by the project's migrations and seeded through its service (the floor suite's); before any load,
+every one must answer the reads with the floor's exact bytes. wrk (`-t1 -c16`) on CPU 1 loads `get` (a resource with
+two dependencies), then `create`; repetitions interleave the servers in a rotating order, and each on / off ratio
+pairs runs of the same repetition. Logfire is left out where it is not installed (the bench extra has it).
 """
 
 from __future__ import annotations
@@ -38,10 +40,19 @@ from .throughput import (
     telemetry_environment,
 )
 
-# Besides the peers: each framework's floor uninstrumented (every peer's "off"), and the project off and on.
+# Besides the peers: each framework's floor uninstrumented (every peer's "off"), and the project off and on; FastAPI's
+# project on twice, once for each way of its HTTP telemetry (FASTAPI_HTTP_TELEMETRY).
 FLOOR: Final = "floor"
 PROJECT_OFF: Final = "project-off"
 PROJECT_ON: Final = "project-on"
+PROJECT_ON_NATIVE: Final = "project-on-native"
+PROJECT_ON_SETUPS: Final[dict[Framework, tuple[str, ...]]] = {
+    "fastapi": (PROJECT_ON, PROJECT_ON_NATIVE),
+    "litestar": (PROJECT_ON,),
+}
+PROJECT_SETUPS: Final = (PROJECT_OFF, PROJECT_ON, PROJECT_ON_NATIVE)
+# How the ratios name each of the project's setups.
+PROJECT_SERVER: Final = {PROJECT_ON: "project", PROJECT_ON_NATIVE: "project-native"}
 # Only the answer check before the loads reads pages: a hundred resources serve it.
 RESOURCES: Final = SMOKE_RESOURCES
 
@@ -57,8 +68,8 @@ def peers() -> tuple[Peer, ...]:
 
 @dataclass
 class PeerServer(Server):
-    """A server of the suite: `setup` is a peer or FLOOR (the floor app under uvicorn, `kind` "floor"), or
-    PROJECT_OFF / PROJECT_ON (the framework's `resource-service serve`, `kind` the framework)."""
+    """A server of the suite: `setup` is a peer or FLOOR (the floor app under uvicorn, `kind` "floor"), or one of
+    PROJECT_SETUPS (the framework's `resource-service serve`, `kind` the framework)."""
 
     framework: Framework = "fastapi"
     setup: str = FLOOR
@@ -75,11 +86,11 @@ class PeerServer(Server):
 
     def environment(self) -> dict[str, str]:
         database = {"FLOOR_DATABASE_URL": self.database_url}
-        if self.setup in (PROJECT_OFF, PROJECT_ON):
-            return {
-                **database,
-                **telemetry_environment("on" if self.setup == PROJECT_ON else "off", self.sink_endpoint),
-            }
+        if self.setup == PROJECT_OFF:
+            return {**database, **telemetry_environment("off", self.sink_endpoint)}
+        if self.setup in (PROJECT_ON, PROJECT_ON_NATIVE):
+            way = "native" if self.setup == PROJECT_ON_NATIVE else "instrumentor"
+            return {**database, **telemetry_environment("on", self.sink_endpoint), "FASTAPI_HTTP_TELEMETRY": way}
         peer = self.framework if self.setup == FLOOR else self.setup
         return {**database, "FLOOR_PEER": peer, "OTEL_EXPORTER_OTLP_ENDPOINT": self.sink_endpoint}
 
@@ -97,7 +108,7 @@ def run(*, smoke: bool) -> dict[str, Any]:
             FLOOR,
             *(peer for peer in measured_peers if FRAMEWORK_OF[peer] == framework),
             PROJECT_OFF,
-            PROJECT_ON,
+            *PROJECT_ON_SETUPS[framework],
         )
         for framework in FRAMEWORKS
     }
@@ -109,7 +120,7 @@ def run(*, smoke: bool) -> dict[str, Any]:
         answers: dict[str, bytes] = {}
         servers = [
             PeerServer(
-                kind="floor" if setup not in (PROJECT_OFF, PROJECT_ON) else framework,
+                kind="floor" if setup not in PROJECT_SETUPS else framework,
                 database="sqlite",
                 database_url=urls[f"{framework}-{setup}"],
                 directory=directory / f"{framework}-{setup}",
@@ -159,11 +170,11 @@ def _ratios(loads: PeerLoads, setups: dict[Framework, tuple[str, ...]], operatio
                 if setup in (FLOOR, PROJECT_OFF):
                     continue
                 on = loads[(framework, setup, operation)]
-                off = loads[(framework, PROJECT_OFF, operation)] if setup == PROJECT_ON else floor
+                off = loads[(framework, PROJECT_OFF, operation)] if setup in PROJECT_SETUPS else floor
                 ratios.append(
                     {
                         "framework": framework,
-                        "server": "project" if setup == PROJECT_ON else setup,
+                        "server": PROJECT_SERVER.get(setup, setup),
                         "operation": operation,
                         "on_over_off": paired(on, off),
                         "on_over_floor": paired(on, floor),
@@ -173,22 +184,24 @@ def _ratios(loads: PeerLoads, setups: dict[Framework, tuple[str, ...]], operatio
 
 
 def _targets(ratios: list[Row]) -> list[Row]:
-    """The issue's goal: the project keeps more of its throughput (on / off) than the best peer of its framework."""
-    targets = []
+    """The goal: each of the project's telemetry ways keeps as much of its throughput (on / off) as the best peer."""
+    targets: list[Row] = []
+    projects = set(PROJECT_SERVER.values())
     for framework in FRAMEWORKS:
         for operation in dict.fromkeys(row["operation"] for row in ratios):
             mine = [row for row in ratios if row["framework"] == framework and row["operation"] == operation]
-            project = next(row for row in mine if row["server"] == "project")
             best = max(
-                (row for row in mine if row["server"] != "project"), key=lambda row: row["on_over_off"]["median"]
+                (row for row in mine if row["server"] not in projects), key=lambda row: row["on_over_off"]["median"]
             )
-            targets.append(
+            targets.extend(
                 target(
-                    f"project on/off at least the best peer's ({best['server']}): {framework}, {operation}",
+                    f"{project['server']} on/off at least the best peer's ({best['server']}): {framework}, {operation}",
                     project["on_over_off"]["median"],
                     round(best["on_over_off"]["median"], 4),
                     at_most=False,
                     unit="x",
                 )
+                for project in mine
+                if project["server"] in projects
             )
     return targets
