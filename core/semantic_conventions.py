@@ -12,9 +12,12 @@ Outcome = Literal["success", "error"]
 ErrorType = Literal[
     "validation", "not_found", "conflict", "circular_dependency", "has_dependents", "database", "internal", "cancelled"
 ]
+# Why admission control refused a request: no slot and the waiting line full, or no slot freed in the wait allowed.
+ShedReason = Literal["queue_full", "wait_timeout"]
 OPERATIONS: Final[tuple[Operation, ...]] = get_args(Operation)
 OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
 ERROR_TYPES: Final[tuple[ErrorType, ...]] = get_args(ErrorType)
+SHED_REASONS: Final[tuple[ShedReason, ...]] = get_args(ShedReason)
 
 # The instrumentation scope of everything the service itself emits (Prometheus label otel_scope_name).
 INSTRUMENTATION_SCOPE: Final = "resource_service"
@@ -27,6 +30,12 @@ RESOURCE_COUNT: Final = "resource.count"
 CASCADE_SIZE: Final = "resource.cascade.size"
 CIRCULAR_DEPENDENCY_DETECTED: Final = "resource.circular_dependency.detected"
 REPOSITORY_DURATION: Final = "resource.repository.duration"
+# Admission control (entrypoints/http/admission.py), per worker: requests served and waiting for a slot now, the
+# bound on those served, and the requests refused, by `reason`.
+ADMISSION_IN_FLIGHT: Final = "admission.requests.in_flight"
+ADMISSION_WAITING: Final = "admission.requests.waiting"
+ADMISSION_LIMIT: Final = "admission.concurrency.limit"
+ADMISSION_SHED: Final = "admission.requests.shed"
 # Emitted by the OpenTelemetry adapters only: exports to the collector that failed, by `signal`.
 EXPORT_FAILURES: Final = "telemetry.export.failures"
 METRICS: Final = (
@@ -37,6 +46,10 @@ METRICS: Final = (
     CASCADE_SIZE,
     CIRCULAR_DEPENDENCY_DETECTED,
     REPOSITORY_DURATION,
+    ADMISSION_IN_FLIGHT,
+    ADMISSION_WAITING,
+    ADMISSION_LIMIT,
+    ADMISSION_SHED,
 )
 
 # Seconds from 0.5 ms to 10 s: the SDK's default boundaries assume milliseconds.
@@ -48,6 +61,7 @@ ATTR_OPERATION: Final = "operation"
 ATTR_OUTCOME: Final = "outcome"
 ATTR_ERROR_TYPE: Final = "error.type"
 ATTR_REPOSITORY_METHOD: Final = "method"
+ATTR_SHED_REASON: Final = "reason"
 # OpenTelemetry's database client conventions, on repository spans and `resource.repository.duration`.
 ATTR_DB_SYSTEM: Final = "db.system.name"
 ATTR_DB_OPERATION: Final = "db.operation.name"
@@ -177,6 +191,11 @@ def repository_attributes(method: str, database: Database, error_type: ErrorType
     if error_type is not None:
         attributes[ATTR_ERROR_TYPE] = error_type
     return attributes
+
+
+def shed_attributes(reason: ShedReason) -> dict[str, str]:
+    """Attributes of `admission.requests.shed`: reason."""
+    return {ATTR_SHED_REASON: reason}
 
 
 def error_attributes(operation: Operation, error_type: ErrorType) -> dict[str, str]:

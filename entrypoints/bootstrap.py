@@ -15,6 +15,7 @@ from adapters.sqla import SchemaNotCurrentError, SqlaUnitOfWork, create_engine, 
 from core.errors import StorageError
 from core.instrumentation import Telemetry
 from core.service import ResourceService
+from entrypoints.http.admission import AdmissionGate
 from entrypoints.settings import Settings
 from entrypoints.telemetry_setup import TelemetrySetup, set_up_telemetry
 from ports.unit_of_work import UnitOfWork
@@ -67,6 +68,8 @@ class Runtime:
     unit_of_work: UnitOfWork
     telemetry_setup: TelemetrySetup
     engine: AsyncEngine | None = None
+    # The bound on the requests this process serves at once; None when ADMISSION_MAX_CONCURRENCY=0.
+    admission: AdmissionGate | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -120,7 +123,16 @@ def bootstrap(
         engine = create_engine(settings.database_url)
         unit_of_work = SqlaUnitOfWork(engine)
     service = ResourceService(unit_of_work, telemetry_setup.telemetry)
-    return Runtime(settings, service, unit_of_work, telemetry_setup, engine)
+    return Runtime(settings, service, unit_of_work, telemetry_setup, engine, _admission_gate(settings, telemetry_setup))
+
+
+def _admission_gate(settings: Settings, telemetry_setup: TelemetrySetup) -> AdmissionGate | None:
+    if not settings.admission.bounded:
+        return None
+    metrics = telemetry_setup.telemetry.metrics
+    gate = AdmissionGate(settings.admission, on_shed=metrics.record_shed)
+    metrics.observe_admission(gate)
+    return gate
 
 
 def _telemetry_setup(settings: Settings, telemetry: Telemetry | None, framework: str) -> TelemetrySetup:

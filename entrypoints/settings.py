@@ -16,6 +16,11 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_RESOURCE_COUNT_INTERVAL_S = 15
 DEFAULT_SHUTDOWN_DRAIN_S = 10
 DEFAULT_PROMETHEUS_PORT = 9464
+# Per worker; measured in docs/performance.md ("Overload").
+DEFAULT_ADMISSION_MAX_CONCURRENCY = 64
+DEFAULT_ADMISSION_MAX_WAITING = 64
+DEFAULT_ADMISSION_MAX_WAIT_MS = 20
+DEFAULT_ADMISSION_RETRY_AFTER_S = 1
 MAX_WORKERS = 256
 _SUPPORTED_DRIVERS = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 
@@ -190,6 +195,39 @@ class HttpSpanSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AdmissionSettings:
+    """The bound on each worker's load (`entrypoints/http/admission.py`): `max_concurrency` requests served at once
+    (0: no bound), `max_waiting` more waiting at most `max_wait_s` for a slot; a refused request is told to come
+    back after `retry_after_s`."""
+
+    max_concurrency: int = DEFAULT_ADMISSION_MAX_CONCURRENCY
+    max_waiting: int = DEFAULT_ADMISSION_MAX_WAITING
+    max_wait_s: float = DEFAULT_ADMISSION_MAX_WAIT_MS / 1000
+    retry_after_s: int = DEFAULT_ADMISSION_RETRY_AFTER_S
+
+    @property
+    def bounded(self) -> bool:
+        return self.max_concurrency > 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> AdmissionSettings:
+        """ADMISSION_MAX_CONCURRENCY, ADMISSION_MAX_WAITING, ADMISSION_MAX_WAIT_MS, ADMISSION_RETRY_AFTER_SECONDS."""
+        return cls(
+            max_concurrency=int(
+                _number(env, "ADMISSION_MAX_CONCURRENCY", DEFAULT_ADMISSION_MAX_CONCURRENCY, 0, 100_000, whole=True)
+            ),
+            max_waiting=int(
+                _number(env, "ADMISSION_MAX_WAITING", DEFAULT_ADMISSION_MAX_WAITING, 0, 100_000, whole=True)
+            ),
+            max_wait_s=_number(env, "ADMISSION_MAX_WAIT_MS", DEFAULT_ADMISSION_MAX_WAIT_MS, 0, 60_000, whole=True)
+            / 1000,
+            retry_after_s=int(
+                _number(env, "ADMISSION_RETRY_AFTER_SECONDS", DEFAULT_ADMISSION_RETRY_AFTER_S, 1, 3_600, whole=True)
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """What the service is configured with."""
 
@@ -201,6 +239,7 @@ class Settings:
     shutdown_drain_s: int = DEFAULT_SHUTDOWN_DRAIN_S
     workers: int = 1
     http_spans: HttpSpanSettings = field(default_factory=HttpSpanSettings)
+    admission: AdmissionSettings = field(default_factory=AdmissionSettings)
     # None: observability off (`Telemetry.disabled()`, as with `TelemetrySettings.disabled`) and, unlike that,
     # no logging configured by this runtime: for tests, or a host app that owns logging. `from_env` always sets it.
     telemetry: TelemetrySettings | None = None
@@ -223,5 +262,6 @@ class Settings:
             ),
             workers=_workers(env),
             http_spans=HttpSpanSettings.from_env(env),
+            admission=AdmissionSettings.from_env(env),
             telemetry=TelemetrySettings.from_env(env),
         )

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from core.semantic_conventions import Database, ErrorType, Operation
+from core.semantic_conventions import Database, ErrorType, Operation, ShedReason
+
+
+class AdmissionState(Protocol):
+    """What admission control holds now, read when the metrics are collected."""
+
+    @property
+    def in_flight(self) -> int: ...
+
+    @property
+    def waiting(self) -> int: ...
+
+    @property
+    def limit(self) -> int: ...
 
 
 class MetricsPort(Protocol):
@@ -34,4 +47,12 @@ class MetricsPort(Protocol):
 
     def set_resource_count(self, count: int) -> None:
         """The number of resources stored, as read from the store (not counted in this process)."""
+        ...
+
+    def observe_admission(self, state: AdmissionState) -> None:
+        """Report `state`'s requests in flight and waiting, and its limit, each time the metrics are collected."""
+        ...
+
+    def record_shed(self, reason: ShedReason) -> None:
+        """Admission control refused a request, for `reason`."""
         ...

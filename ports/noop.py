@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Final
 
-from core.semantic_conventions import Database, ErrorType, Operation
+from core.semantic_conventions import Database, ErrorType, Operation, ShedReason
 from ports.logging import LoggingPort, LogValue
-from ports.metrics import MetricsPort
+from ports.metrics import AdmissionState, MetricsPort
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
 
@@ -35,6 +35,12 @@ class NoOpMetrics(MetricsPort):
         pass
 
     def set_resource_count(self, count: int) -> None:
+        pass
+
+    def observe_admission(self, state: AdmissionState) -> None:
+        pass
+
+    def record_shed(self, reason: ShedReason) -> None:
         pass
 
 

@@ -20,6 +20,10 @@ from adapters.log_fields import (
 )
 from core.instrumentation import Telemetry
 from core.semantic_conventions import (
+    ADMISSION_IN_FLIGHT,
+    ADMISSION_LIMIT,
+    ADMISSION_SHED,
+    ADMISSION_WAITING,
     ATTR_ERROR_TYPE,
     CASCADE_SIZE,
     CIRCULAR_DEPENDENCY_DETECTED,
@@ -35,14 +39,16 @@ from core.semantic_conventions import (
     Database,
     ErrorType,
     Operation,
+    ShedReason,
     circular_dependency_attributes,
     count_attributes,
     duration_attributes,
     error_attributes,
     repository_attributes,
+    shed_attributes,
 )
 from ports.logging import LoggingPort, LogValue
-from ports.metrics import MetricsPort
+from ports.metrics import AdmissionState, MetricsPort
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
 
@@ -61,6 +67,7 @@ class InMemoryMetrics(MetricsPort):
     def __init__(self) -> None:
         self.points: list[MetricPoint] = []
         self.resource_count: int | None = None
+        self.admission: AdmissionState | None = None
 
     def record_operation(self, operation: Operation, duration_s: float, error_type: ErrorType | None) -> None:
         self.points.append(MetricPoint(OPERATION_DURATION, duration_s, duration_attributes(operation, error_type)))
@@ -83,6 +90,23 @@ class InMemoryMetrics(MetricsPort):
     def set_resource_count(self, count: int) -> None:
         self.resource_count = count
         self.points.append(MetricPoint(RESOURCE_COUNT, count, {}))
+
+    def observe_admission(self, state: AdmissionState) -> None:
+        self.admission = state
+
+    def record_shed(self, reason: ShedReason) -> None:
+        self.points.append(MetricPoint(ADMISSION_SHED, 1, shed_attributes(reason)))
+
+    def collect(self) -> None:
+        """A point for each observed gauge, as the OpenTelemetry adapter reports them at each collection."""
+        if self.admission is not None:
+            state = self.admission
+            for instrument, value in (
+                (ADMISSION_IN_FLIGHT, state.in_flight),
+                (ADMISSION_WAITING, state.waiting),
+                (ADMISSION_LIMIT, state.limit),
+            ):
+                self.points.append(MetricPoint(instrument, value, {}))
 
     def of(self, instrument: str) -> list[MetricPoint]:
         """The points recorded on one instrument."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from core.semantic_conventions import (
+    ADMISSION_IN_FLIGHT,
+    ADMISSION_LIMIT,
+    ADMISSION_SHED,
+    ADMISSION_WAITING,
     CASCADE_SIZE,
     CASCADE_SIZE_BUCKETS,
     CIRCULAR_DEPENDENCY_DETECTED,
@@ -20,16 +24,19 @@ from core.semantic_conventions import (
     OPERATIONS_TOTAL,
     REPOSITORY_DURATION,
     RESOURCE_COUNT,
+    SHED_REASONS,
     Database,
     ErrorType,
     Operation,
+    ShedReason,
     circular_dependency_attributes,
     count_attributes,
     duration_attributes,
     error_attributes,
     repository_attributes,
+    shed_attributes,
 )
-from ports.metrics import MetricsPort
+from ports.metrics import AdmissionState, MetricsPort
 
 
 class OtelMetrics(MetricsPort):
@@ -73,6 +80,16 @@ class OtelMetrics(MetricsPort):
             unit="{resource}",
             description="Resources stored, as last read from the database.",
         )
+        self._admission: AdmissionState | None = None
+        for name, read, description in (
+            (ADMISSION_IN_FLIGHT, _in_flight, "Requests being served, admitted by admission control."),
+            (ADMISSION_WAITING, _waiting, "Requests waiting for admission control to give them a slot."),
+            (ADMISSION_LIMIT, _limit, "The most requests admission control lets be served at once."),
+        ):
+            meter.create_observable_gauge(name, [self._observer(read)], unit="{request}", description=description)
+        self._shed = meter.create_counter(
+            ADMISSION_SHED, unit="{request}", description="Requests refused by admission control, by reason."
+        )
         self._start_counters_at_zero()
 
     def _start_counters_at_zero(self) -> None:
@@ -83,6 +100,8 @@ class OtelMetrics(MetricsPort):
             for error_type in ERROR_TYPES:
                 self._errors.add(0, error_attributes(operation, error_type))
         self._circular.add(0, circular_dependency_attributes("update"))
+        for reason in SHED_REASONS:
+            self._shed.add(0, shed_attributes(reason))
 
     def record_operation(self, operation: Operation, duration_s: float, error_type: ErrorType | None) -> None:
         self._duration.record(duration_s, duration_attributes(operation, error_type))
@@ -106,3 +125,27 @@ class OtelMetrics(MetricsPort):
 
     def _observe_count(self, _options: CallbackOptions) -> Iterable[Observation]:
         return [] if self._resource_count is None else [Observation(self._resource_count)]
+
+    def observe_admission(self, state: AdmissionState) -> None:
+        self._admission = state
+
+    def record_shed(self, reason: ShedReason) -> None:
+        self._shed.add(1, shed_attributes(reason))
+
+    def _observer(self, read: Callable[[AdmissionState], int]) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(_options: CallbackOptions) -> Iterable[Observation]:
+            return [] if self._admission is None else [Observation(read(self._admission))]
+
+        return observe
+
+
+def _in_flight(state: AdmissionState) -> int:
+    return state.in_flight
+
+
+def _waiting(state: AdmissionState) -> int:
+    return state.waiting
+
+
+def _limit(state: AdmissionState) -> int:
+    return state.limit

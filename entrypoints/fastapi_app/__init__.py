@@ -21,6 +21,7 @@ from entrypoints.fastapi_app.errors import EXCEPTION_HANDLERS, unexpected_error
 from entrypoints.fastapi_app.middleware import FrameworkHeader, HeadWithoutBody, NormalizePath
 from entrypoints.fastapi_app.native_telemetry import native_telemetry, native_telemetry_middleware
 from entrypoints.fastapi_app.openapi import add_msgspec_schemas, operation_id
+from entrypoints.http.admission import AdmissionControl
 from entrypoints.http.docs_page import OPENAPI_PATH
 from entrypoints.http_instrumentation import instrument_fastapi
 
@@ -36,6 +37,16 @@ MIDDLEWARE = [
     Middleware(ExceptionMiddleware, handlers={Exception: unexpected_error}),
     Middleware(NormalizePath),
 ]
+
+
+def middleware(runtime: Runtime, native_telemetry: list[Middleware]) -> list[Middleware]:
+    """The app's middleware: FastAPI's native telemetry corrections first, admission control last, in front of
+    the routing (a refusal is traced and measured, and has the HEAD and x-framework treatment)."""
+    gate, retry_after_s = runtime.admission, runtime.settings.admission.retry_after_s
+    admission = [] if gate is None else [Middleware(AdmissionControl, gate=gate, retry_after_s=retry_after_s)]
+    return [*native_telemetry, *MIDDLEWARE, *admission]
+
+
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
@@ -68,7 +79,7 @@ def create_app(
         generate_unique_id_function=operation_id,
         lifespan=app_runtime.lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[*native_telemetry_middleware(tracer_provider, http_spans), *MIDDLEWARE] if native else MIDDLEWARE,
+        middleware=middleware(app_runtime, native_telemetry_middleware(tracer_provider, http_spans) if native else []),
         # Off unless chosen: it would look up the global providers on every request, and trace it a second time
         # once any were installed.
         telemetry=native_telemetry(tracer_provider, meter_provider) if native else TELEMETRY_OFF,

@@ -28,7 +28,7 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     415: "Body is not JSON",
     422: "Invalid input",
     500: "Internal error",
-    503: "Database unavailable",
+    503: "Database unavailable, or the service overloaded (with Retry-After)",
 }
 
 
@@ -64,6 +64,16 @@ def problem_for(exc: Exception) -> Problem:
         case _:
             problem = _problem(500, "internal-error", "Internal server error", "the server failed unexpectedly")
     return problem
+
+
+def overloaded_problem(retry_after_s: int) -> Problem:
+    """The answer to a request refused at admission: the worker serves as many requests as it is bounded to."""
+    return _problem(
+        503,
+        "overloaded",
+        "Service overloaded",
+        f"the service is serving as many requests as it can; retry after {retry_after_s} s",
+    )
 
 
 def problem_for_status(status: int, detail: str | None = None) -> Problem:

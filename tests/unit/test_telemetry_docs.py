@@ -25,7 +25,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from adapters.memory.repository import InMemoryUnitOfWork
-from adapters.memory.telemetry import in_memory_telemetry
+from adapters.memory.telemetry import InMemoryMetrics, in_memory_telemetry
 from adapters.otel.resilience import ExportFailures
 from core.errors import (
     CircularDependency,
@@ -50,6 +50,8 @@ from core.semantic_conventions import (
     repository_span_name,
 )
 from core.service import ResourceService
+from entrypoints.http.admission import AdmissionGate
+from entrypoints.settings import AdmissionSettings
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
@@ -155,10 +157,24 @@ async def _scenario(service: ResourceService, uow: FailingReads) -> None:
     await service.delete_cascade(db.id)
 
 
+async def _admission_scenario(metrics: InMemoryMetrics) -> None:
+    """The HTTP edge's admission control, full: one request served, one refused at once, one after waiting."""
+    gate = AdmissionGate(AdmissionSettings(max_concurrency=1, max_waiting=1, max_wait_s=0.001), metrics.record_shed)
+    metrics.observe_admission(gate)
+    assert await gate.enter() is None
+    waiting = asyncio.create_task(gate.enter())
+    await asyncio.sleep(0)
+    assert await gate.enter() == "queue_full"
+    metrics.collect()
+    assert await waiting == "wait_timeout"
+    gate.leave()
+
+
 def _collect() -> Emitted:
     telemetry, metrics, tracing, logging = in_memory_telemetry()
     uow = FailingReads(InMemoryUnitOfWork())
     asyncio.run(_scenario(ResourceService(uow, telemetry), uow))
+    asyncio.run(_admission_scenario(metrics))
     emitted = Emitted()
     for point in metrics.points:
         emitted.metric_attributes.setdefault(point.instrument, set()).update(point.attributes)

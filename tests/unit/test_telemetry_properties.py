@@ -67,10 +67,11 @@ from core.semantic_conventions import (
     Database,
     ErrorType,
     Operation,
+    ShedReason,
 )
 from core.service import ResourceService
 from ports.logging import LoggingPort, LogValue
-from ports.metrics import MetricsPort
+from ports.metrics import AdmissionState, MetricsPort
 from ports.repository import ResourceRepository
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
@@ -843,6 +844,12 @@ class BrokenMetrics(Broken, MetricsPort):
         self.outage()
 
     def set_resource_count(self, count: int) -> None:
+        self.outage()
+
+    def observe_admission(self, state: AdmissionState) -> None:
+        self.outage()
+
+    def record_shed(self, reason: ShedReason) -> None:
         self.outage()
 
 
