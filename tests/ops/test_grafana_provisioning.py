@@ -19,6 +19,7 @@ from .provisioning import (
     DASHBOARD_PROVIDER_FILE,
     DATASOURCES_FILE,
     LIVE_VALUES,
+    NOTIFICATIONS_FILE,
     OPS,
     alert_files,
     alert_rule_documents,
@@ -81,8 +82,12 @@ HTTP_DURATION_ATTRIBUTES = {
     "error.type",
 }  # fmt: skip
 # Series from elsewhere, named explicitly: the collector's own exporter counters and Tempo's metrics generator.
+# The collector pinned (0.116) names its counters without `_total`; 0.119 to 0.151 add it (readers configured
+# explicitly, as ops/otel-collector-config.yaml does), 0.152 drops it again.
 COLLECTOR_SERIES = {
-    f"otelcol_exporter_send_failed_{kind}_total": {"exporter"} for kind in ("spans", "metric_points", "log_records")
+    f"otelcol_exporter_send_failed_{kind}{suffix}": {"exporter"}
+    for kind in ("spans", "metric_points", "log_records")
+    for suffix in ("", "_total")
 }
 TEMPO_SERIES = {
     name: {"service", "span_name", "span_kind", "status_code", *extra}
@@ -123,6 +128,17 @@ RUNBOOK_ANCHORS = {
     "database-connection.yaml": "alert-database-connection",
     "otlp-export-failures.yaml": "alert-otlp-export-failures",
 }
+# The keys Grafana's alerting provisioning reads (pkg/services/provisioning/alerting at v11.4.0: AlertingFileV1,
+# ContactPointV1, ReceiverV1) and those of the Alertmanager route a policy is read into.
+ALERTING_FILE_KEYS = {
+    "apiVersion", "groups", "deleteRules", "contactPoints", "deleteContactPoints", "policies", "resetPolicies",
+}  # fmt: skip
+CONTACT_POINT_KEYS = {"orgId", "name", "receivers"}
+RECEIVER_KEYS = {"uid", "type", "settings", "disableResolveMessage"}
+POLICY_KEYS = {
+    "orgId", "receiver", "group_by", "group_wait", "group_interval", "repeat_interval", "routes", "matchers",
+    "object_matchers", "continue", "mute_time_intervals", "active_time_intervals",
+}  # fmt: skip
 # (threshold, for) each alert's wording asks for; durations are seconds, thresholds ratios, seconds or counts.
 ALERT_CONDITIONS = {
     "high-error-rate.yaml": (0.05, "5m"),
@@ -216,9 +232,13 @@ def test_the_datasources_have_the_fixed_uids_urls_and_types() -> None:
     }
 
 
-def test_exemplars_lead_from_prometheus_to_tempo() -> None:
+def test_exemplars_of_the_service_and_of_tempo_lead_from_prometheus_to_tempo() -> None:
+    """The service's exemplars carry `trace_id`; those of Tempo's span metrics carry `traceID`."""
     destinations = datasources()["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
-    assert destinations == [{"name": "trace_id", "datasourceUid": "tempo"}]
+    assert {destination["name"]: destination["datasourceUid"] for destination in destinations} == {
+        "trace_id": "tempo",
+        "traceID": "tempo",
+    }
 
 
 def test_tempo_links_to_logs_by_trace_id_and_draws_the_service_map() -> None:
@@ -386,6 +406,16 @@ def test_the_resource_count_is_never_summed_across_processes() -> None:
             assert not reads_count or str(aggregation.op) == "max", where
 
 
+def test_the_collector_failures_are_read_in_either_spelling_of_its_counters() -> None:
+    queries = [rule.expr for rule in alert_rules("collector")] + [
+        query.expr for query in prometheus_queries("collector")
+    ]
+    assert len(queries) == 2
+    for text in queries:
+        read = {name for selector in selectors(promql_parser.parse(text)) for name in series_of(selector)}
+        assert read == set(COLLECTOR_SERIES), (text, set(COLLECTOR_SERIES) - read)
+
+
 def test_the_known_series_are_those_the_contract_names() -> None:
     assert {"resource_operations_total", "resource_operation_duration_seconds_bucket", "resource_count"} <= set(
         KNOWN_SERIES
@@ -524,6 +554,22 @@ def test_the_runbook_anchors_are_sections_of_the_setup_guide() -> None:
     headings = re.findall(r"^#+\s+(.+)$", (DOCS / "observability-setup.md").read_text(encoding="utf-8"), re.M)
     anchors = {re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-") for heading in headings}
     assert set(RUNBOOK_ANCHORS.values()) <= anchors
+
+
+def test_every_alert_is_mailed_to_the_local_mailbox() -> None:
+    document = load_yaml(NOTIFICATIONS_FILE)
+    assert document["apiVersion"] == 1
+    assert set(document) <= ALERTING_FILE_KEYS, set(document) - ALERTING_FILE_KEYS
+    (contact_point,) = document["contactPoints"]
+    (receiver,) = contact_point["receivers"]
+    (policy,) = document["policies"]
+    assert set(contact_point) <= CONTACT_POINT_KEYS, set(contact_point) - CONTACT_POINT_KEYS
+    assert set(receiver) <= RECEIVER_KEYS, set(receiver) - RECEIVER_KEYS
+    assert set(policy) <= POLICY_KEYS, set(policy) - POLICY_KEYS
+    assert (receiver["type"], receiver["settings"]["addresses"]) == ("email", "oncall@resource-service.local")
+    assert receiver["uid"]
+    assert policy["receiver"] == contact_point["name"]
+    assert "routes" not in policy, "the root policy is the only one: every rule reaches its receiver"
 
 
 def test_no_rule_field_that_grafana_expands_holds_a_dollar() -> None:

@@ -19,6 +19,16 @@ PROMETHEUS: dict[str, Any] = load_yaml(OPS / "prometheus.yml")
 TEMPO: dict[str, Any] = load_yaml(OPS / "tempo.yaml")
 LOKI: dict[str, Any] = load_yaml(OPS / "loki.yaml")
 PINNED = re.compile(r"^[\w./-]+:v?\d+(\.\d+)+[\w.-]*$")
+# The compactor's settings at the Loki pinned: the yaml keys of `compactor.Config` in pkg/compactor/compactor.go
+# at grafana/loki v3.3.2. Read them again when the pin moves.
+LOKI_PINNED = "grafana/loki:3.3.2"
+LOKI_COMPACTOR_KEYS = {
+    "working_directory", "compaction_interval", "apply_retention_interval", "retention_enabled",
+    "retention_delete_delay", "retention_delete_worker_count", "retention_table_timeout", "retention_backoff_config",
+    "delete_request_store", "delete_request_store_key_prefix", "delete_batch_size", "delete_request_cancel_period",
+    "delete_max_interval", "max_compaction_parallelism", "upload_parallelism", "compactor_ring", "tables_to_compact",
+    "skip_latest_n_tables",
+}  # fmt: skip
 
 
 def test_promtool_accepts_the_prometheus_config() -> None:
@@ -121,3 +131,86 @@ def test_tempo_draws_the_database_from_the_repository_client_spans() -> None:
     service_graphs = TEMPO["metrics_generator"]["processor"]["service_graphs"]
     assert {ATTR_DB_NAMESPACE, ATTR_DB_SYSTEM} <= set(service_graphs["peer_attributes"])
     assert service_graphs["enable_virtual_node_label"] is True
+
+
+def test_loki_deletes_logs_older_than_the_retention_period() -> None:
+    """The compactor applies `retention_period` only with retention on and a delete-request store (its Validate)."""
+    assert COMPOSE["services"]["loki"]["image"] == LOKI_PINNED
+    compactor = LOKI["compactor"]
+    assert set(compactor) <= LOKI_COMPACTOR_KEYS, set(compactor) - LOKI_COMPACTOR_KEYS
+    assert compactor["retention_enabled"] is True
+    schemas = LOKI["schema_config"]["configs"]
+    assert compactor["delete_request_store"] in {schema["object_store"] for schema in schemas}
+    assert all(schema["index"]["period"] == "24h" for schema in schemas), "retention needs a 24h index period"
+    assert LOKI["limits_config"]["retention_period"] == "168h"
+
+
+def test_grafana_mails_alert_notifications_to_the_local_mailbox() -> None:
+    grafana = COMPOSE["services"]["grafana"]
+    mailpit = COMPOSE["services"]["mailpit"]
+    assert grafana["environment"]["GF_SMTP_ENABLED"] == "true"
+    assert grafana["environment"]["GF_SMTP_HOST"] == "mailpit:1025", "Mailpit's SMTP port"
+    assert grafana["depends_on"]["mailpit"]["condition"] == "service_healthy"
+    assert "8025:8025" in mailpit["ports"], "its inbox, in a browser"
+
+
+def dockerignore_excludes(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its folders decides; `!` keeps it."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: end + 1]) for end in range(len(parts))]
+    excluded = False
+    for pattern in patterns:
+        keep = pattern.startswith("!")
+        if any(dockerignore_pattern(pattern.removeprefix("!")).fullmatch(candidate) for candidate in candidates):
+            excluded = not keep
+    return excluded
+
+
+def dockerignore_pattern(glob: str) -> re.Pattern[str]:
+    """Go's filepath.Match with Docker's `**`: `*` and `?` stay within one path segment."""
+    wildcards = {"**/": "(.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+    tokens = re.findall(r"\*\*/?|\*|\?|\[[^]]*\]|[^*?\[]+", glob)
+    return re.compile("".join(wildcards.get(token, token if token[0] == "[" else re.escape(token)) for token in tokens))
+
+
+def test_the_dockerignore_patterns_follow_dockers_matching() -> None:
+    patterns = ["*", "!core", "**/__pycache__"]
+    assert dockerignore_excludes(".git/HEAD", patterns)
+    assert not dockerignore_excludes("core/domain.py", patterns)
+    assert dockerignore_excludes("core/sub/__pycache__/domain.cpython-311.pyc", patterns)
+
+
+def test_the_image_build_context_holds_what_the_dockerfile_copies_and_nothing_of_the_workspace() -> None:
+    root = OPS.parent
+    patterns = [
+        line.strip()
+        for line in (root / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    sources = [
+        source
+        for line in (OPS / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and "--from" not in line
+        for source in line.split()[1:-1]
+    ]
+    copied = [
+        path.relative_to(root).as_posix()
+        for source in sources
+        for path in ([root / source] if (root / source).is_file() else (root / source).rglob("*.py"))
+        if "__pycache__" not in path.parts
+    ]
+    assert len(copied) > 20
+    assert not [path for path in copied if dockerignore_excludes(path, patterns)]
+    workspace = [
+        ".git/HEAD",
+        ".tox/ops/bin/python",
+        ".venv/bin/python",
+        "tests/conftest.py",
+        "docs/architecture.md",
+        "resource_service.egg-info/PKG-INFO",
+        "core/__pycache__/domain.cpython-311.pyc",
+        ".env.example",
+    ]
+    assert all(dockerignore_excludes(path, patterns) for path in workspace), [
+        path for path in workspace if not dockerignore_excludes(path, patterns)
+    ]
