@@ -1,4 +1,4 @@
-"""A real Prometheus (Debian's package) scraping the running service, and the traffic that fills its series.
+"""A real Prometheus 3 (tools.py) scraping the running service, and the traffic that fills its series.
 
 `PrometheusServer` runs `prometheus` on 127.0.0.1 with a one-second scrape of the given targets and answers
 instant queries through the HTTP API. The `drive_*` functions send the traffic the live check needs: a healthy
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -26,16 +25,18 @@ from integration.otlp_receiver import HOST, free_port
 
 from adapters.sqla.engine import GRAPH_LOCK_KEY
 
-PROMETHEUS = shutil.which("prometheus")
+from .tools import MISSING, PROMETHEUS
+
 SCRAPE_INTERVAL_S = 1.0
 
 
 @dataclass
 class PrometheusServer:
-    """`prometheus` scraping `targets` every second, its data and log in `directory`."""
+    """`prometheus` scraping `targets` every second, its data and log in `directory`, with `flags` besides its own."""
 
     directory: Path
     targets: Sequence[str]
+    flags: Sequence[str] = ()
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -44,7 +45,7 @@ class PrometheusServer:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> Self:
-        assert PROMETHEUS is not None, "Debian's `prometheus` package is not installed (.ci/run installs it)"
+        assert PROMETHEUS.exists(), f"prometheus {MISSING}"
         self.directory.mkdir(parents=True, exist_ok=True)
         config = self.directory / "prometheus.yml"
         config.write_text(yaml.safe_dump(self._config()))
@@ -56,6 +57,7 @@ class PrometheusServer:
                     f"--storage.tsdb.path={self.directory / 'data'}",
                     f"--web.listen-address={HOST}:{self.port}",
                     "--log.level=warn",
+                    *self.flags,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.semantic_conventions import ATTR_DB_NAMESPACE, ATTR_DB_SYSTEM
 
+from . import tools
+from .live import PrometheusServer
 from .provisioning import OPS, load_yaml
 
 COMPOSE: dict[str, Any] = load_yaml(OPS / "docker-compose.yml")
@@ -31,16 +33,29 @@ LOKI_COMPACTOR_KEYS = {
 }  # fmt: skip
 
 
+def test_the_checks_run_the_prometheus_major_version_the_stack_pins() -> None:
+    pinned = re.fullmatch(r"prom/prometheus:v(\d+)\.\d+\.\d+", COMPOSE["services"]["prometheus"]["image"])
+    assert pinned is not None
+    for tool in (tools.PROMETHEUS, tools.PROMTOOL):
+        assert tools.version(tool).split(".")[0] == pinned.group(1), tool
+
+
 def test_promtool_accepts_the_prometheus_config() -> None:
-    promtool = shutil.which("promtool")
-    assert promtool is not None, "Debian's `prometheus` package is not installed (.ci/run installs it)"
+    tools.version(tools.PROMTOOL)
     result = subprocess.run(
-        [promtool, "check", "config", str(OPS / "prometheus.yml")],
+        [tools.PROMTOOL, "check", "config", str(OPS / "prometheus.yml")],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_3_starts_with_every_flag_the_stack_gives_it(tmp_path: Path) -> None:
+    """Prometheus refuses an unknown flag; the stack's own config file is checked by promtool above."""
+    flags = [flag for flag in COMPOSE["services"]["prometheus"]["command"] if not flag.startswith("--config.file=")]
+    assert "--web.enable-remote-write-receiver" in flags
+    PrometheusServer(tmp_path, targets=[], flags=flags).start().stop()
 
 
 @pytest.mark.parametrize("name", sorted(COMPOSE["services"]))
