@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 from itertools import combinations
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 import promql_parser
@@ -33,6 +33,7 @@ from .provisioning import (
     tempo_queries,
     variables_in,
 )
+from .tools import grafana_parse_errors
 
 Node = TypeVar("Node", bound=promql_parser.Expr)
 
@@ -475,15 +476,66 @@ def test_every_logql_reads_only_fields_the_service_writes() -> None:
         assert set(re.findall(r'\|=\s*"([^"]*)"', query.expr)) <= EVENTS, where
 
 
+# A string literal, skipped, or a scoped attribute: `span.name`, `span."quoted.name"`, `resource.name`.
+TRACEQL_ATTRIBUTE = re.compile(r'"[^"]*"|(?<![\w.])(span|resource)\.(?:"([^"]+)"|([\w.]+))')
+
+
+def scoped_attributes(traceql: str) -> list[tuple[str, str]]:
+    """(scope, name) of every attribute `traceql` reads, quoted names unquoted."""
+    return [(scope, quoted or plain) for scope, quoted, plain in TRACEQL_ATTRIBUTE.findall(traceql) if scope]
+
+
+def test_the_attribute_scan_reads_quoted_names_and_skips_strings() -> None:
+    assert scoped_attributes('{ span."resource.id" = "span.not.this" && resource.framework.name = "x" }') == [
+        ("span", "resource.id"),
+        ("resource", "framework.name"),
+    ]
+
+
 def test_every_traceql_reads_only_attributes_the_service_sets() -> None:
     queries = tempo_queries()
     assert len(queries) >= 3
     for query in queries:
-        unquoted = re.sub(r'"[^"]*"', '""', query.expr)
-        scoped = re.findall(r"(?<![\w.])(span|resource)\.([\w.]+)", unquoted)
+        scoped = scoped_attributes(query.expr)
         assert {name for scope, name in scoped if scope == "span"} <= SPAN_ATTRIBUTES, query.panel
         assert {name for scope, name in scoped if scope == "resource"} <= RESOURCE_ATTRIBUTES, query.panel
         assert ("resource", "framework.name") in scoped, query.panel
+
+
+QUERIES_BY_LANGUAGE = {"logql": loki_queries, "traceql": tempo_queries}
+
+
+@pytest.mark.parametrize("language", sorted(QUERIES_BY_LANGUAGE))
+def test_every_logql_and_traceql_parses_in_grafanas_own_grammar(language: Literal["logql", "traceql"]) -> None:
+    """The grammars of Grafana's query editors: an error node is a query Grafana marks broken."""
+    queries = QUERIES_BY_LANGUAGE[language]()
+    assert len(queries) >= 3
+    errors = grafana_parse_errors(language, [query.expr for query in queries])
+    broken = {
+        f"{query.dashboard}: {query.panel}": [query.expr[start : max(end, start + 20)] for start, end in spans]
+        for query, spans in zip(queries, errors, strict=True)
+        if spans
+    }
+    assert not broken
+
+
+def test_the_tracing_guides_traceql_examples_parse_in_grafanas_own_grammar() -> None:
+    page = (DOCS / "tracing-guide.md").read_text(encoding="utf-8")
+    table = page.split("| looking for | TraceQL |", 1)[1].split("\n\n", 1)[0]
+    examples = re.findall(r"^\|[^|]+\| `([^`]+)` \|$", table, re.M)
+    assert len(examples) >= 5
+    errors = grafana_parse_errors("traceql", examples)
+    assert not {example: spans for example, spans in zip(examples, errors, strict=True) if spans}
+
+
+def test_grafanas_grammars_catch_a_broken_query() -> None:
+    logql, traceql = loki_queries()[0].expr, tempo_queries()[0].expr
+    logql_errors = grafana_parse_errors("logql", [logql, logql.replace("}", "", 1), logql + " | json |"])
+    assert [bool(spans) for spans in logql_errors] == [False, True, True]
+    unquoted = traceql.replace('span."resource.operation"', "span.resource.operation")
+    assert unquoted != traceql
+    traceql_errors = grafana_parse_errors("traceql", [traceql, traceql.rstrip("}"), unquoted])
+    assert [bool(spans) for spans in traceql_errors] == [False, True, True]
 
 
 def test_the_tracing_dashboard_draws_the_service_map_from_tempo() -> None:
