@@ -21,15 +21,16 @@ PROMETHEUS: dict[str, Any] = load_yaml(OPS / "prometheus.yml")
 TEMPO: dict[str, Any] = load_yaml(OPS / "tempo.yaml")
 LOKI: dict[str, Any] = load_yaml(OPS / "loki.yaml")
 PINNED = re.compile(r"^[\w./-]+:v?\d+(\.\d+)+[\w.-]*$")
-# The compactor's settings at the Loki pinned: the yaml keys of `compactor.Config` in pkg/compactor/compactor.go
-# at grafana/loki v3.3.2. Read them again when the pin moves.
-LOKI_PINNED = "grafana/loki:3.3.2"
+# The compactor's settings at the Loki pinned: the yaml keys of `compactor.Config` in pkg/compactor/config.go
+# at grafana/loki v3.7.6. Read them again when the pin moves.
+LOKI_PINNED = "grafana/loki:3.7.6"
 LOKI_COMPACTOR_KEYS = {
     "working_directory", "compaction_interval", "apply_retention_interval", "retention_enabled",
     "retention_delete_delay", "retention_delete_worker_count", "retention_table_timeout", "retention_backoff_config",
-    "delete_request_store", "delete_request_store_key_prefix", "delete_batch_size", "delete_request_cancel_period",
-    "delete_max_interval", "max_compaction_parallelism", "upload_parallelism", "compactor_ring", "tables_to_compact",
-    "skip_latest_n_tables",
+    "delete_request_store", "delete_request_store_key_prefix", "delete_request_store_db_type",
+    "backup_delete_request_store_db_type", "delete_batch_size", "delete_request_cancel_period", "delete_max_interval",
+    "max_compaction_parallelism", "upload_parallelism", "compactor_ring", "tables_to_compact", "skip_latest_n_tables",
+    "horizontal_scaling_mode", "worker_config", "jobs_config", "deletion_marker_object_store_prefix",
 }  # fmt: skip
 
 
@@ -229,3 +230,17 @@ def test_the_image_build_context_holds_what_the_dockerfile_copies_and_nothing_of
     assert all(dockerignore_excludes(path, patterns) for path in workspace), [
         path for path in workspace if not dockerignore_excludes(path, patterns)
     ]
+
+
+def test_loki_is_probed_by_its_own_binary() -> None:
+    """Loki's image is distroless from 3.5.8: no wget; `loki -health` asks its /ready (cmd/loki/health.go)."""
+    assert COMPOSE["services"]["loki"]["healthcheck"]["test"] == ["CMD", "/usr/bin/loki", "-health"]
+
+
+def test_postgres_keeps_its_data_where_its_image_declares_the_volume() -> None:
+    """PostgreSQL 18's image keeps PGDATA under /var/lib/postgresql and refuses a volume at .../data."""
+    service = COMPOSE["services"]["postgres"]
+    major = re.fullmatch(r"postgres:(\d+)\.\d+-alpine", service["image"])
+    assert major is not None
+    assert int(major.group(1)) >= 18
+    assert [volume.split(":")[1] for volume in service["volumes"]] == ["/var/lib/postgresql"]
