@@ -59,17 +59,35 @@ def test_prometheus_3_starts_with_every_flag_the_stack_gives_it(tmp_path: Path) 
     PrometheusServer(tmp_path, targets=[], flags=flags).start().stop()
 
 
+# Distroless images (no shell, no wget) are probed from a busybox sidecar named after them: what it asks.
+PROBED_BY_SIDECAR = {"otel-collector": "http://otel-collector:13133/", "tempo": "http://tempo:3200/ready"}
+
+
 @pytest.mark.parametrize("name", sorted(COMPOSE["services"]))
 def test_every_compose_service_is_pinned_and_health_checked(name: str) -> None:
     service = COMPOSE["services"][name]
     assert PINNED.match(service["image"]) or service["image"] == "resource-service:local", service["image"]
-    if name == "otel-collector":
-        # Distroless: its health_check extension is probed by the sidecar the services wait for.
-        sidecar = COMPOSE["services"]["otel-collector-health"]
-        assert "13133" in " ".join(sidecar["healthcheck"]["test"])
-        assert COLLECTOR["extensions"]["health_check"]["endpoint"].endswith(":13133")
+    if name in PROBED_BY_SIDECAR:
+        sidecar = COMPOSE["services"][f"{name}-health"]
+        assert PROBED_BY_SIDECAR[name] in sidecar["healthcheck"]["test"]
+        assert "healthcheck" not in service, "its image has nothing to run a probe with"
     elif "build" not in service:
         assert service["healthcheck"]["test"], name
+
+
+def test_the_collector_health_check_extension_is_where_its_sidecar_asks() -> None:
+    assert COLLECTOR["extensions"]["health_check"]["endpoint"].endswith(":13133")
+
+
+def test_every_service_waited_on_for_its_health_has_a_healthcheck() -> None:
+    """A `service_healthy` wait on a service without a probe never ends: nothing after it would start."""
+    for name, service in COMPOSE["services"].items():
+        depends_on = service.get("depends_on", {})
+        for dependency in depends_on if isinstance(depends_on, dict) else ():
+            if depends_on[dependency]["condition"] == "service_healthy":
+                healthcheck = COMPOSE["services"][dependency].get("healthcheck", {})
+                assert healthcheck.get("test"), (name, dependency)
+                assert not healthcheck.get("disable"), (name, dependency)
 
 
 def test_the_service_runs_twice_one_per_framework_both_exporting_to_the_collector() -> None:
@@ -129,6 +147,65 @@ def test_the_collector_turns_resource_attributes_into_labels_and_exposes_its_own
     assert {"otel-collector:8889", "otel-collector:8888"} <= targets
     (service_job,) = [job for job in PROMETHEUS["scrape_configs"] if job["job_name"] == "resource-service"]
     assert service_job["honor_labels"] is True
+
+
+# The yaml keys Tempo reads (strictly: an unknown key stops it) at the tag pinned, grafana/tempo v3.0.3: the
+# structs of cmd/tempo/app/config.go, modules/generator/config.go and its processors', registry's and storage's
+# config.go, and modules/overrides/config.go. Read them again when the pin moves.
+TEMPO_PINNED = "grafana/tempo:3.0.3"
+TEMPO_KEYS: dict[tuple[str, ...], set[str]] = {
+    (): {
+        "target", "auth_enabled", "multitenancy_enabled", "shutdown_delay", "stream_over_http_enabled",
+        "http_api_prefix", "enable_go_runtime_metrics", "span_profiling", "memory", "server", "internal_server",
+        "distributor", "metrics_generator_client", "live_store_client", "querier", "query_frontend",
+        "metrics_generator", "ingest", "block_builder", "storage", "overrides", "memberlist", "usage_report", "cache",
+        "backend_scheduler", "backend_scheduler_client", "backend_worker", "live_store",
+    },
+    ("metrics_generator",): {
+        "ring", "processor", "registry", "storage", "metrics_ingestion_time_range_slack", "override_ring_key",
+        "ring_mode", "codec", "limiter_type", "ingest_concurrency", "instance_id", "leave_consumer_group_on_shutdown",
+    },
+    ("metrics_generator", "processor"): {"service_graphs", "span_metrics", "host_info"},
+    ("metrics_generator", "processor", "service_graphs"): {
+        "wait", "max_items", "workers", "histogram_buckets", "dimensions", "enable_client_server_prefix",
+        "enable_messaging_system_latency_histogram", "peer_attributes", "span_multiplier_key",
+        "enable_tracestate_span_multiplier", "enable_virtual_node_label", "database_name_attributes",
+        "filter_policies",
+    },
+    ("metrics_generator", "processor", "span_metrics"): {
+        "histogram_buckets", "intrinsic_dimensions", "dimensions", "dimension_mappings", "enable_target_info",
+        "span_multiplier_key", "enable_tracestate_span_multiplier", "filter_policies",
+        "target_info_excluded_dimensions", "enable_instance_label",
+    },
+    ("metrics_generator", "registry"): {
+        "collection_interval", "stale_duration", "external_labels", "inject_tenant_id_as", "max_label_name_length",
+        "max_label_value_length",
+    },
+    ("metrics_generator", "storage"): {
+        "path", "wal", "remote_write_flush_deadline", "remote_write_add_org_id_header", "remote_write",
+    },
+    ("overrides", "defaults"): {
+        "ingestion", "read", "compaction", "metrics_generator", "forwarders", "global", "storage", "cost_attribution",
+    },
+    ("overrides", "defaults", "compaction"): {"block_retention", "compaction_window", "compaction_disabled"},
+}  # fmt: skip
+
+
+def test_tempo_reads_every_key_of_its_config_at_the_tag_pinned() -> None:
+    assert COMPOSE["services"]["tempo"]["image"] == TEMPO_PINNED
+    for path, known in TEMPO_KEYS.items():
+        section = TEMPO
+        for key in path:
+            section = section[key]
+        assert set(section) <= known, (path, set(section) - known)
+
+
+def test_tempo_keeps_traces_a_day_through_its_backend_and_runs_no_removed_processor() -> None:
+    """Tempo 3 applies retention in its backend scheduler, from the `compaction` override; local-blocks is gone."""
+    defaults = TEMPO["overrides"]["defaults"]
+    assert defaults["compaction"]["block_retention"] == "24h"
+    assert "compaction_disabled" not in defaults["compaction"], "only while a 2.x compactor shares the storage"
+    assert set(defaults["metrics_generator"]["processors"]) == {"service-graphs", "span-metrics"}
 
 
 def test_tempo_writes_span_metrics_with_exemplars_to_prometheus_and_loki_keeps_metadata() -> None:
