@@ -1,18 +1,20 @@
-"""A real Prometheus (Debian's package) scraping the running service, and the traffic that fills its series.
+"""A real Prometheus 3 (tools.py) scraping the running service, and the traffic that fills its series.
 
 `PrometheusServer` runs `prometheus` on 127.0.0.1 with a one-second scrape of the given targets and answers
-instant queries through the HTTP API. The `drive_*` functions send the traffic the live check needs: a healthy
-mix, then each fault an alert rule watches (errors, circular dependencies, slow operations, database errors).
+instant queries through the HTTP API. `CollectorTelemetry` stands in for the collector's own metrics endpoint.
+The `drive_*` functions send the traffic the live check needs: a healthy mix, then each fault an alert rule watches
+(errors, circular dependencies, slow operations, database errors).
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.server
 import math
-import shutil
 import subprocess
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,16 +28,25 @@ from integration.otlp_receiver import HOST, free_port
 
 from adapters.sqla.engine import GRAPH_LOCK_KEY
 
-PROMETHEUS = shutil.which("prometheus")
+from .tools import MISSING, PROMETHEUS
+
 SCRAPE_INTERVAL_S = 1.0
+# The collector's exporter failure counters in both spellings, one exporter each: 0.116 (the pinned collector)
+# writes no `_total`, 0.119 to 0.151 do.
+COLLECTOR_COUNTERS: Mapping[str, str] = {
+    "otlp/tempo": "otelcol_exporter_send_failed_spans",
+    "otlphttp/loki": "otelcol_exporter_send_failed_log_records_total",
+}
+FAILURES_PER_SCRAPE = 5
 
 
 @dataclass
 class PrometheusServer:
-    """`prometheus` scraping `targets` every second, its data and log in `directory`."""
+    """`prometheus` scraping `targets` every second, its data and log in `directory`, with `flags` besides its own."""
 
     directory: Path
     targets: Sequence[str]
+    flags: Sequence[str] = ()
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -44,7 +55,7 @@ class PrometheusServer:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> Self:
-        assert PROMETHEUS is not None, "Debian's `prometheus` package is not installed (.ci/run installs it)"
+        assert PROMETHEUS.exists(), f"prometheus {MISSING}"
         self.directory.mkdir(parents=True, exist_ok=True)
         config = self.directory / "prometheus.yml"
         config.write_text(yaml.safe_dump(self._config()))
@@ -56,6 +67,7 @@ class PrometheusServer:
                     f"--storage.tsdb.path={self.directory / 'data'}",
                     f"--web.listen-address={HOST}:{self.port}",
                     "--log.level=warn",
+                    *self.flags,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -102,6 +114,57 @@ class PrometheusServer:
             time.sleep(0.1)
         log = (self.directory / "prometheus.log").read_text(errors="replace")
         raise AssertionError(f"Prometheus did not become ready:\n{log[-3000:]}")
+
+
+class CollectorTelemetry:
+    """The collector's own metrics endpoint as Prometheus scrapes it: `COLLECTOR_COUNTERS`, flat until `fail()`."""
+
+    def __init__(self) -> None:
+        self.failing = False
+        self._failed = 0
+        self._server = _CollectorMetricsServer((HOST, 0), _CollectorMetricsHandler)
+        self._server.telemetry = self
+        self.target = f"{HOST}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="otelcol-metrics", daemon=True)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def fail(self) -> None:
+        """From now on every exporter fails `FAILURES_PER_SCRAPE` items between two scrapes."""
+        self.failing = True
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def exposition(self) -> bytes:
+        """The counters' text exposition, counting the failures since the last scrape."""
+        if self.failing:
+            self._failed += FAILURES_PER_SCRAPE
+        lines = [f'{name}{{exporter="{exporter}"}} {self._failed}' for exporter, name in COLLECTOR_COUNTERS.items()]
+        return "\n".join([*lines, ""]).encode()
+
+
+class _CollectorMetricsServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    telemetry: CollectorTelemetry
+
+
+class _CollectorMetricsHandler(http.server.BaseHTTPRequestHandler):
+    server: _CollectorMetricsServer
+
+    def do_GET(self) -> None:
+        body = self.server.telemetry.exposition()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the test output is for the tests."""
 
 
 def fires(values: Sequence[float], threshold: float) -> bool:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 from itertools import combinations
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 import promql_parser
@@ -19,6 +19,7 @@ from .provisioning import (
     DASHBOARD_PROVIDER_FILE,
     DATASOURCES_FILE,
     LIVE_VALUES,
+    NOTIFICATIONS_FILE,
     OPS,
     alert_files,
     alert_rule_documents,
@@ -32,6 +33,7 @@ from .provisioning import (
     tempo_queries,
     variables_in,
 )
+from .tools import grafana_parse_errors
 
 Node = TypeVar("Node", bound=promql_parser.Expr)
 
@@ -89,8 +91,12 @@ HTTP_DURATION_ATTRIBUTES = {
     "error.type",
 }  # fmt: skip
 # Series from elsewhere, named explicitly: the collector's own exporter counters and Tempo's metrics generator.
+# The collector pinned (0.116) names its counters without `_total`; 0.119 to 0.151 add it (readers configured
+# explicitly, as ops/otel-collector-config.yaml does), 0.152 drops it again.
 COLLECTOR_SERIES = {
-    f"otelcol_exporter_send_failed_{kind}_total": {"exporter"} for kind in ("spans", "metric_points", "log_records")
+    f"otelcol_exporter_send_failed_{kind}{suffix}": {"exporter"}
+    for kind in ("spans", "metric_points", "log_records")
+    for suffix in ("", "_total")
 }
 TEMPO_SERIES = {
     name: {"service", "span_name", "span_kind", "status_code", *extra}
@@ -131,6 +137,17 @@ RUNBOOK_ANCHORS = {
     "database-connection.yaml": "alert-database-connection",
     "otlp-export-failures.yaml": "alert-otlp-export-failures",
 }
+# The keys Grafana's alerting provisioning reads (pkg/services/provisioning/alerting at v11.4.0: AlertingFileV1,
+# ContactPointV1, ReceiverV1) and those of the Alertmanager route a policy is read into.
+ALERTING_FILE_KEYS = {
+    "apiVersion", "groups", "deleteRules", "contactPoints", "deleteContactPoints", "policies", "resetPolicies",
+}  # fmt: skip
+CONTACT_POINT_KEYS = {"orgId", "name", "receivers"}
+RECEIVER_KEYS = {"uid", "type", "settings", "disableResolveMessage"}
+POLICY_KEYS = {
+    "orgId", "receiver", "group_by", "group_wait", "group_interval", "repeat_interval", "routes", "matchers",
+    "object_matchers", "continue", "mute_time_intervals", "active_time_intervals",
+}  # fmt: skip
 # (threshold, for) each alert's wording asks for; durations are seconds, thresholds ratios, seconds or counts.
 ALERT_CONDITIONS = {
     "high-error-rate.yaml": (0.05, "5m"),
@@ -224,9 +241,13 @@ def test_the_datasources_have_the_fixed_uids_urls_and_types() -> None:
     }
 
 
-def test_exemplars_lead_from_prometheus_to_tempo() -> None:
+def test_exemplars_of_the_service_and_of_tempo_lead_from_prometheus_to_tempo() -> None:
+    """The service's exemplars carry `trace_id`; those of Tempo's span metrics carry `traceID`."""
     destinations = datasources()["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
-    assert destinations == [{"name": "trace_id", "datasourceUid": "tempo"}]
+    assert {destination["name"]: destination["datasourceUid"] for destination in destinations} == {
+        "trace_id": "tempo",
+        "traceID": "tempo",
+    }
 
 
 def test_tempo_links_to_logs_by_trace_id_and_draws_the_service_map() -> None:
@@ -394,6 +415,16 @@ def test_the_resource_count_is_never_summed_across_processes() -> None:
             assert not reads_count or str(aggregation.op) == "max", where
 
 
+def test_the_collector_failures_are_read_in_either_spelling_of_its_counters() -> None:
+    queries = [rule.expr for rule in alert_rules("collector")] + [
+        query.expr for query in prometheus_queries("collector")
+    ]
+    assert len(queries) == 2
+    for text in queries:
+        read = {name for selector in selectors(promql_parser.parse(text)) for name in series_of(selector)}
+        assert read == set(COLLECTOR_SERIES), (text, set(COLLECTOR_SERIES) - read)
+
+
 def test_the_known_series_are_those_the_contract_names() -> None:
     assert {"resource_operations_total", "resource_operation_duration_seconds_bucket", "resource_count"} <= set(
         KNOWN_SERIES
@@ -453,15 +484,66 @@ def test_every_logql_reads_only_fields_the_service_writes() -> None:
         assert set(re.findall(r'\|=\s*"([^"]*)"', query.expr)) <= EVENTS, where
 
 
+# A string literal, skipped, or a scoped attribute: `span.name`, `span."quoted.name"`, `resource.name`.
+TRACEQL_ATTRIBUTE = re.compile(r'"[^"]*"|(?<![\w.])(span|resource)\.(?:"([^"]+)"|([\w.]+))')
+
+
+def scoped_attributes(traceql: str) -> list[tuple[str, str]]:
+    """(scope, name) of every attribute `traceql` reads, quoted names unquoted."""
+    return [(scope, quoted or plain) for scope, quoted, plain in TRACEQL_ATTRIBUTE.findall(traceql) if scope]
+
+
+def test_the_attribute_scan_reads_quoted_names_and_skips_strings() -> None:
+    assert scoped_attributes('{ span."resource.id" = "span.not.this" && resource.framework.name = "x" }') == [
+        ("span", "resource.id"),
+        ("resource", "framework.name"),
+    ]
+
+
 def test_every_traceql_reads_only_attributes_the_service_sets() -> None:
     queries = tempo_queries()
     assert len(queries) >= 3
     for query in queries:
-        unquoted = re.sub(r'"[^"]*"', '""', query.expr)
-        scoped = re.findall(r"(?<![\w.])(span|resource)\.([\w.]+)", unquoted)
+        scoped = scoped_attributes(query.expr)
         assert {name for scope, name in scoped if scope == "span"} <= SPAN_ATTRIBUTES, query.panel
         assert {name for scope, name in scoped if scope == "resource"} <= RESOURCE_ATTRIBUTES, query.panel
         assert ("resource", "framework.name") in scoped, query.panel
+
+
+QUERIES_BY_LANGUAGE = {"logql": loki_queries, "traceql": tempo_queries}
+
+
+@pytest.mark.parametrize("language", sorted(QUERIES_BY_LANGUAGE))
+def test_every_logql_and_traceql_parses_in_grafanas_own_grammar(language: Literal["logql", "traceql"]) -> None:
+    """The grammars of Grafana's query editors: an error node is a query Grafana marks broken."""
+    queries = QUERIES_BY_LANGUAGE[language]()
+    assert len(queries) >= 3
+    errors = grafana_parse_errors(language, [query.expr for query in queries])
+    broken = {
+        f"{query.dashboard}: {query.panel}": [query.expr[start : max(end, start + 20)] for start, end in spans]
+        for query, spans in zip(queries, errors, strict=True)
+        if spans
+    }
+    assert not broken
+
+
+def test_the_tracing_guides_traceql_examples_parse_in_grafanas_own_grammar() -> None:
+    page = (DOCS / "tracing-guide.md").read_text(encoding="utf-8")
+    table = page.split("| looking for | TraceQL |", 1)[1].split("\n\n", 1)[0]
+    examples = re.findall(r"^\|[^|]+\| `([^`]+)` \|$", table, re.M)
+    assert len(examples) >= 5
+    errors = grafana_parse_errors("traceql", examples)
+    assert not {example: spans for example, spans in zip(examples, errors, strict=True) if spans}
+
+
+def test_grafanas_grammars_catch_a_broken_query() -> None:
+    logql, traceql = loki_queries()[0].expr, tempo_queries()[0].expr
+    logql_errors = grafana_parse_errors("logql", [logql, logql.replace("}", "", 1), logql + " | json |"])
+    assert [bool(spans) for spans in logql_errors] == [False, True, True]
+    unquoted = traceql.replace('span."resource.operation"', "span.resource.operation")
+    assert unquoted != traceql
+    traceql_errors = grafana_parse_errors("traceql", [traceql, traceql.rstrip("}"), unquoted])
+    assert [bool(spans) for spans in traceql_errors] == [False, True, True]
 
 
 def test_the_tracing_dashboard_draws_the_service_map_from_tempo() -> None:
@@ -532,6 +614,22 @@ def test_the_runbook_anchors_are_sections_of_the_setup_guide() -> None:
     headings = re.findall(r"^#+\s+(.+)$", (DOCS / "observability-setup.md").read_text(encoding="utf-8"), re.M)
     anchors = {re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-") for heading in headings}
     assert set(RUNBOOK_ANCHORS.values()) <= anchors
+
+
+def test_every_alert_is_mailed_to_the_local_mailbox() -> None:
+    document = load_yaml(NOTIFICATIONS_FILE)
+    assert document["apiVersion"] == 1
+    assert set(document) <= ALERTING_FILE_KEYS, set(document) - ALERTING_FILE_KEYS
+    (contact_point,) = document["contactPoints"]
+    (receiver,) = contact_point["receivers"]
+    (policy,) = document["policies"]
+    assert set(contact_point) <= CONTACT_POINT_KEYS, set(contact_point) - CONTACT_POINT_KEYS
+    assert set(receiver) <= RECEIVER_KEYS, set(receiver) - RECEIVER_KEYS
+    assert set(policy) <= POLICY_KEYS, set(policy) - POLICY_KEYS
+    assert (receiver["type"], receiver["settings"]["addresses"]) == ("email", "oncall@resource-service.local")
+    assert receiver["uid"]
+    assert policy["receiver"] == contact_point["name"]
+    assert "routes" not in policy, "the root policy is the only one: every rule reaches its receiver"
 
 
 def test_no_rule_field_that_grafana_expands_holds_a_dollar() -> None:
