@@ -155,7 +155,7 @@ TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
                 "served_p99_ms",
                 "refused_share",
                 "refused_p99_ms",
-                "refusals_without_retry_after",
+                "without_retry_after_503",
                 "other_failures_share",
                 "recovery_s",
             ],
