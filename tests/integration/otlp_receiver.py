@@ -575,6 +575,9 @@ _SERVICE_PREFIXES = (
     "MAX_BODY",
     "SHUTDOWN_",
     "WEB_CONCURRENCY",
+    "ADMISSION_",
+    "HTTP_",
+    "FASTAPI_",
 )
 
 
