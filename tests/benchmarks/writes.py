@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.sqla import SqlaResourceRepository, create_engine, upgrade_schema
 
 from .graph import EPOCH, POSTGRES_URL, STORES, Store, database
-from .measure import FULL_REPETITIONS, SMOKE_REPETITIONS, Row, Spread, target
+from .measure import FULL_REPETITIONS, Row, Spread, target
 from .raw import ResourceRecord, open_raw
 from .throughput import (
     CONSOLE_SCRIPT,
@@ -387,7 +387,8 @@ def _targets(ratios: list[Row], http: list[Row]) -> list[Row]:
 
 def run(*, smoke: bool) -> dict[str, Any]:
     """Inserts under pgbench, creates over HTTP with the lock waits, reads of the count: rows, ratios, targets."""
-    repetitions, seconds = (SMOKE_REPETITIONS, SMOKE_SECONDS) if smoke else (FULL_REPETITIONS, FULL_SECONDS)
+    # Smoke: one repetition of each run, to keep the plain test run short (it runs every suite at smoke size).
+    repetitions, seconds = (1, SMOKE_SECONDS) if smoke else (FULL_REPETITIONS, FULL_SECONDS)
     sizes, reads = (SMOKE_SIZES, SMOKE_READS) if smoke else (FULL_SIZES, FULL_READS)
     with upkeep_databases() as names, tempfile.TemporaryDirectory() as directory:
         inserts, ratios = _insert_rows(measure_inserts(names, repetitions, seconds))

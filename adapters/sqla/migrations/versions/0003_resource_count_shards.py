@@ -31,15 +31,17 @@ depends_on = None
 SHARDS = 64
 LOCK_WRITES = "LOCK TABLE resources IN SHARE ROW EXCLUSIVE MODE"
 # The functions keep 0002's names, so 0002's statement triggers (REFERENCING its transition tables) call them.
-POSTGRESQL_FUNCTIONS = (
-    f"""CREATE OR REPLACE FUNCTION resource_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN UPDATE resource_count_shards SET stored = stored + (SELECT count(*) FROM inserted)
-    WHERE shard = pg_current_xact_id()::text::bigint % {SHARDS}; RETURN NULL; END
-    $$""",
-    f"""CREATE OR REPLACE FUNCTION resource_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN UPDATE resource_count_shards SET stored = stored - (SELECT count(*) FROM deleted)
-    WHERE shard = pg_current_xact_id()::text::bigint % {SHARDS}; RETURN NULL; END
-    $$""",
+# The row is worked out once per statement, not for each row the UPDATE's scan of the table's few pages meets.
+POSTGRESQL_FUNCTIONS = tuple(
+    f"""CREATE OR REPLACE FUNCTION resource_count_{change}() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        own_row integer := pg_current_xact_id()::text::bigint % {SHARDS};
+        changed bigint := (SELECT count(*) FROM {change});
+    BEGIN
+        UPDATE resource_count_shards SET stored = stored {sign} changed WHERE shard = own_row;
+        RETURN NULL;
+    END $$"""
+    for change, sign in (("inserted", "+"), ("deleted", "-"))
 )
 POSTGRESQL_0002_FUNCTIONS = (
     """CREATE OR REPLACE FUNCTION resource_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
