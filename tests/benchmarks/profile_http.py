@@ -12,6 +12,7 @@ statements; py-spy needs to be installed (`pip install py-spy`).
 from __future__ import annotations
 
 import argparse
+import inspect
 import re
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
+
+import aiosqlite.core
 
 from .floor_throughput import KINDS, Kind, Server, sqlite_copies
 from .throughput import CREATE_SCRIPT, LOAD_CPU, parse_wrk
@@ -43,6 +46,16 @@ PARTS: Final[dict[str, str]] = {
 }
 OTHER: Final = "other"
 EVENT_LOOP_THREAD: Final = "MainThread"
+
+
+def _queue_wait_frame() -> str:
+    """The frame of aiosqlite's worker loop waiting on its queue, as py-spy names it."""
+    lines, first = inspect.getsourcelines(aiosqlite.core._connection_worker_thread)
+    line = first + next(index for index, text in enumerate(lines) if "tx.get()" in text)
+    return f"_connection_worker_thread (aiosqlite/core.py:{line})"
+
+
+_QUEUE_WAIT: Final = _queue_wait_frame()
 RAW_LINE: Final = re.compile(r"^(?P<stack>.*) (?P<count>\d+)$")
 
 
@@ -64,8 +77,8 @@ def microseconds_per_request(raw: str, requests: float) -> dict[str, float]:
         thread, *frames = match["stack"].split(";")
         if EVENT_LOOP_THREAD in thread:
             counted[_part(frames)] += int(match["count"])
-        elif len(frames) > 4:  # beyond aiosqlite's worker loop waiting on its queue
-            counted["connection thread: the statement (sqlite3)"] += int(match["count"])
+        elif frames and frames[-1] != _QUEUE_WAIT:  # not aiosqlite's worker loop waiting for the next call
+            counted["connection threads: statements (sqlite3)"] += int(match["count"])
     return {part: round(count / SAMPLES_PER_S / requests * 1e6, 1) for part, count in counted.most_common()}
 
 
