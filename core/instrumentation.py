@@ -107,9 +107,9 @@ class OperationScope:
         self.cascade_size = size
         self.annotate({SPAN_CASCADE_SIZE: size})
 
-    def stored(self, count: int) -> None:
-        """After this operation the store holds `count` resources."""
-        self.resource_count = count
+    async def stored(self, read_count: Callable[[], Awaitable[int]]) -> None:
+        """After this operation the store holds `await read_count()` resources: read only when it is reported."""
+        self.resource_count = await read_count()
 
     def annotate(self, attributes: dict[str, AttributeValue]) -> None:
         _quietly(self.span.set_attributes, attributes)
@@ -136,8 +136,8 @@ class _SilentScope(OperationScope):
     def cascade(self, size: int) -> None:
         pass
 
-    def stored(self, count: int) -> None:
-        pass
+    async def stored(self, read_count: Callable[[], Awaitable[int]]) -> None:
+        pass  # nothing reports it: the count is not read at all
 
     def annotate(self, attributes: dict[str, AttributeValue]) -> None:
         pass

@@ -77,7 +77,7 @@ REPOSITORY_CALLS: Final[dict[str, tuple[str, str]]] = {
     "add": ("INSERT", "resources"),
     "replace": ("UPDATE", "resources"),
     "delete": ("DELETE", "resources"),
-    "count": ("SELECT", "resource_count"),
+    "count": ("SELECT", "resource_count_shards"),
     "list_page": ("SELECT", "resources"),
     "search": ("SELECT", "resources"),
     "direct_dependents": ("SELECT", "resource_dependencies"),

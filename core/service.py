@@ -48,7 +48,7 @@ class ResourceService:
                 now = self._clock()
                 resource = Resource(self._new_id(), draft.name, draft.description, draft.dependencies, now, now)
                 await repo.add(resource)
-                op.stored(await repo.count())
+                await op.stored(repo.count)
             op.resource(resource.id)
             op.dependencies(len(resource.dependencies))
             return resource
@@ -105,7 +105,7 @@ class ResourceService:
             if dependents:
                 raise HasDependents(resource_id, dependents)
             await repo.delete([resource_id])
-            op.stored(await repo.count())
+            await op.stored(repo.count)
 
     async def delete_cascade(self, resource_id: UUID) -> CascadeResult:
         """Delete a resource and everything that depends on it, directly or not."""
@@ -114,7 +114,7 @@ class ResourceService:
             deleted = [resource_id, *await repo.transitive_dependents(resource_id)]
             await repo.delete(deleted)
             op.cascade(len(deleted))
-            op.stored(await repo.count())
+            await op.stored(repo.count)
             return CascadeResult(deleted)
 
     async def dependencies(self, resource_id: UUID, *, transitive: bool) -> list[Resource]:

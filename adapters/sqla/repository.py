@@ -15,12 +15,14 @@ from uuid import UUID
 from advanced_alchemy.types import GUID
 from sqlalchemy import (
     CTE,
+    BigInteger,
     ColumnElement,
     CompoundSelect,
     LargeBinary,
     ScalarSelect,
     Select,
     bindparam,
+    cast,
     delete,
     exists,
     func,
@@ -37,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.sqla.tables import NAME_CONSTRAINT, dependency_edges, edge_rows, resource_count, resources
+from adapters.sqla.tables import NAME_CONSTRAINT, dependency_edges, edge_rows, resource_count_shards, resources
 from core.errors import DuplicateName
 from core.graph import shortest_path
 from core.model import PageRequest, Resource
@@ -118,10 +120,12 @@ _MATCHES = or_(
 )
 _GET = _with_edges(_resource_columns(_r.id == bindparam("id")))
 _GET_MANY = _with_edges(_resource_columns(_r.id.in_(bindparam("ids", expanding=True))))
-_LIST_PAGE = _with_edges(_page(), select(resource_count.c.stored).where(resource_count.c.id == 1).scalar_subquery())
+# The kept count, summed over its rows; a bigint, as `stored` is (PostgreSQL's sum of bigints is numeric).
+_STORED = cast(func.sum(resource_count_shards.c.stored), BigInteger)
+_LIST_PAGE = _with_edges(_page(), select(_STORED).scalar_subquery())
 _SEARCH = _with_edges(_page(_MATCHES), select(func.count()).select_from(resources).where(_MATCHES).scalar_subquery())
 _EXISTING_IDS = select(_r.id).where(_r.id.in_(bindparam("ids", expanding=True)))
-_COUNT = select(resource_count.c.stored).where(resource_count.c.id == 1)
+_COUNT = select(_STORED)
 _INSERT = insert(resources)
 _INSERT_EDGES = insert(dependency_edges)
 _UPDATE = (

@@ -50,13 +50,22 @@ dependency_edges = Table(
 )
 
 
-# How many resources are stored, in its one row (id 1), so that reporting it never scans `resources`. Triggers
-# made by revision 0002 keep it in step with every insert and delete of a resource, whoever makes it, in the
-# same transaction.
-resource_count = Table(
-    "resource_count",
+# How many resources are stored: the sum of `stored` over the rows of this table, so that reporting it never scans
+# `resources`. Triggers made by revision 0003 keep it in step with every insert and delete of a resource, whoever
+# makes it, in the same transaction, each transaction on one row of its own choosing (PostgreSQL: its transaction
+# id modulo COUNT_SHARDS; SQLite, one writer at a time: row 0 only), so that concurrent writers do not queue on
+# one row. A row's `stored` may be negative (a delete on another row than the insert's); only the sum is a count.
+COUNT_SHARDS = 64
+resource_count_shards = Table(
+    "resource_count_shards",
     metadata,
-    Column("id", Integer, CheckConstraint("id = 1", name="one_row"), primary_key=True, autoincrement=False),
+    Column(
+        "shard",
+        Integer,
+        CheckConstraint(f"shard >= 0 AND shard < {COUNT_SHARDS}", name="shard_in_range"),
+        primary_key=True,
+        autoincrement=False,
+    ),
     Column("stored", BigInteger, nullable=False),
 )
 

@@ -7,7 +7,9 @@ instrumenting, each on the floor app, on / off beside the project's, under wrk),
 same routes written plainly, under wrk, SQLite and PostgreSQL), overload (open-loop load at 3x capacity with k6,
 with admission control and without), graph (graph operations against size), graph_floor
 (the cycle check and cascade delete of a long chain against one recursive CTE), create_scale (a create among 10^6
-stored resources against among 10^3), primitives (one span, metric, log line). All of them by default. Results go to
+stored resources against among 10^3), writes (keeping the resource count: pgbench inserts on 1 and 16 clients, creates
+over HTTP from one and two workers with the backends waiting on locks, reads of the count at 10^3 and 10^6 resources),
+primitives (one span, metric, log line). All of them by default. Results go to
 `--output` as JSON and to stdout as tables; a full run also draws the charts (matplotlib, the bench extra).
 """
 
@@ -37,6 +39,7 @@ from . import (
     sampling,
     sdk_floor,
     throughput,
+    writes,
 )
 from .measure import pin_to_cpu, table
 
@@ -98,6 +101,14 @@ def _run_overload(smoke: bool) -> dict[str, Any]:
     return overload.run(smoke=smoke)
 
 
+def _run_writes(smoke: bool) -> dict[str, Any]:
+    if not writes.available():
+        raise SystemExit(
+            "the writes suite needs pgbench, wrk and taskset (Debian: postgresql-contrib, wrk, util-linux)"
+        )
+    return writes.run(smoke=smoke)
+
+
 def _run_primitives(smoke: bool) -> dict[str, Any]:
     return primitives.run(smoke=smoke)
 
@@ -113,6 +124,7 @@ SUITES: Final[dict[str, Callable[[bool], dict[str, Any]]]] = {
     "graph": _run_graph,
     "graph_floor": _run_graph_floor,
     "create_scale": _run_create_scale,
+    "writes": _run_writes,
     "primitives": _run_primitives,
 }
 # The columns of each suite's tables: (result key, columns).
@@ -172,6 +184,12 @@ TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
     "create_scale": [
         ("rows", ["store", "stored", "ms_per_create"]),
         ("ratios", ["store", "ratio", "value"]),
+    ],
+    "writes": [
+        ("inserts", ["clients", "upkeep", "inserts_per_s"]),
+        ("insert_ratios", ["clients", "ratio", "value"]),
+        ("http", ["upkeep", "workers", "requests_per_s", "p99_ms", "failed_requests", "backends_waiting_on_lock"]),
+        ("count_reads", ["store", "stored", "method", "ms_per_read"]),
     ],
     "primitives": [("rows", ["primitive", "us_per_call", "net_us_per_call"])],
 }

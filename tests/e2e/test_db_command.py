@@ -20,7 +20,7 @@ from .console import CONSOLE_SCRIPT, STARTUP_SECONDS, answered_ready, stopped
 
 ACTIONS = ("upgrade", "downgrade", "current", "history", "revision", "check")
 REFUSAL = (
-    "resource-service: the database has no schema revision, the code's head is 0002: "
+    "resource-service: the database has no schema revision, the code's head is 0003: "
     "run `resource-service db upgrade` first, or start with DATABASE_MIGRATE_ON_START=true"
 )
 
@@ -64,12 +64,14 @@ def test_upgrade_current_history_and_downgrade(database_url: str) -> None:
     assert upgrade.returncode == 0, upgrade.stderr
     assert "Running upgrade  -> 0001, initial schema" in upgrade.stderr
     assert "Running upgrade 0001 -> 0002, resource count" in upgrade.stderr
-    assert run(database_url, "db", "current").stdout == "0002 (head)\n"
+    assert "Running upgrade 0002 -> 0003, resource count shards" in upgrade.stderr
+    assert run(database_url, "db", "current").stdout == "0003 (head)\n"
     assert run(database_url, "db", "history").stdout == (
-        "0001 -> 0002 (head), resource count\n<base> -> 0001, initial schema\n"
+        "0002 -> 0003 (head), resource count shards\n0001 -> 0002, resource count\n<base> -> 0001, initial schema\n"
     )
     downgrade = run(database_url, "db", "downgrade", "base")
     assert downgrade.returncode == 0, downgrade.stderr
+    assert "Running downgrade 0003 -> 0002, resource count shards" in downgrade.stderr
     assert "Running downgrade 0002 -> 0001, resource count" in downgrade.stderr
     assert "Running downgrade 0001 -> , initial schema" in downgrade.stderr
     assert run(database_url, "db", "current").stdout == ""
@@ -96,8 +98,8 @@ def test_a_schema_change_without_a_revision_fails_the_check_until_an_autogenerat
 
     revision = run(sqlite_url, "db", "revision", "-m", "edges again", "--autogenerate", *directory)
     assert revision.returncode == 0, revision.stderr
-    written = (scripts / "versions" / "0003_edges_again.py").read_text()
-    assert 'down_revision = "0002"' in written.replace("'", '"')
+    written = (scripts / "versions" / "0004_edges_again.py").read_text()
+    assert 'down_revision = "0003"' in written.replace("'", '"')
     assert "from advanced_alchemy.types import GUID" in written
     assert "op.create_table(" in written
     assert run(sqlite_url, "db", "upgrade", *directory).returncode == 0

@@ -29,9 +29,11 @@ POSITIVE = {
     "ms_per_operation",
     "ms_per_create",
     "us_per_call",
+    "inserts_per_s",
+    "ms_per_read",
 }
-POSTGRES_SUITES = {"graph", "floor", "graph_floor", "create_scale"}
-WRK_SUITES = {"http", "sampling", "peers", "floor"}
+POSTGRES_SUITES = {"graph", "floor", "graph_floor", "create_scale", "writes"}
+WRK_SUITES = {"http", "sampling", "peers", "floor", "writes"}
 # Each suite's result tables and the columns every row of them has: the shape docs/performance.md is built from.
 SHAPES: dict[str, dict[str, set[str]]] = {
     "inprocess": {
@@ -77,6 +79,21 @@ SHAPES: dict[str, dict[str, set[str]]] = {
         "rows": {"store", "stored", "ms_per_create"},
         "ratios": {"store", "ratio", "value"},
     },
+    "writes": {
+        "inserts": {"clients", "upkeep", "inserts_per_s"},
+        "insert_ratios": {"clients", "ratio", "value"},
+        "http": {
+            "upkeep",
+            "workers",
+            "requests_per_s",
+            "p50_ms",
+            "p99_ms",
+            "failed_requests",
+            "backends_waiting_on_lock",
+            "backends_active",
+        },
+        "count_reads": {"store", "stored", "method", "ms_per_read"},
+    },
     "primitives": {"rows": {"primitive", "us_per_call", "net_us_per_call"}},
 }
 
@@ -110,6 +127,8 @@ def _assert_shape(suite: str, result: Mapping[str, Any]) -> None:
 def test_each_suite_runs_at_smoke_size_and_writes_its_results(suite: str, tmp_path: Path) -> None:
     if suite in WRK_SUITES and shutil.which("wrk") is None:
         pytest.skip("wrk is not installed")
+    if suite == "writes" and shutil.which("pgbench") is None:
+        pytest.skip("pgbench is not installed (Debian: postgresql-contrib)")
     output = tmp_path / "results.json"
 
     finished = subprocess.run(

@@ -84,20 +84,22 @@ sa.Table(
     ),
     sa.Column("position", sa.Integer(), nullable=False),
 )
-SCHEMA_TABLES = {"resources", "resource_dependencies", "resource_count"}
-HEAD = "0002"
+SCHEMA_TABLES = {"resources", "resource_dependencies", "resource_count_shards"}
+HEAD = "0003"
+REVISIONS = [FIRST_REVISION, "0002", HEAD]
 COUNT = sa.table("resource_count", sa.column("id", sa.Integer()), sa.column("stored", sa.BigInteger()))
+COUNT_SHARDS = sa.table("resource_count_shards", sa.column("shard", sa.Integer()), sa.column("stored", sa.BigInteger()))
 # A revision that makes SQLite rebuild `resources` (copy, drop, rename): PostgreSQL alters it in place.
 REBUILDING_REVISION = '''"""description may be null
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -125,9 +127,9 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def scripts_with_a_rebuild(tmp_path: Path) -> Path:
-    """A copy of the migration scripts with a revision 0003 after the head that rebuilds `resources` on SQLite."""
+    """A copy of the migration scripts with a revision 0004 after the head that rebuilds `resources` on SQLite."""
     scripts = Path(shutil.copytree(SCRIPTS, tmp_path / "migrations"))
-    (scripts / "versions" / "0003_description_may_be_null.py").write_text(REBUILDING_REVISION)
+    (scripts / "versions" / "0004_description_may_be_null.py").write_text(REBUILDING_REVISION)
     return scripts
 
 
@@ -257,7 +259,7 @@ async def test_a_revision_that_rebuilds_resources_keeps_every_row_and_edge(
     await write_graph(engine)
     before = await read_graph(engine)
     await upgrade_schema(engine, scripts=scripts_with_a_rebuild)
-    assert (await versions(engine), await read_graph(engine)) == (["0003"], before)
+    assert (await versions(engine), await read_graph(engine)) == (["0004"], before)
     await run_alembic(engine, lambda commands: commands.downgrade("-1"), scripts_with_a_rebuild)
     assert (await versions(engine), await read_graph(engine)) == ([HEAD], before)
 
@@ -299,8 +301,53 @@ async def test_revision_0002_counts_the_resources_there_are_and_its_triggers_kee
     async with engine.begin() as connection:  # no trigger left behind to write to a table that is gone
         await connection.execute(sa.delete(EDGES))
         await connection.execute(sa.delete(RESOURCES).where(RESOURCES.c.name == "db"))
-    await upgrade_schema(engine)
+    await upgrade_schema(engine, "0002")
     assert await stored_count(engine) == 2
+
+
+async def summed_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(sa.select(sa.func.sum(COUNT_SHARDS.c.stored)))).scalar_one())
+
+
+async def test_revision_0003_moves_the_count_over_exactly_and_its_triggers_keep_counting(engine: AsyncEngine) -> None:
+    await upgrade_schema(engine, "0002")
+    await write_graph(engine)
+    async with engine.begin() as connection:  # a count the rows do not give: moved over, not counted again
+        await connection.execute(sa.update(COUNT).values(stored=COUNT.c.stored + 40))
+    before = await read_graph(engine)
+    await upgrade_schema(engine, "0003")
+    assert (await versions(engine), await read_graph(engine), await summed_count(engine)) == (["0003"], before, 43)
+    assert await tables(engine) == {*SCHEMA_TABLES, VERSION_TABLE}
+
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.insert(RESOURCES),
+            [
+                {"id": uuid4(), "name": f"extra-{n}", "description": "", "created_at": now, "updated_at": now}
+                for n in range(5)
+            ],
+        )
+    assert await summed_count(engine) == 48
+    async with engine.begin() as connection:
+        await connection.execute(sa.delete(RESOURCES).where(RESOURCES.c.name.like("extra-%")))
+        await connection.execute(sa.update(RESOURCES).values(description="changed"))
+    assert await summed_count(engine) == 43
+    async with engine.begin() as connection:
+        await connection.execute(sa.delete(RESOURCES).where(RESOURCES.c.name == "api"))
+        await connection.rollback()
+    assert await summed_count(engine) == 43
+
+    await run_alembic(engine, lambda commands: commands.downgrade("-1"))
+    assert (await versions(engine), await stored_count(engine)) == (["0002"], 43)
+    assert await tables(engine) == {"resources", "resource_dependencies", "resource_count", VERSION_TABLE}
+    async with engine.begin() as connection:  # 0002's triggers count again, on its one row
+        await connection.execute(sa.delete(EDGES))
+        await connection.execute(sa.delete(RESOURCES).where(RESOURCES.c.name == "db"))
+    assert await stored_count(engine) == 42
+    await upgrade_schema(engine)
+    assert await summed_count(engine) == 42
 
 
 async def test_sqlite_connections_enforce_foreign_keys_again_after_a_migration(sqlite_url: str) -> None:
@@ -317,13 +364,13 @@ async def test_a_database_behind_the_head_is_refused_naming_both_revisions(
     engine: AsyncEngine, scripts_with_a_rebuild: Path
 ) -> None:
     await upgrade_schema(engine)
-    with pytest.raises(SchemaNotCurrentError, match="at revision 0002, behind the code's head 0003") as refused:
+    with pytest.raises(SchemaNotCurrentError, match="at revision 0003, behind the code's head 0004") as refused:
         await require_head(engine, scripts_with_a_rebuild)
     assert refused.value.behind
 
 
 async def test_an_empty_database_is_refused_as_having_no_revision(engine: AsyncEngine) -> None:
-    with pytest.raises(SchemaNotCurrentError, match="no schema revision, the code's head is 0002") as refused:
+    with pytest.raises(SchemaNotCurrentError, match="no schema revision, the code's head is 0003") as refused:
         await require_head(engine)
     assert refused.value.behind
 
@@ -332,7 +379,7 @@ async def test_a_database_at_a_revision_the_code_lacks_is_refused_as_not_behind(
     engine: AsyncEngine, scripts_with_a_rebuild: Path
 ) -> None:
     await upgrade_schema(engine, scripts=scripts_with_a_rebuild)
-    with pytest.raises(SchemaNotCurrentError, match="at revision 0003, which this code does not have") as refused:
+    with pytest.raises(SchemaNotCurrentError, match="at revision 0004, which this code does not have") as refused:
         await require_head(engine)
     assert not refused.value.behind
 
@@ -363,7 +410,7 @@ async def test_three_processes_upgrading_one_database_at_once_migrate_it_exactly
 ) -> None:
     results = await asyncio.to_thread(_upgrade_processes, database_url, 3)
     assert [result.returncode for result in results] == [0, 0, 0], [result.stderr for result in results]
-    assert _revisions_run([result.stderr for result in results]) == [[FIRST_REVISION, HEAD]]
+    assert _revisions_run([result.stderr for result in results]) == [REVISIONS]
     assert await versions(engine) == [HEAD]
     await check(engine)
 
@@ -377,7 +424,7 @@ def test_three_servers_starting_at_once_on_one_postgresql_database_migrate_it_ex
     try:
         with ThreadPoolExecutor(max_workers=3) as pool:
             list(pool.map(ServiceProcess.start, servers))
-        assert _revisions_run([server.stdout() for server in servers]) == [[FIRST_REVISION, HEAD]]
+        assert _revisions_run([server.stdout() for server in servers]) == [REVISIONS]
         for server in servers:
             response = httpx.post(f"{server.base_url}/resources", json={"name": f"from-{server.port}"}, timeout=10)
             assert response.status_code == 201, server.output()

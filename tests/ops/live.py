@@ -247,7 +247,7 @@ def writers_lock_held(database_url: str) -> Iterator[None]:
     """Hold every write of the service back from outside.
 
     SQLite: the database's write lock. PostgreSQL: the writers' advisory lock, which a create without dependencies
-    does not take, and the kept count's row, which every create and delete updates (its trigger).
+    does not take, and every row of the kept count, one of which every create and delete updates (its trigger).
     """
     if database_url.startswith("sqlite"):
         import sqlite3
@@ -266,7 +266,7 @@ def writers_lock_held(database_url: str) -> Iterator[None]:
     transaction = connection.transaction()
     loop.run_until_complete(transaction.start())
     loop.run_until_complete(connection.execute("SELECT pg_advisory_xact_lock($1)", GRAPH_LOCK_KEY))
-    loop.run_until_complete(connection.execute("SELECT stored FROM resource_count WHERE id = 1 FOR UPDATE"))
+    loop.run_until_complete(connection.execute("SELECT stored FROM resource_count_shards FOR UPDATE"))
     try:
         yield
     finally:

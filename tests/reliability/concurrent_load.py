@@ -365,11 +365,11 @@ async def postgres_graph(url: str) -> Graph:
 
 
 async def postgres_stored_count(url: str) -> int:
-    """The resource count the service reports, as the database keeps it (`resource_count`)."""
+    """The resource count the service reports, as the database keeps it (the sum over `resource_count_shards`)."""
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     connection = await asyncpg.connect(dsn)
     try:
-        return int(await connection.fetchval("SELECT stored FROM resource_count"))
+        return int(await connection.fetchval("SELECT sum(stored) FROM resource_count_shards"))
     finally:
         await connection.close()
 
@@ -377,7 +377,7 @@ async def postgres_stored_count(url: str) -> int:
 def sqlite_stored_count(url: str) -> int:
     connection = sqlite3.connect(str(make_url(url).database))
     try:
-        return int(connection.execute("SELECT stored FROM resource_count").fetchone()[0])
+        return int(connection.execute("SELECT sum(stored) FROM resource_count_shards").fetchone()[0])
     finally:
         connection.close()
 
