@@ -1,4 +1,4 @@
-"""Suite `writes`: what keeping the resource count costs writers, and what reading it costs, on PostgreSQL.
+"""Suite `writes`: what keeping the resource count costs PostgreSQL's writers, and what reading the count costs.
 
 Three ways of keeping the count, each on a database of its own made by the project's migrations: `none` (the
 count's triggers disabled: no per-write upkeep, the floor), `one_row` (the triggers update one row, as revision
@@ -7,7 +7,8 @@ count's triggers disabled: no per-write upkeep, the floor), `one_row` (the trigg
 - `inserts`: pgbench, a plain `INSERT INTO resources` per transaction on 1 and 16 clients (pgbench on CPU 1);
   the ratio to `none` pairs the runs of one repetition, the databases alternated in a rotating order.
 - `http`: creates over HTTP (`resource-service serve`, Litestar, observability off, on CPU 0) with one and two
-  workers under `wrk -c16` on CPU 1, `one_row` and `sharded`; meanwhile `pg_stat_activity` is sampled every
+  workers under `wrk -c16` on CPU 1, `one_row` and `sharded` (the two servers of one number of workers up at
+  once and alternated); meanwhile `pg_stat_activity` is sampled every
   10 ms for the backends of that database waiting on a lock (`wait_event_type = 'Lock'`).
 - `count_reads`: one read of the count, at 10^3 and 10^6 stored resources (smoke: 10^2 and 10^4), on both
   stores: `count(*)`, the sum of the kept rows (what the project reads), and PostgreSQL's planner estimate.
