@@ -575,6 +575,7 @@ _SERVICE_PREFIXES = (
     "MAX_BODY",
     "SHUTDOWN_",
     "WEB_CONCURRENCY",
+    "SATURATION_",
 )
 
 

@@ -112,7 +112,9 @@ def _by_key(series: dict[SeriesKey, tuple[float, int]]) -> dict[SeriesKey, tuple
 
 
 @given(st.lists(calls, max_size=40), st.dictionaries(pools, states, max_size=2))
-def test_both_adapters_report_the_same_series(sequence: Sequence[Call], observed: dict[str, ConnectionPoolState]) -> None:
+def test_both_adapters_report_the_same_series(
+    sequence: Sequence[Call], observed: dict[str, ConnectionPoolState]
+) -> None:
     reader = InMemoryMetricReader()
     otel = OtelSaturationMetrics(MeterProvider(metric_readers=[reader]))
     memory = InMemorySaturationMetrics()
