@@ -223,8 +223,10 @@ def repository_attributes(method: str, database: Database, error_type: ErrorType
     return attributes
 
 
-def pool_attributes(pool_name: str) -> dict[str, str]:
-    """Attributes of every `db.client.connection.*` metric: the pool's name."""
+@cache
+def pool_attributes(pool_name: str) -> Mapping[str, str]:
+    """Attributes of every `db.client.connection.*` metric: the pool's name; built once per pool, as every borrowed
+    connection records with them."""
     return {ATTR_POOL_NAME: pool_name}
 
 
