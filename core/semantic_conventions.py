@@ -52,6 +52,50 @@ METRICS: Final = (
     ADMISSION_SHED,
 )
 
+# Saturation: what every request shares (docs/metrics-reference.md, "Saturation metrics"). The connection pool's
+# are OpenTelemetry's database client conventions; the event loop's delay has no convention and is named after
+# Node.js's `nodejs.eventloop.delay.*`, for asyncio's loop (uvloop's too), as a histogram.
+EVENT_LOOP_DELAY: Final = "asyncio.eventloop.delay"
+CONNECTION_COUNT: Final = "db.client.connection.count"
+CONNECTION_MAX: Final = "db.client.connection.max"
+CONNECTION_PENDING_REQUESTS: Final = "db.client.connection.pending_requests"
+CONNECTION_TIMEOUTS: Final = "db.client.connection.timeouts"
+CONNECTION_WAIT_TIME: Final = "db.client.connection.wait_time"
+CONNECTION_USE_TIME: Final = "db.client.connection.use_time"
+CONNECTION_POOL_METRICS: Final = (
+    CONNECTION_COUNT,
+    CONNECTION_MAX,
+    CONNECTION_PENDING_REQUESTS,
+    CONNECTION_TIMEOUTS,
+    CONNECTION_WAIT_TIME,
+    CONNECTION_USE_TIME,
+)
+# Emitted by opentelemetry-instrumentation-system-metrics on the SDK's meter provider; the file descriptors under
+# the conventions' current name (the library still uses the deprecated `process.open_file_descriptor.count`).
+PROCESS_CPU_TIME: Final = "process.cpu.time"
+PROCESS_MEMORY_USAGE: Final = "process.memory.usage"
+PROCESS_MEMORY_VIRTUAL: Final = "process.memory.virtual"
+PROCESS_THREAD_COUNT: Final = "process.thread.count"
+PROCESS_FILE_DESCRIPTOR_COUNT: Final = "process.unix.file_descriptor.count"
+GC_COLLECTIONS: Final = "cpython.gc.collections"
+GC_COLLECTED_OBJECTS: Final = "cpython.gc.collected_objects"
+GC_UNCOLLECTABLE_OBJECTS: Final = "cpython.gc.uncollectable_objects"
+PROCESS_METRICS: Final = (
+    PROCESS_CPU_TIME,
+    PROCESS_MEMORY_USAGE,
+    PROCESS_MEMORY_VIRTUAL,
+    PROCESS_THREAD_COUNT,
+    PROCESS_FILE_DESCRIPTOR_COUNT,
+    GC_COLLECTIONS,
+    GC_COLLECTED_OBJECTS,
+    GC_UNCOLLECTABLE_OBJECTS,
+)
+SATURATION_METRICS: Final = (EVENT_LOOP_DELAY, *CONNECTION_POOL_METRICS, *PROCESS_METRICS)
+ATTR_POOL_NAME: Final = "db.client.connection.pool.name"
+ATTR_CONNECTION_STATE: Final = "db.client.connection.state"
+ATTR_GC_GENERATION: Final = "cpython.gc.generation"
+ConnectionState = Literal["idle", "used"]
+
 # Seconds from 0.5 ms to 10 s: the SDK's default boundaries assume milliseconds.
 DURATION_BUCKETS_S: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CASCADE_SIZE_BUCKETS: Final = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 5_000.0, 10_000.0)
@@ -196,6 +240,18 @@ def repository_attributes(method: str, database: Database, error_type: ErrorType
 def shed_attributes(reason: ShedReason) -> dict[str, str]:
     """Attributes of `admission.requests.shed`: reason."""
     return {ATTR_SHED_REASON: reason}
+
+
+@cache
+def pool_attributes(pool_name: str) -> Mapping[str, str]:
+    """Attributes of every `db.client.connection.*` metric: the pool's name; built once per pool, as every borrowed
+    connection records with them."""
+    return {ATTR_POOL_NAME: pool_name}
+
+
+def connection_count_attributes(pool_name: str, state: ConnectionState) -> dict[str, str]:
+    """Attributes of `db.client.connection.count`: the pool's name and the connections' state."""
+    return {ATTR_POOL_NAME: pool_name, ATTR_CONNECTION_STATE: state}
 
 
 def error_attributes(operation: Operation, error_type: ErrorType) -> dict[str, str]:

@@ -15,6 +15,7 @@ from adapters.sqla import SchemaNotCurrentError, SqlaUnitOfWork, create_engine, 
 from core.errors import StorageError
 from core.instrumentation import Telemetry
 from core.service import ResourceService
+from entrypoints.event_loop_delay import measure_event_loop_delay
 from entrypoints.http.admission import AdmissionGate
 from entrypoints.settings import Settings
 from entrypoints.telemetry_setup import TelemetrySetup, set_up_telemetry
@@ -73,10 +74,14 @@ class Runtime:
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
-        """Migrate the database (or check it is migrated), then keep the `resource.count` gauge in step with it."""
+        """Migrate the database (or check it is migrated), keep the `resource.count` gauge in step with it, and
+        measure the event loop's delay (with the saturation metrics on)."""
         if self.engine is not None:
             await prepare_database(self.engine, migrate=self.settings.migrate_on_start)
         self._background.append(asyncio.create_task(self._report_resource_count()))
+        saturation_metrics = self.telemetry_setup.saturation_metrics
+        if saturation_metrics is not None:
+            self._background.append(asyncio.create_task(measure_event_loop_delay(saturation_metrics)))
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: object) -> AsyncIterator[None]:
@@ -121,7 +126,7 @@ def bootstrap(
     engine = None
     if unit_of_work is None:
         engine = create_engine(settings.database_url)
-        unit_of_work = SqlaUnitOfWork(engine)
+        unit_of_work = SqlaUnitOfWork(engine, telemetry_setup.saturation_metrics)
     service = ResourceService(unit_of_work, telemetry_setup.telemetry)
     return Runtime(settings, service, unit_of_work, telemetry_setup, engine, _admission_gate(settings, telemetry_setup))
 

@@ -65,6 +65,9 @@ class TelemetrySettings:
     service_name: str = "resource-service"
     deployment_environment: str = "development"
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
+    # The process, event-loop and connection-pool metrics (SATURATION_METRICS); off for a deployment that measures
+    # its processes otherwise.
+    saturation_metrics: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> TelemetrySettings:
@@ -95,6 +98,7 @@ class TelemetrySettings:
             service_name=env.get("OTEL_SERVICE_NAME") or "resource-service",
             deployment_environment=env.get("DEPLOYMENT_ENVIRONMENT") or "development",
             shutdown_timeout_s=_number(env, "OBSERVABILITY_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT_S, 0.0, 300.0),
+            saturation_metrics=_boolean(env, "SATURATION_METRICS", default=True),
         )
 
     def otel_config(self, service_version: str, framework: str) -> OtelConfig:

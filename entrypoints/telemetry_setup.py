@@ -8,19 +8,28 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from adapters.otel import OtelMetrics, OtelTracing
+from adapters.otel.process_metrics import OtelProcessMetrics
 from adapters.otel.providers import OtelProviders, build_providers
+from adapters.otel.saturation import OtelSaturationMetrics
 from adapters.structlog import StructlogLogging, configure_logging
 from core.instrumentation import Telemetry
 from entrypoints.settings import TelemetrySettings
+from ports.saturation_metrics import SaturationMetricsPort
 
 
 @dataclass(slots=True)
 class TelemetrySetup:
-    """The adapters the service reports to, and the SDK providers behind them (None when disabled)."""
+    """The adapters the service reports to, and the SDK providers behind them (None when disabled).
+
+    `saturation_metrics` is None when observability is off or SATURATION_METRICS=false: then nothing measures the
+    event loop or the connection pool, and the process is not observed (`process_metrics` None too).
+    """
 
     telemetry: Telemetry
     providers: OtelProviders | None
     shutdown_timeout_s: float
+    saturation_metrics: SaturationMetricsPort | None = None
+    process_metrics: OtelProcessMetrics | None = None
 
     def http_providers(
         self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None
@@ -35,6 +44,8 @@ class TelemetrySetup:
 
     def shutdown(self) -> bool:
         """Flush and stop the providers within the configured budget; True when they finished in time."""
+        if self.process_metrics is not None:
+            self.process_metrics.stop()
         return True if self.providers is None else self.providers.shutdown(self.shutdown_timeout_s)
 
 
@@ -60,4 +71,9 @@ def set_up_telemetry(settings: TelemetrySettings, *, service_version: str, frame
         OtelTracing(providers.tracer_provider, service_version),
         StructlogLogging(),
     )
-    return TelemetrySetup(telemetry, providers, settings.shutdown_timeout_s)
+    if not settings.saturation_metrics:
+        return TelemetrySetup(telemetry, providers, settings.shutdown_timeout_s)
+    process_metrics = OtelProcessMetrics()
+    process_metrics.start(providers.meter_provider)
+    saturation_metrics = OtelSaturationMetrics(providers.meter_provider, service_version)
+    return TelemetrySetup(telemetry, providers, settings.shutdown_timeout_s, saturation_metrics, process_metrics)

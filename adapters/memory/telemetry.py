@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -27,8 +27,12 @@ from core.semantic_conventions import (
     ATTR_ERROR_TYPE,
     CASCADE_SIZE,
     CIRCULAR_DEPENDENCY_DETECTED,
+    CONNECTION_TIMEOUTS,
+    CONNECTION_USE_TIME,
+    CONNECTION_WAIT_TIME,
     EVENT_COMPLETED,
     EVENT_FAILED,
+    EVENT_LOOP_DELAY,
     EVENT_STARTED,
     LOGGER_NAME,
     OPERATION_DURATION,
@@ -44,11 +48,13 @@ from core.semantic_conventions import (
     count_attributes,
     duration_attributes,
     error_attributes,
+    pool_attributes,
     repository_attributes,
     shed_attributes,
 )
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import AdmissionState, MetricsPort
+from ports.saturation_metrics import ConnectionPoolState, SaturationMetricsPort
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
 
@@ -220,3 +226,34 @@ def in_memory_telemetry() -> tuple[Telemetry, InMemoryMetrics, InMemoryTracing, 
     metrics, tracing = InMemoryMetrics(), InMemoryTracing()
     logging = InMemoryLogging(tracing)
     return Telemetry(metrics, tracing, logging), metrics, tracing, logging
+
+
+class InMemorySaturationMetrics(SaturationMetricsPort):
+    """Keeps every recorded point in `points`, and reads the observed pools when asked (`pool_states`)."""
+
+    def __init__(self) -> None:
+        self.points: list[MetricPoint] = []
+        self._pools: dict[str, Callable[[], ConnectionPoolState]] = {}
+
+    def record_event_loop_delay(self, delay_s: float) -> None:
+        self.points.append(MetricPoint(EVENT_LOOP_DELAY, delay_s, {}))
+
+    def record_connection_wait(self, pool_name: str, wait_s: float) -> None:
+        self.points.append(MetricPoint(CONNECTION_WAIT_TIME, wait_s, pool_attributes(pool_name)))
+
+    def record_connection_timeout(self, pool_name: str) -> None:
+        self.points.append(MetricPoint(CONNECTION_TIMEOUTS, 1, pool_attributes(pool_name)))
+
+    def record_connection_use(self, pool_name: str, use_s: float) -> None:
+        self.points.append(MetricPoint(CONNECTION_USE_TIME, use_s, pool_attributes(pool_name)))
+
+    def observe_connection_pool(self, pool_name: str, read: Callable[[], ConnectionPoolState]) -> None:
+        self._pools[pool_name] = read
+
+    def pool_states(self) -> dict[str, ConnectionPoolState]:
+        """Each observed pool as it is now: what a collection of the metrics would report."""
+        return {name: read() for name, read in self._pools.items()}
+
+    def of(self, instrument: str) -> list[MetricPoint]:
+        """The points recorded on one instrument."""
+        return [point for point in self.points if point.instrument == instrument]

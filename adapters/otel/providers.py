@@ -25,6 +25,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
+from adapters.otel.process_metrics import PROCESS_METRIC_VIEWS
 from adapters.otel.resilience import ExportFailures, GuardedLogExporter, GuardedMetricExporter, GuardedSpanExporter
 
 Exporter = Literal["otlp", "console", "none"]
@@ -142,7 +143,10 @@ def build_providers(config: OtelConfig, clock: Callable[[], float] = time.monoto
     failures = ExportFailures(clock)
     # shutdown_on_exit=False: the SDK's own exit hooks would repeat the shutdown without any time limit.
     meter_provider = MeterProvider(
-        resource=resource, metric_readers=_metric_readers(config.export, failures), shutdown_on_exit=False
+        resource=resource,
+        metric_readers=_metric_readers(config.export, failures),
+        shutdown_on_exit=False,
+        views=PROCESS_METRIC_VIEWS,
     )
     failures.observe_with(meter_provider)
     # Given the meter provider, the batch processors count what they process and what a full queue drops

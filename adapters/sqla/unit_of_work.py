@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import URL
@@ -13,10 +13,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sqla.engine import GRAPH_LOCK_KEY, SQLITE_IMMEDIATE, SQLITE_NO_BEGIN
+from adapters.sqla.pool_metrics import PoolMetrics
 from adapters.sqla.repository import SqlaResourceRepository
 from core.errors import StorageError, StorageUnavailable
 from core.semantic_conventions import Database
 from ports.repository import ResourceRepository
+from ports.saturation_metrics import SaturationMetricsPort
 from ports.unit_of_work import UnitOfWork
 
 # SQLSTATE prefixes of a server that cannot serve for now: connection exceptions (08), insufficient resources
@@ -56,9 +58,13 @@ class SqlaUnitOfWork(UnitOfWork):
     total come from the same snapshot.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, saturation_metrics: SaturationMetricsPort | None = None) -> None:
         self._engine = engine
         self._database = _database(engine.url)
+        # None: observability off, and the pool is not measured at all.
+        self._pool_metrics = (
+            None if saturation_metrics is None else PoolMetrics(engine, self._database, saturation_metrics)
+        )
         self._is_postgres = self._database.system == "postgresql"
         # The same pool, with the options each kind of transaction begins with.
         self._readers = (
@@ -95,7 +101,7 @@ class SqlaUnitOfWork(UnitOfWork):
 
     async def ping(self) -> None:
         try:
-            async with self._engine.connect() as connection:
+            async with self._connect(self._engine) as connection:
                 await connection.execute(text("SELECT 1"))
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise storage_error(exc) from exc
@@ -103,7 +109,10 @@ class SqlaUnitOfWork(UnitOfWork):
     @asynccontextmanager
     async def _transaction(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         try:
-            async with engine.connect() as connection, connection.begin():
+            async with self._connect(engine) as connection, connection.begin():
                 yield connection
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise storage_error(exc) from exc
+
+    def _connect(self, engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConnection]:
+        return engine.connect() if self._pool_metrics is None else self._pool_metrics.connect(engine)

@@ -2,10 +2,11 @@
 
 Suites: inprocess (observability cost per request, in process), sdk_floor (the CPU telemetry adds to a request
 against the bare SDK emitting the same spans, metric records and log records), http (throughput under wrk),
-sampling (the throughput kept at 100, 10 and 1 % trace sampling, under wrk), peers (the usual ways of
-instrumenting, each on the floor app, on / off beside the project's, under wrk), floor (the project against the
-same routes written plainly, under wrk, SQLite and PostgreSQL), overload (open-loop load at 3x capacity with k6,
-with admission control and without), graph (graph operations against size), graph_floor
+sampling (the throughput kept at 100, 10 and 1 % trace sampling, under wrk), saturation (the saturation metrics
+on / off, under wrk, and their fixed costs), peers (the usual ways of instrumenting, each on the floor app, on / off
+beside the project's, under wrk), floor (the project against the same routes written plainly, under wrk, SQLite and
+PostgreSQL), overload (open-loop load at 3x capacity with k6, with admission control and without), graph (graph
+operations against size), graph_floor
 (the cycle check and cascade delete of a long chain against one recursive CTE), create_scale (a create among 10^6
 stored resources against among 10^3), writes (keeping the resource count: pgbench inserts on 1 and 16 clients, creates
 over HTTP from one and two workers with the backends waiting on locks, reads of the count at 10^3 and 10^6 resources),
@@ -37,6 +38,7 @@ from . import (
     peers,
     primitives,
     sampling,
+    saturation,
     sdk_floor,
     throughput,
     writes,
@@ -81,6 +83,12 @@ def _run_sampling(smoke: bool) -> dict[str, Any]:
     return sampling.run(smoke=smoke)
 
 
+def _run_saturation(smoke: bool) -> dict[str, Any]:
+    if not throughput.available():
+        raise SystemExit("the saturation suite needs wrk (Debian: apt-get install wrk)")
+    return saturation.run(smoke=smoke)
+
+
 def _run_peers(smoke: bool) -> dict[str, Any]:
     if not throughput.available():
         raise SystemExit("the peers suite needs wrk (Debian: apt-get install wrk)")
@@ -118,6 +126,7 @@ SUITES: Final[dict[str, Callable[[bool], dict[str, Any]]]] = {
     "sdk_floor": _run_sdk_floor,
     "http": _run_http,
     "sampling": _run_sampling,
+    "saturation": _run_saturation,
     "peers": _run_peers,
     "floor": _run_floor,
     "overload": _run_overload,
@@ -143,6 +152,23 @@ TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
     "sampling": [
         ("rows", ["framework", "sampling", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"]),
         ("ratios", ["framework", "sampling", "operation", "on_over_off"]),
+    ],
+    "saturation": [
+        (
+            "rows",
+            [
+                "framework",
+                "saturation_metrics",
+                "operation",
+                "requests_per_s",
+                "p99_ms",
+                "failed_requests",
+                "server_cpu_us_per_request",
+            ],
+        ),
+        ("ratios", ["framework", "operation", "on_over_off", "cpu_on_over_off"]),
+        ("borrow_costs", ["pool_metrics", "cpu_us_per_borrow"]),
+        ("fixed_costs", ["work", "cpu_us", "per_s", "share_of_a_core"]),
     ],
     "peers": [
         ("rows", ["framework", "server", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"]),

@@ -15,10 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, TypeVar
 
 import httpx
 
@@ -167,28 +167,34 @@ class Server:
 
 @dataclass(frozen=True, slots=True)
 class Load:
-    """What one run of wrk measured."""
+    """What one run of wrk measured; and the CPU seconds the server used meanwhile, when asked for."""
 
     requests_per_s: float
     p50_ms: float
     p99_ms: float
     failed: int
+    requests: int
+    server_cpu_s: float | None = None
 
 
 def parse_wrk(output: str) -> Load:
     """Requests per second, p50 and p99 latency, and non-2xx answers plus socket errors, from `wrk --latency`."""
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    requests = re.search(r"(\d+) requests in", output)
     latencies = {
         percentile: float(value) * _UNITS_MS[unit]
         for percentile, value, unit in re.findall(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
     }
-    if rate is None or set(latencies) != {"50", "99"}:
+    if rate is None or requests is None or set(latencies) != {"50", "99"}:
         raise AssertionError(f"unexpected wrk output:\n{output}")
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     failed = int(non_2xx.group(1)) if non_2xx else 0
     failed += sum(int(count) for count in socket_errors.groups()) if socket_errors else 0
-    return Load(float(rate.group(1)), latencies["50"], latencies["99"], failed)
+    return Load(float(rate.group(1)), latencies["50"], latencies["99"], failed, int(requests.group(1)))
+
+
+T = TypeVar("T", bound="Target")
 
 
 class Target(Protocol):
@@ -221,11 +227,18 @@ def stop_process(process: subprocess.Popen[bytes] | None) -> None:
 
 
 def interleaved_loads(
-    servers: Sequence[Target], operations: Sequence[Operation], repetitions: int, seconds: int, *, smoke: bool
+    servers: Sequence[T],
+    operations: Sequence[Operation],
+    repetitions: int,
+    seconds: int,
+    *,
+    smoke: bool,
+    cpu_seconds: Callable[[T], float] | None = None,
 ) -> list[dict[Operation, list[Load]]]:
     """Start every server; per operation, warm each up, then load each in turn, the order rotating per repetition.
 
-    Returns each server's loads, in the order of `servers`.
+    Returns each server's loads, in the order of `servers`; with `cpu_seconds` (a server's CPU time so far), each
+    load has the CPU time its server used during it.
     """
     loads: list[dict[Operation, list[Load]]] = [{} for _ in servers]
     with tempfile.TemporaryDirectory() as directory:
@@ -244,7 +257,11 @@ def interleaved_loads(
                 for repetition in range(repetitions):
                     shift = repetition % len(servers)
                     for index in [*range(shift, len(servers)), *range(shift)]:
-                        load = _wrk(servers[index], operation, seconds, script, f"r{repetition}-{servers[index].name}")
+                        server = servers[index]
+                        before = cpu_seconds(server) if cpu_seconds else 0.0
+                        load = _wrk(server, operation, seconds, script, f"r{repetition}-{server.name}")
+                        if cpu_seconds:
+                            load = replace(load, server_cpu_s=cpu_seconds(server) - before)
                         loads[index].setdefault(operation, []).append(load)
         finally:
             for server in servers:

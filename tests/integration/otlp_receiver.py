@@ -578,6 +578,7 @@ _SERVICE_PREFIXES = (
     "ADMISSION_",
     "HTTP_",
     "FASTAPI_",
+    "SATURATION_",
 )
 
 

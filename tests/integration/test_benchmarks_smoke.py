@@ -34,7 +34,7 @@ POSITIVE = {
     "ms_per_read",
 }
 POSTGRES_SUITES = {"graph", "floor", "graph_floor", "create_scale", "writes"}
-WRK_SUITES = {"http", "sampling", "peers", "floor", "writes", "overload"}
+WRK_SUITES = {"http", "sampling", "saturation", "peers", "floor", "writes", "overload"}
 # Each suite's result tables and the columns every row of them has: the shape docs/performance.md is built from.
 SHAPES: dict[str, dict[str, set[str]]] = {
     "inprocess": {
@@ -59,6 +59,21 @@ SHAPES: dict[str, dict[str, set[str]]] = {
     "sampling": {
         "rows": {"framework", "sampling", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"},
         "ratios": {"framework", "sampling", "operation", "on_over_off"},
+    },
+    "saturation": {
+        "rows": {
+            "framework",
+            "saturation_metrics",
+            "operation",
+            "requests_per_s",
+            "p50_ms",
+            "p99_ms",
+            "failed_requests",
+            "server_cpu_us_per_request",
+        },
+        "ratios": {"framework", "operation", "on_over_off", "cpu_on_over_off"},
+        "borrow_costs": {"pool_metrics", "cpu_us_per_borrow"},
+        "fixed_costs": {"work", "cpu_us", "per_s", "share_of_a_core"},
     },
     "peers": {
         "rows": {"framework", "server", "operation", "requests_per_s", "p50_ms", "p99_ms", "failed_requests"},

@@ -25,30 +25,49 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from adapters.sqla.engine import POOL_SIZE
 from core.semantic_conventions import (
     ADMISSION_IN_FLIGHT,
     ADMISSION_LIMIT,
     ADMISSION_SHED,
     ADMISSION_WAITING,
+    ATTR_CONNECTION_STATE,
+    ATTR_POOL_NAME,
     CASCADE_SIZE,
     CASCADE_SIZE_BUCKETS,
     CIRCULAR_DEPENDENCY_DETECTED,
+    CONNECTION_COUNT,
+    CONNECTION_MAX,
+    CONNECTION_PENDING_REQUESTS,
+    CONNECTION_TIMEOUTS,
+    CONNECTION_USE_TIME,
+    CONNECTION_WAIT_TIME,
     DURATION_BUCKETS_S,
     ERROR_TYPES,
     EVENT_COMPLETED,
     EVENT_FAILED,
+    EVENT_LOOP_DELAY,
     EVENT_STARTED,
     EXPORT_FAILURES,
+    GC_COLLECTED_OBJECTS,
+    GC_COLLECTIONS,
+    GC_UNCOLLECTABLE_OBJECTS,
     LOGGER_NAME,
     METRICS,
     OPERATION_DURATION,
     OPERATION_ERRORS,
     OPERATIONS,
     OPERATIONS_TOTAL,
+    PROCESS_CPU_TIME,
+    PROCESS_FILE_DESCRIPTOR_COUNT,
+    PROCESS_MEMORY_USAGE,
+    PROCESS_MEMORY_VIRTUAL,
+    PROCESS_THREAD_COUNT,
     REPOSITORY_CALLS,
     REPOSITORY_DURATION,
     REPOSITORY_SPAN_PREFIX,
     RESOURCE_COUNT,
+    SATURATION_METRICS,
     SPAN_CASCADE_SIZE,
     SPAN_DEPENDENCY_COUNT,
     SPAN_OPERATION,
@@ -495,6 +514,47 @@ def test_admission_reports_its_state_and_counts_no_refusal_at_calm_load(wire_run
         "wait_timeout": 0,
     }
     assert all(p.kind == "gauge" for p in wire_run.points(ADMISSION_IN_FLIGHT) + wire_run.points(ADMISSION_WAITING))
+
+
+def test_every_saturation_metric_arrives_with_its_unit(wire_run: WireRun) -> None:
+    units = {p.name: p.unit for p in wire_run.received.metric_points() if p.name in SATURATION_METRICS}
+    assert units == {
+        EVENT_LOOP_DELAY: "s",
+        CONNECTION_COUNT: "{connection}",
+        CONNECTION_MAX: "{connection}",
+        CONNECTION_PENDING_REQUESTS: "{request}",
+        CONNECTION_TIMEOUTS: "{timeout}",
+        CONNECTION_WAIT_TIME: "s",
+        CONNECTION_USE_TIME: "s",
+        PROCESS_CPU_TIME: "s",
+        PROCESS_MEMORY_USAGE: "By",
+        PROCESS_MEMORY_VIRTUAL: "By",
+        # The system-metrics instrumentation gives these two no unit, where the conventions say {thread} and
+        # {file_descriptor} (docs/metrics-reference.md, "Saturation metrics").
+        PROCESS_THREAD_COUNT: "",
+        PROCESS_FILE_DESCRIPTOR_COUNT: "",
+        GC_COLLECTIONS: "{collection}",
+        GC_COLLECTED_OBJECTS: "{object}",
+        GC_UNCOLLECTABLE_OBJECTS: "{object}",
+    }
+
+
+def test_the_pool_reports_its_sqlite_file_and_its_connections_by_state(wire_run: WireRun) -> None:
+    counts = _last_by_attributes(wire_run.points(CONNECTION_COUNT))
+    assert {p.attributes[ATTR_POOL_NAME] for p in counts.values()} == {str(wire_run.database)}
+    assert {p.attributes[ATTR_CONNECTION_STATE] for p in counts.values()} == {"idle", "used"}
+    assert all(p.kind == "sum" and p.monotonic is False for p in counts.values())
+    (bound,) = _last_by_attributes(wire_run.points(CONNECTION_MAX)).values()
+    assert bound.value == POOL_SIZE
+    waits = _last_by_attributes(wire_run.points(CONNECTION_WAIT_TIME))
+    assert sum(p.count or 0 for p in waits.values()) >= 1
+
+
+def test_the_event_loop_delay_is_a_histogram_in_seconds_with_the_duration_buckets(wire_run: WireRun) -> None:
+    (delays,) = _last_by_attributes(wire_run.points(EVENT_LOOP_DELAY)).values()
+    assert delays.kind == "histogram"
+    assert delays.explicit_bounds == DURATION_BUCKETS_S
+    assert (delays.count or 0) >= 1
 
 
 def test_the_batch_processors_count_what_they_process_and_drop(wire_run: WireRun) -> None:

@@ -3,7 +3,8 @@
 `PrometheusServer` runs `prometheus` on 127.0.0.1 with a one-second scrape of the given targets and answers
 instant queries through the HTTP API. `CollectorTelemetry` stands in for the collector's own metrics endpoint.
 The `drive_*` functions send the traffic the live check needs: a healthy mix, then each fault an alert rule watches
-(errors, circular dependencies, slow operations, database errors).
+(errors, circular dependencies, slow operations, database errors, and an overload that keeps the event loop and the
+connection pool behind and makes admission control shed).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import math
+import shutil
 import subprocess
 import threading
 import time
@@ -29,6 +31,8 @@ from integration.otlp_receiver import HOST, free_port
 from adapters.sqla.engine import GRAPH_LOCK_KEY
 
 from .tools import MISSING, PROMETHEUS
+
+WRK = shutil.which("wrk")
 
 SCRAPE_INTERVAL_S = 1.0
 # The collector's exporter failure counters in both spellings, one exporter each: 0.116 (the pinned collector)
@@ -281,6 +285,20 @@ def drive_slow_writes(base_url: str, database_url: str, prefix: str, count: int,
         durations = pool.submit(asyncio.run, _concurrent_creates(base_url, prefix, count))
         time.sleep(hold_s)
     return durations.result()
+
+
+def drive_overload(base_url: str, connections: int, seconds: float) -> None:
+    """`connections` clients reading as fast as they are answered, for `seconds`: far more than one process serves.
+
+    wrk, not a Python client: on a machine of two cores a Python load generator is slower than the service.
+    """
+    assert WRK is not None, "Debian's `wrk` package is not installed (.ci/run installs it)"
+    subprocess.run(
+        [WRK, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", f"{base_url}/resources?limit=5"],
+        check=True,
+        capture_output=True,
+        timeout=seconds + 30,
+    )
 
 
 @contextmanager

@@ -44,6 +44,7 @@ DASHBOARD_NAMES = {
     "error-analysis.json",
     "distributed-tracing.json",
     "logs-correlation.json",
+    "saturation.json",
 }
 GRAFANA_BUILTINS = {"__rate_interval", "__interval", "__interval_ms", "__range", "__range_s", "__auto", "__all"}
 GRID_WIDTH = 24
@@ -68,7 +69,27 @@ INSTRUMENTS: dict[str, tuple[str, str]] = {
     conventions.ADMISSION_LIMIT: ("gauge", "{request}"),
     conventions.ADMISSION_SHED: ("counter", "{request}"),
     conventions.EXPORT_FAILURES: ("counter", "{export}"),
+    # An up-down counter is a gauge in Prometheus; the system-metrics instrumentation gives threads and file
+    # descriptors no unit.
+    conventions.EVENT_LOOP_DELAY: ("histogram", "s"),
+    conventions.CONNECTION_COUNT: ("gauge", "{connection}"),
+    conventions.CONNECTION_MAX: ("gauge", "{connection}"),
+    conventions.CONNECTION_PENDING_REQUESTS: ("gauge", "{request}"),
+    conventions.CONNECTION_TIMEOUTS: ("counter", "{timeout}"),
+    conventions.CONNECTION_WAIT_TIME: ("histogram", "s"),
+    conventions.CONNECTION_USE_TIME: ("histogram", "s"),
+    conventions.PROCESS_CPU_TIME: ("counter", "s"),
+    conventions.PROCESS_MEMORY_USAGE: ("gauge", "By"),
+    conventions.PROCESS_MEMORY_VIRTUAL: ("gauge", "By"),
+    conventions.PROCESS_THREAD_COUNT: ("gauge", ""),
+    conventions.PROCESS_FILE_DESCRIPTOR_COUNT: ("gauge", ""),
+    conventions.GC_COLLECTIONS: ("counter", "{collection}"),
+    conventions.GC_COLLECTED_OBJECTS: ("counter", "{object}"),
+    conventions.GC_UNCOLLECTABLE_OBJECTS: ("counter", "{object}"),
 }
+PROMETHEUS_UNIT_SUFFIXES = {"s": "_seconds", "By": "_bytes"}
+POOL_ATTRIBUTES = set(conventions.pool_attributes("pool"))
+GC_ATTRIBUTES = {conventions.ATTR_GC_GENERATION}
 # The attributes of each instrument, from the functions of the contract that build them.
 INSTRUMENT_ATTRIBUTES: dict[str, set[str]] = {
     conventions.OPERATION_DURATION: set(conventions.duration_attributes("create", "validation")),
@@ -85,6 +106,21 @@ INSTRUMENT_ATTRIBUTES: dict[str, set[str]] = {
     conventions.ADMISSION_LIMIT: set(),
     conventions.ADMISSION_SHED: set(conventions.shed_attributes("queue_full")),
     conventions.EXPORT_FAILURES: {"signal"},
+    conventions.EVENT_LOOP_DELAY: set(),
+    conventions.CONNECTION_COUNT: set(conventions.connection_count_attributes("pool", "idle")),
+    conventions.CONNECTION_MAX: POOL_ATTRIBUTES,
+    conventions.CONNECTION_PENDING_REQUESTS: POOL_ATTRIBUTES,
+    conventions.CONNECTION_TIMEOUTS: POOL_ATTRIBUTES,
+    conventions.CONNECTION_WAIT_TIME: POOL_ATTRIBUTES,
+    conventions.CONNECTION_USE_TIME: POOL_ATTRIBUTES,
+    conventions.PROCESS_CPU_TIME: {"type"},
+    conventions.PROCESS_MEMORY_USAGE: set(),
+    conventions.PROCESS_MEMORY_VIRTUAL: set(),
+    conventions.PROCESS_THREAD_COUNT: set(),
+    conventions.PROCESS_FILE_DESCRIPTOR_COUNT: set(),
+    conventions.GC_COLLECTIONS: GC_ATTRIBUTES,
+    conventions.GC_COLLECTED_OBJECTS: GC_ATTRIBUTES,
+    conventions.GC_UNCOLLECTABLE_OBJECTS: GC_ATTRIBUTES,
 }
 HTTP_DURATION_ATTRIBUTES = {
     "http.request.method", "http.response.status_code", "http.route", "url.scheme", "network.protocol.version",
@@ -136,6 +172,8 @@ RUNBOOK_ANCHORS = {
     "circular-dependency.yaml": "alert-circular-dependency",
     "database-connection.yaml": "alert-database-connection",
     "otlp-export-failures.yaml": "alert-otlp-export-failures",
+    "event-loop-delay.yaml": "alert-event-loop-delayed",
+    "connection-pool-wait.yaml": "alert-waiting-for-database-connections",
 }
 # The keys Grafana's alerting provisioning reads (pkg/services/provisioning/alerting at v11.4.0: AlertingFileV1,
 # ContactPointV1, ReceiverV1) and those of the Alertmanager route a policy is read into.
@@ -155,6 +193,8 @@ ALERT_CONDITIONS = {
     "circular-dependency.yaml": (0.0, "0s"),
     "database-connection.yaml": (5.0, "0s"),
     "otlp-export-failures.yaml": (10.0, "0s"),
+    "event-loop-delay.yaml": (0.1, "5m"),
+    "connection-pool-wait.yaml": (0.1, "5m"),
 }
 
 
@@ -164,10 +204,11 @@ def prometheus_label(name: str) -> str:
 
 def service_series() -> dict[str, set[str]]:
     """Every Prometheus series name of the service with its labels, from the telemetry contract."""
-    assert set(INSTRUMENTS) == {*conventions.METRICS, conventions.EXPORT_FAILURES}, "a metric without a kind and unit"
+    contract = {*conventions.METRICS, conventions.EXPORT_FAILURES, *conventions.SATURATION_METRICS}
+    assert set(INSTRUMENTS) == contract, "a metric without a kind and unit"
     series: dict[str, set[str]] = {}
     for name, (kind, unit) in INSTRUMENTS.items():
-        base = prometheus_label(name) + ("_seconds" if unit == "s" else "")
+        base = prometheus_label(name) + PROMETHEUS_UNIT_SUFFIXES.get(unit, "")
         labels = {prometheus_label(attribute) for attribute in INSTRUMENT_ATTRIBUTES[name]} | RESOURCE_LABELS
         series.update(histogram_series(base, labels) if kind == "histogram" else {})
         series.update({base + "_total": labels} if kind == "counter" else {})
@@ -295,7 +336,7 @@ def test_the_dashboard_provider_loads_the_dashboard_folder() -> None:
 # Dashboards.
 
 
-def test_the_five_dashboards_exist_with_unique_uids() -> None:
+def test_the_expected_dashboards_exist_with_unique_uids() -> None:
     boards = dashboards()
     assert set(boards) == DASHBOARD_NAMES
     uids = [board["uid"] for board in boards.values()]
@@ -556,11 +597,11 @@ def test_the_tracing_dashboard_draws_the_service_map_from_tempo() -> None:
 # Alert rules.
 
 
-def test_the_alert_files_are_the_five_expected() -> None:
+def test_the_alert_files_are_those_expected() -> None:
     assert {path.name for path in alert_files()} == set(RUNBOOK_ANCHORS)
     assert all(load_yaml(path)["apiVersion"] == 1 for path in alert_files())
     uids = [rule.uid for rule in alert_rules()]
-    assert len(uids) == len(set(uids)) == 6
+    assert len(uids) == len(set(uids)) == 8
 
 
 def test_every_rule_queries_prometheus_then_reduces_then_compares() -> None:

@@ -2,10 +2,10 @@
 
 FastAPI on SQLite (one process) and Litestar on PostgreSQL (`--workers 2`, a scrape port per worker) serve with
 `OTEL_METRICS_EXPORTER=prometheus`; Prometheus scrapes all three endpoints every second. First healthy traffic,
-after which no alert may fire; then each fault an alert watches, after which every alert whose series the service
-produces must fire, and every dashboard query must return series. The collector's own failure counters come from a
-stand-in endpoint that writes them in both spellings; queries on series only Tempo's metrics generator produces are
-checked to parse.
+after which no alert may fire; then each fault an alert watches, overload last, after which every alert whose
+series the service produces must fire, and every dashboard query must return series. The collector's own failure
+counters come from a stand-in endpoint that writes them in both spellings; queries on series only Tempo's metrics
+generator produces are checked to parse.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from .live import (
     PrometheusServer,
     drive_errors,
     drive_healthy,
+    drive_overload,
     drive_slow_writes,
     fires,
     resources_table_hidden,
@@ -41,6 +43,12 @@ DATABASE_ERRORS = 12
 EXPORT_FAILURES = 14
 EXPORT_FAILURES_WITHIN_S = 120
 WORKERS = 2
+# The overload: bursts of wrk's clients, each for a few seconds, until every saturation alert fires (their p99
+# over 5 minutes needs 1 % of the event loop's checks and of the pool's waits to be slow).
+OVERLOAD_CONNECTIONS = 400
+OVERLOAD_BURST_S = 5.0
+OVERLOAD_WITHIN_S = 90
+SATURATION_ALERTS = ("resource-event-loop-delay", "resource-connection-pool-wait")
 
 
 @dataclass
@@ -142,8 +150,29 @@ def faulted(stack: LiveStack) -> LiveStack:
     stack.receiver.refuse()
     stack.collector.fail()
     _fail_exports(stack.services)
+    _overload(stack)
     stack.prometheus.wait_for_scrapes(6)
     return stack
+
+
+def _overload(stack: LiveStack) -> None:
+    """Bursts of more load than the services serve, until the saturation alerts fire (or the time is up)."""
+    rules = [rule for rule in alert_rules("service") if rule.uid in SATURATION_ALERTS]
+    assert {rule.uid for rule in rules} == set(SATURATION_ALERTS)
+    deadline = time.monotonic() + OVERLOAD_WITHIN_S
+    while True:
+        with ThreadPoolExecutor(max_workers=len(stack.services)) as pool:
+            bursts = [
+                pool.submit(drive_overload, service.process.base_url, OVERLOAD_CONNECTIONS, OVERLOAD_BURST_S)
+                for service in stack.services
+            ]
+            for burst in bursts:
+                burst.result()
+        stack.prometheus.wait_for_scrapes(2)
+        values = {rule.uid: stack.prometheus.values(rule.expr) for rule in rules}
+        if all(fires(values[rule.uid], rule.threshold) for rule in rules):
+            return
+        assert time.monotonic() < deadline, f"the overload did not make the saturation alerts fire: {values}"
 
 
 def _fail_exports(services: list[Service]) -> None:

@@ -39,6 +39,7 @@ CHOICE_VARIABLES = {
     "DATABASE_MIGRATE_ON_START": ("true", "false"),
     "HTTP_TRUST_FORWARDED_HOST": ("true", "false"),
     "HTTP_SPAN_CLIENT_PORT": ("true", "false"),
+    "SATURATION_METRICS": ("true", "false"),
     "LOG_LEVEL": ("debug", "info", "warning", "error"),
     "LOG_FORMAT": ("json", "console"),
 }
@@ -80,6 +81,11 @@ def test_fastapi_traces_http_with_the_contrib_instrumentor_unless_told_to_use_it
     assert Settings.from_env({"FASTAPI_HTTP_TELEMETRY": "Native"}).http_spans.fastapi_telemetry == "native"
     with pytest.raises(SettingsError, match="FASTAPI_HTTP_TELEMETRY must be one of instrumentor, native"):
         Settings.from_env({"FASTAPI_HTTP_TELEMETRY": "both"})
+
+
+def test_the_saturation_metrics_are_on_unless_told_not_to() -> None:
+    assert TelemetrySettings.from_env({}).saturation_metrics is True
+    assert TelemetrySettings.from_env({"SATURATION_METRICS": "FALSE"}).saturation_metrics is False
 
 
 def test_start_up_migrates_the_database_unless_told_not_to() -> None:
@@ -191,7 +197,7 @@ def _example_variables() -> tuple[dict[str, str], set[str]]:
 
 def _variables_the_code_reads() -> set[str]:
     source = (ROOT / "entrypoints" / "settings.py").read_text()
-    prefixes = "OTEL|LOG|DATABASE|MAX|RESOURCE|OBSERVABILITY|DEPLOYMENT|SHUTDOWN|WEB|HTTP|FASTAPI|ADMISSION"
+    prefixes = "OTEL|LOG|DATABASE|MAX|RESOURCE|OBSERVABILITY|DEPLOYMENT|SHUTDOWN|WEB|HTTP|FASTAPI|ADMISSION|SATURATION"
     names = set(re.findall(rf'"((?:{prefixes})_[A-Z_]*)"', source))
     signals = ("TRACES", "METRICS", "LOGS")
     names |= {f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT" for signal in signals}

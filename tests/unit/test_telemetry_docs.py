@@ -26,7 +26,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from adapters.memory.repository import InMemoryUnitOfWork
 from adapters.memory.telemetry import InMemoryMetrics, in_memory_telemetry
+from adapters.otel.process_metrics import PROCESS_METRIC_VIEWS, OtelProcessMetrics
 from adapters.otel.resilience import ExportFailures
+from adapters.otel.saturation import OtelSaturationMetrics
 from core.errors import (
     CircularDependency,
     DuplicateName,
@@ -45,6 +47,7 @@ from core.semantic_conventions import (
     LOGGER_NAME,
     OPERATIONS,
     OUTCOMES,
+    SATURATION_METRICS,
     SEARCH_QUERY_MAX_CHARS,
     Database,
     repository_span_name,
@@ -53,6 +56,7 @@ from core.service import ResourceService
 from entrypoints.http.admission import AdmissionGate
 from entrypoints.settings import AdmissionSettings
 from ports.repository import ResourceRepository
+from ports.saturation_metrics import ConnectionPoolState
 from ports.unit_of_work import UnitOfWork
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -381,3 +385,51 @@ def test_every_adapter_metric_is_documented() -> None:
     assert_same(
         "adapter metrics", METRICS_DOC, rows_of("adapter metric"), emitted, documented(METRICS_DOC, "adapter metric")
     )
+
+
+def _saturation_instruments() -> dict[str, tuple[str, frozenset[str]]]:
+    """Every saturation metric as its adapters register it: name -> (unit, attribute keys)."""
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader], views=PROCESS_METRIC_VIEWS)
+    saturation = OtelSaturationMetrics(meter_provider)
+    saturation.observe_connection_pool("pool", lambda: ConnectionPoolState(1, 1, 10, 0))
+    saturation.record_event_loop_delay(0.001)
+    saturation.record_connection_wait("pool", 0.001)
+    saturation.record_connection_timeout("pool")
+    saturation.record_connection_use("pool", 0.001)
+    process = OtelProcessMetrics()
+    process.start(meter_provider)
+    try:
+        data = reader.get_metrics_data()
+    finally:
+        process.stop()
+    assert data is not None
+    instruments: dict[str, tuple[str, frozenset[str]]] = {}
+    for resource_metrics in data.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                keys = frozenset(key for point in metric.data.data_points for key in point.attributes or {})
+                instruments[metric.name] = (metric.unit or "", keys)
+    return instruments
+
+
+def test_every_saturation_metric_is_documented_with_its_unit_attributes_and_series() -> None:
+    instruments = _saturation_instruments()
+    rows = {row.name: row for row in reference_rows(METRICS_DOC, "saturation metric")}
+    assert_same("saturation metrics", METRICS_DOC, rows_of("saturation metric"), SATURATION_METRICS, rows)
+    assert set(instruments) == set(SATURATION_METRICS)
+    for name, (unit, attributes) in instruments.items():
+        row = rows[name]
+        assert row.column("unit") == ({unit} if unit else set()), f"docs/{METRICS_DOC}: the unit of `{name}`"
+        assert_same(f"attributes of `{name}`", METRICS_DOC, column_of(name, "attributes", "saturation metric"),
+                    attributes, row.column("attributes"))  # fmt: skip
+        stem = name.replace(".", "_")
+        series = row.column("prometheus series")
+        assert series, f"docs/{METRICS_DOC}: `{name}` names no Prometheus series"
+        assert all(item.startswith(stem) for item in series), f"docs/{METRICS_DOC}: the series of `{name}`"
+
+
+def test_every_saturation_attribute_is_documented() -> None:
+    emitted = set().union(*(attributes for _unit, attributes in _saturation_instruments().values()))
+    listed = documented(METRICS_DOC, "saturation attribute")
+    assert_same("saturation attributes", METRICS_DOC, rows_of("saturation attribute"), emitted, listed)
