@@ -17,6 +17,7 @@ from core.instrumentation import Telemetry
 from core.service import ResourceService
 from entrypoints.event_loop_delay import measure_event_loop_delay
 from entrypoints.http.admission import AdmissionGate
+from entrypoints.http_instrumentation import use_stable_http_conventions
 from entrypoints.settings import Settings
 from entrypoints.telemetry_setup import TelemetrySetup, set_up_telemetry
 from ports.unit_of_work import UnitOfWork
@@ -122,6 +123,9 @@ def bootstrap(
 ) -> Runtime:
     """Build the runtime from settings (the environment by default); tests may pass their own adapters."""
     settings = settings or Settings.from_env()
+    # Before anything instruments: the first instrumentor of the process (the process metrics' among them) fixes
+    # which HTTP conventions every instrumentation follows.
+    use_stable_http_conventions()
     telemetry_setup = _telemetry_setup(settings, telemetry, framework)
     engine = None
     if unit_of_work is None:

@@ -87,8 +87,9 @@ def use_stable_http_conventions() -> None:
 
     They do only under OTEL_SEMCONV_STABILITY_OPT_IN=http (or http/dup), which they read from the environment, their
     only way to be told, once per process on the first instrumentation (FastAPIInstrumentor.instrument_app, an
-    OpenTelemetryMiddleware, any instrumentor's instrument()), never at import. So each app calls this before it
-    instruments; a value the deployment chose, such as http/dup, is kept.
+    OpenTelemetryMiddleware, any instrumentor's instrument()), never at import. So `bootstrap` calls this before
+    it sets up telemetry (whose process metrics are an instrumentor's), and each app again before it instruments,
+    for an app given a runtime built otherwise; a value the deployment chose, such as http/dup, is kept.
     """
     os.environ.setdefault(SEMCONV_OPT_IN, "http")
 
