@@ -174,6 +174,7 @@ RUNBOOK_ANCHORS = {
     "otlp-export-failures.yaml": "alert-otlp-export-failures",
     "event-loop-delay.yaml": "alert-event-loop-delayed",
     "connection-pool-wait.yaml": "alert-waiting-for-database-connections",
+    "admission-shedding.yaml": "alert-shedding-load",
 }
 # The keys Grafana's alerting provisioning reads (pkg/services/provisioning/alerting at v11.4.0: AlertingFileV1,
 # ContactPointV1, ReceiverV1) and those of the Alertmanager route a policy is read into.
@@ -195,6 +196,7 @@ ALERT_CONDITIONS = {
     "otlp-export-failures.yaml": (10.0, "0s"),
     "event-loop-delay.yaml": (0.1, "5m"),
     "connection-pool-wait.yaml": (0.1, "5m"),
+    "admission-shedding.yaml": (0.05, "5m"),
 }
 
 
@@ -601,7 +603,7 @@ def test_the_alert_files_are_those_expected() -> None:
     assert {path.name for path in alert_files()} == set(RUNBOOK_ANCHORS)
     assert all(load_yaml(path)["apiVersion"] == 1 for path in alert_files())
     uids = [rule.uid for rule in alert_rules()]
-    assert len(uids) == len(set(uids)) == 8
+    assert len(uids) == len(set(uids)) == 9
 
 
 def test_every_rule_queries_prometheus_then_reduces_then_compares() -> None:

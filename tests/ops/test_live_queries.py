@@ -48,7 +48,11 @@ WORKERS = 2
 OVERLOAD_CONNECTIONS = 400
 OVERLOAD_BURST_S = 5.0
 OVERLOAD_WITHIN_S = 90
-SATURATION_ALERTS = ("resource-event-loop-delay", "resource-connection-pool-wait")
+SATURATION_ALERTS = ("resource-event-loop-delay", "resource-connection-pool-wait", "resource-admission-shedding")
+# Admission control's bound in the live stack: three quarters of the overload's connections served at once, over
+# the workers of each service, none waiting, so that the rest are shed while the event loop and the pool still
+# fall behind as under the whole overload.
+ADMISSION_BOUND = OVERLOAD_CONNECTIONS * 3 // 4
 
 
 @dataclass
@@ -96,6 +100,8 @@ def _service(framework: str, database_url: str, directory: Path, otlp_port: int,
             "OTEL_BSP_SCHEDULE_DELAY": "200",
             "OTEL_BLRP_SCHEDULE_DELAY": "200",
             "RESOURCE_COUNT_INTERVAL_SECONDS": "1",
+            "ADMISSION_MAX_CONCURRENCY": str(ADMISSION_BOUND // workers),
+            "ADMISSION_MAX_WAITING": "0",
         },
     )
     process = ServiceProcess(framework, directory / framework, env, workers=workers).start()
