@@ -20,6 +20,12 @@ from ports.unit_of_work import UnitOfWork
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
+# What `bootstrap` does before anything instruments (`http_instrumentation.use_stable_http_conventions`), done once
+# for the whole test session: OpenTelemetry's instrumentations read the variable once per process, at the first
+# instrumentation, and some tests instrument without a runtime (the compat canaries, the process metrics' tests).
+# The tests of the service's own opting in, and of a deployment's other choice, run in processes of their own.
+os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+
 # Hypothesis's own 100 examples, with a 2 s deadline instead of 200 ms: on a shared two-core machine one example
 # of a command sequence took 270 ms once and 6 ms when replayed, and a deadline is about speed, not correctness.
 # HYPOTHESIS_PROFILE=thorough runs 1 000 examples without a deadline.
