@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -82,9 +83,9 @@ class OtelMetrics(MetricsPort):
         )
         self._admission: AdmissionState | None = None
         for name, read, description in (
-            (ADMISSION_IN_FLIGHT, _in_flight, "Requests being served, admitted by admission control."),
-            (ADMISSION_WAITING, _waiting, "Requests waiting for admission control to give them a slot."),
-            (ADMISSION_LIMIT, _limit, "The most requests admission control lets be served at once."),
+            (ADMISSION_IN_FLIGHT, attrgetter("in_flight"), "Requests being served, admitted by admission control."),
+            (ADMISSION_WAITING, attrgetter("waiting"), "Requests waiting for admission control to give them a slot."),
+            (ADMISSION_LIMIT, attrgetter("limit"), "The most requests admission control lets be served at once."),
         ):
             meter.create_observable_gauge(name, [self._observer(read)], unit="{request}", description=description)
         self._shed = meter.create_counter(
@@ -137,15 +138,3 @@ class OtelMetrics(MetricsPort):
             return [] if self._admission is None else [Observation(read(self._admission))]
 
         return observe
-
-
-def _in_flight(state: AdmissionState) -> int:
-    return state.in_flight
-
-
-def _waiting(state: AdmissionState) -> int:
-    return state.waiting
-
-
-def _limit(state: AdmissionState) -> int:
-    return state.limit

@@ -24,11 +24,12 @@ import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.semantic_conventions import ShedReason
+from entrypoints.http.docs_page import DOCS_PATH, OPENAPI_PATH
 from entrypoints.http.problems import PROBLEM_MEDIA_TYPE, overloaded_problem
 from entrypoints.settings import AdmissionSettings
 
-# Never refused: the probes, and the docs page with the document it shows.
-_ALWAYS_ADMITTED: Final = ("/health/", "/docs", "/schema/")
+# Never refused: the probes, and the docs page (its files below it) with the document it shows.
+_ALWAYS_ADMITTED: Final = ("/health/", DOCS_PATH, OPENAPI_PATH)
 
 
 class AdmissionGate:
