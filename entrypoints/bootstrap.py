@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqla import SchemaNotCurrentError, SqlaUnitOfWork, create_engine, require_head, upgrade_schema
 from core.errors import StorageError
-from core.instrumentation import Telemetry
+from core.instrumentation import NoTelemetry, Telemetry
 from core.service import ResourceService
 from entrypoints.event_loop_delay import measure_event_loop_delay
 from entrypoints.http.admission import AdmissionGate
@@ -145,7 +145,7 @@ def _admission_gate(settings: Settings, telemetry_setup: TelemetrySetup) -> Admi
 
 
 def _telemetry_setup(settings: Settings, telemetry: Telemetry | None, framework: str) -> TelemetrySetup:
-    """The telemetry given, else per `settings.telemetry`; every way to turn it off ends in `Telemetry.disabled()`.
+    """The telemetry given, else per `settings.telemetry`; every way to turn it off ends in `NoTelemetry()`.
 
     Without settings for it (None), observability is off and, unlike `TelemetrySettings.disabled`, this runtime
     configures no logging either: the caller owns that (see docs/architecture.md, "Turning observability off").
@@ -153,5 +153,5 @@ def _telemetry_setup(settings: Settings, telemetry: Telemetry | None, framework:
     if telemetry is not None:
         return TelemetrySetup(telemetry, None, 0.0)
     if settings.telemetry is None:
-        return TelemetrySetup(Telemetry.disabled(), None, 0.0)
+        return TelemetrySetup(NoTelemetry(), None, 0.0)
     return set_up_telemetry(settings.telemetry, service_version=service_version(), framework=framework)

@@ -57,7 +57,7 @@ DEFAULT_EXPORT_TIMEOUT_MS = int(DEFAULT_EXPORT_TIMEOUT_S * 1000)
 class TelemetrySettings:
     """How the service observes itself."""
 
-    # OTEL_SDK_DISABLED=true: `Telemetry.disabled()` and no SDK providers; logging to stdout stays on.
+    # OTEL_SDK_DISABLED=true: `NoTelemetry()` and no SDK providers; logging to stdout stays on.
     disabled: bool = False
     export: OtelExport = field(default_factory=OtelExport)
     log_level: LogLevel = "info"
@@ -244,7 +244,7 @@ class Settings:
     workers: int = 1
     http_spans: HttpSpanSettings = field(default_factory=HttpSpanSettings)
     admission: AdmissionSettings = field(default_factory=AdmissionSettings)
-    # None: observability off (`Telemetry.disabled()`, as with `TelemetrySettings.disabled`) and, unlike that,
+    # None: observability off (`NoTelemetry()`, as with `TelemetrySettings.disabled`) and, unlike that,
     # no logging configured by this runtime: for tests, or a host app that owns logging. `from_env` always sets it.
     telemetry: TelemetrySettings | None = None
 

@@ -12,7 +12,7 @@ from adapters.otel.process_metrics import OtelProcessMetrics
 from adapters.otel.providers import OtelProviders, build_providers
 from adapters.otel.saturation import OtelSaturationMetrics
 from adapters.structlog import StructlogLogging, configure_logging
-from core.instrumentation import Telemetry
+from core.instrumentation import NoTelemetry, Telemetry
 from entrypoints.settings import TelemetrySettings
 from ports.saturation_metrics import SaturationMetricsPort
 
@@ -50,7 +50,7 @@ class TelemetrySetup:
 
 
 def set_up_telemetry(settings: TelemetrySettings, *, service_version: str, framework: str) -> TelemetrySetup:
-    """Logging to stdout always; metrics, traces and OTLP logs per settings; `Telemetry.disabled()` when disabled.
+    """Logging to stdout always; metrics, traces and OTLP logs per settings; `NoTelemetry()` when disabled.
 
     Providers are built here, before the app, because the HTTP instrumentations capture theirs when the
     app is instrumented. They are passed explicitly and never installed as OpenTelemetry globals, so
@@ -58,7 +58,7 @@ def set_up_telemetry(settings: TelemetrySettings, *, service_version: str, frame
     """
     if settings.disabled:
         configure_logging(level=settings.log_level, log_format=settings.log_format, service_name=settings.service_name)
-        return TelemetrySetup(Telemetry.disabled(), None, settings.shutdown_timeout_s)
+        return TelemetrySetup(NoTelemetry(), None, settings.shutdown_timeout_s)
     providers = build_providers(settings.otel_config(service_version, framework))
     configure_logging(
         level=settings.log_level,

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from adapters.memory.telemetry import in_memory_telemetry
 from adapters.otel.providers import OtelExport
-from core.instrumentation import Instrumentation, OperationScope, Telemetry
+from core.instrumentation import Instrumentation, NoTelemetry, OperationScope, Telemetry
 from core.semantic_conventions import ErrorType, Operation
 from core.service import ResourceService
 from entrypoints import fastapi_app, litestar_app
@@ -54,7 +54,7 @@ class PassThroughInstrumentation(Instrumentation):
     """Runs what it wraps and nothing else: what the service would be without its observability layer."""
 
     def __init__(self) -> None:
-        super().__init__(Telemetry.disabled())
+        super().__init__(NoTelemetry())
 
     @asynccontextmanager
     async def operation(
@@ -80,7 +80,7 @@ class UninstrumentedService(ResourceService):
     """The service with its instrumentation replaced by the pass-through."""
 
     def __init__(self, unit_of_work: UnitOfWork) -> None:
-        super().__init__(unit_of_work, Telemetry.disabled())
+        super().__init__(unit_of_work, NoTelemetry())
         self._observe = PassThroughInstrumentation()
 
 
@@ -89,7 +89,7 @@ def runtime_for(configuration: Configuration, framework: Framework, unit_of_work
     settings = Settings()
     if configuration == "bare":
         service = UninstrumentedService(unit_of_work)
-        return Runtime(settings, service, unit_of_work, TelemetrySetup(Telemetry.disabled(), None, 0.0))
+        return Runtime(settings, service, unit_of_work, TelemetrySetup(NoTelemetry(), None, 0.0))
     if configuration == "noop":
         return bootstrap(settings, unit_of_work, framework=framework)
     if configuration == "memory":

@@ -20,7 +20,7 @@ from adapters.memory.repository import InMemoryResourceRepository
 from adapters.otel import OtelMetrics, OtelTracing
 from adapters.otel.providers import OtelConfig, OtelExport, OtelProviders, build_providers
 from adapters.structlog import StructlogLogging, configure_logging
-from core.instrumentation import Instrumentation, Telemetry
+from core.instrumentation import Instrumentation, NoTelemetry
 from core.semantic_conventions import IN_MEMORY
 
 from .configurations import PassThroughInstrumentation
@@ -106,7 +106,7 @@ def _calls(providers: OtelProviders) -> dict[str, Callable[[], object]]:
 
     return {
         HARNESS: lambda: None,
-        NOOP_LAYER: _instrumented_get(Instrumentation(Telemetry.disabled())),
+        NOOP_LAYER: _instrumented_get(Instrumentation(NoTelemetry())),
         BARE_LAYER: _instrumented_get(PassThroughInstrumentation()),
         "operation span": span,
         "metric record (operation: histogram + counter)": metric,
