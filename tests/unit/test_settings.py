@@ -88,6 +88,11 @@ def test_the_saturation_metrics_are_on_unless_told_not_to() -> None:
     assert TelemetrySettings.from_env({"SATURATION_METRICS": "FALSE"}).saturation_metrics is False
 
 
+def test_the_providers_are_installed_as_the_global_ones_unless_told_not_to() -> None:
+    assert TelemetrySettings.from_env({}).global_providers is True
+    assert TelemetrySettings.from_env({"OBSERVABILITY_GLOBAL_PROVIDERS": "False"}).global_providers is False
+
+
 def test_start_up_migrates_the_database_unless_told_not_to() -> None:
     assert Settings.from_env({}).migrate_on_start is True
     assert Settings.from_env({"DATABASE_MIGRATE_ON_START": "False"}).migrate_on_start is False
@@ -248,7 +253,7 @@ def test_export_timeouts_are_milliseconds_and_a_signal_s_own_variable_wins() -> 
     assert (export.traces_timeout_s, export.metrics_timeout_s, export.logs_timeout_s) == (0.5, 0.5, 2.0)
     defaults = Settings.from_env({}).telemetry
     assert defaults is not None
-    assert defaults.otel_config("1", "fastapi").export.traces_timeout_s == 10.0
+    assert defaults.export.traces_timeout_s == 10.0
 
 
 def test_each_worker_has_a_scrape_port_of_its_own_from_the_configured_one() -> None:
