@@ -266,7 +266,6 @@ def test_property_23_the_timeout_variable_is_read_as_milliseconds(
         }.items():
             monkeypatch.setenv(name, value)
         telemetry = Settings.from_env().telemetry
-        assert telemetry is not None
         providers = build_providers(build_resource("0.0.0", "fastapi"), telemetry.export)
         try:
             with providers.tracer_provider.get_tracer("test").start_as_current_span("one"):
