@@ -15,7 +15,7 @@ from contextlib import (
 )
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 from uuid import UUID
 
 from core.errors import DomainError, error_type_of
@@ -56,24 +56,28 @@ _last_failure: ContextVar[BaseException | None] = ContextVar("last_operation_fai
 class Telemetry:
     """The three observability ports the core reports to.
 
-    Built from its three adapters, the bundle is enabled, whatever they are: one made of the no-op adapters by
-    hand records nothing, yet the instrumentation still does its own bookkeeping (clock reads, scopes,
-    repository wrappers) for it. `Telemetry.disabled()` is the one way to say "observability off": its
-    adapters record nothing and the instrumentation skips that bookkeeping too, so that disabled costs next to
-    nothing. `enabled` tells the two apart; no caller sets it.
+    A bundle of adapters is on, whatever they are: one made of the no-op adapters records nothing, yet the
+    instrumentation still does its own bookkeeping (clock reads, scopes, repository wrappers) for it. Observability
+    off is its own type, `NoTelemetry`.
     """
+
+    # Whether the instrumentation does its bookkeeping: a property of the type, not of an instance.
+    enabled: ClassVar[bool] = True
 
     metrics: MetricsPort
     tracing: TracingPort
     logging: LoggingPort
-    enabled: bool = field(default=True, init=False)
 
-    @classmethod
-    def disabled(cls) -> Telemetry:
-        """Observability disabled: the ports' no-op adapters, marked so that the instrumentation skips its work."""
-        telemetry = cls(NoOpMetrics(), NoOpTracing(), NoOpLogging())
-        object.__setattr__(telemetry, "enabled", False)  # frozen: set once, here, and by nothing else
-        return telemetry
+
+class NoTelemetry(Telemetry):
+    """Observability off: the ports' no-op adapters, and the instrumentation skips its own work, so that off costs
+    next to nothing."""
+
+    __slots__ = ()
+    enabled: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        Telemetry.__init__(self, NoOpMetrics(), NoOpTracing(), NoOpLogging())
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from entrypoints.event_loop_delay import measure_event_loop_delay
 from entrypoints.http.admission import AdmissionGate
 from entrypoints.http_instrumentation import use_stable_http_conventions
 from entrypoints.settings import Settings
-from entrypoints.telemetry_setup import TelemetrySetup, set_up_telemetry
+from entrypoints.telemetry import TelemetryHandle, build_telemetry
 from ports.unit_of_work import UnitOfWork
 
 _log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class Runtime:
     settings: Settings
     service: ResourceService
     unit_of_work: UnitOfWork
-    telemetry_setup: TelemetrySetup
+    telemetry_handle: TelemetryHandle
     engine: AsyncEngine | None = None
     # The bound on the requests this process serves at once; None when ADMISSION_MAX_CONCURRENCY=0.
     admission: AdmissionGate | None = None
@@ -80,7 +80,7 @@ class Runtime:
         if self.engine is not None:
             await prepare_database(self.engine, migrate=self.settings.migrate_on_start)
         self._background.append(asyncio.create_task(self._report_resource_count()))
-        saturation_metrics = self.telemetry_setup.saturation_metrics
+        saturation_metrics = self.telemetry_handle.saturation_metrics
         if saturation_metrics is not None:
             self._background.append(asyncio.create_task(measure_event_loop_delay(saturation_metrics)))
 
@@ -100,7 +100,7 @@ class Runtime:
         self._background.clear()
         if self.engine is not None:
             await self.engine.dispose()
-        await asyncio.to_thread(self.telemetry_setup.shutdown)
+        await asyncio.to_thread(self.telemetry_handle.shutdown)
 
     async def _report_resource_count(self) -> None:
         # Every process reads the count from the store, so all report the same, true value.
@@ -126,32 +126,29 @@ def bootstrap(
     # Before anything instruments: the first instrumentor of the process (the process metrics' among them) fixes
     # which HTTP conventions every instrumentation follows.
     use_stable_http_conventions()
-    telemetry_setup = _telemetry_setup(settings, telemetry, framework)
+    telemetry_handle = _telemetry_handle(settings, telemetry, framework)
     engine = None
     if unit_of_work is None:
         engine = create_engine(settings.database_url)
-        unit_of_work = SqlaUnitOfWork(engine, telemetry_setup.saturation_metrics)
-    service = ResourceService(unit_of_work, telemetry_setup.telemetry)
-    return Runtime(settings, service, unit_of_work, telemetry_setup, engine, _admission_gate(settings, telemetry_setup))
+        unit_of_work = SqlaUnitOfWork(engine, telemetry_handle.saturation_metrics)
+    service = ResourceService(unit_of_work, telemetry_handle.telemetry)
+    return Runtime(
+        settings, service, unit_of_work, telemetry_handle, engine, _admission_gate(settings, telemetry_handle)
+    )
 
 
-def _admission_gate(settings: Settings, telemetry_setup: TelemetrySetup) -> AdmissionGate | None:
+def _admission_gate(settings: Settings, telemetry_handle: TelemetryHandle) -> AdmissionGate | None:
     if not settings.admission.bounded:
         return None
-    metrics = telemetry_setup.telemetry.metrics
+    metrics = telemetry_handle.telemetry.metrics
     gate = AdmissionGate(settings.admission, on_shed=metrics.record_shed)
     metrics.observe_admission(gate)
     return gate
 
 
-def _telemetry_setup(settings: Settings, telemetry: Telemetry | None, framework: str) -> TelemetrySetup:
-    """The telemetry given, else per `settings.telemetry`; every way to turn it off ends in `Telemetry.disabled()`.
-
-    Without settings for it (None), observability is off and, unlike `TelemetrySettings.disabled`, this runtime
-    configures no logging either: the caller owns that (see docs/architecture.md, "Turning observability off").
-    """
+def _telemetry_handle(settings: Settings, telemetry: Telemetry | None, framework: str) -> TelemetryHandle:
+    """The telemetry given (`NoTelemetry()` for off, with no logging configured: the caller owns it), else built
+    per `settings.telemetry` (see docs/architecture.md, "Turning observability off")."""
     if telemetry is not None:
-        return TelemetrySetup(telemetry, None, 0.0)
-    if settings.telemetry is None:
-        return TelemetrySetup(Telemetry.disabled(), None, 0.0)
-    return set_up_telemetry(settings.telemetry, service_version=service_version(), framework=framework)
+        return TelemetryHandle(telemetry)
+    return build_telemetry(settings.telemetry, service_version=service_version(), framework=framework)

@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if refusal:
         print(f"resource-service: {refusal}", file=sys.stderr)
         return 1
-    if settings.workers > 1 and settings.telemetry is not None:
+    if settings.workers > 1:
         # The supervisor runs no app; its own lines (workers started, died, replaced) join the service's log.
         telemetry = settings.telemetry
         configure_logging(

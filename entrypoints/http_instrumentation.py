@@ -87,9 +87,10 @@ def use_stable_http_conventions() -> None:
 
     They do only under OTEL_SEMCONV_STABILITY_OPT_IN=http (or http/dup), which they read from the environment, their
     only way to be told, once per process on the first instrumentation (FastAPIInstrumentor.instrument_app, an
-    OpenTelemetryMiddleware, any instrumentor's instrument()), never at import. So `bootstrap` calls this before
-    it sets up telemetry (whose process metrics are an instrumentor's), and each app again before it instruments,
-    for an app given a runtime built otherwise; a value the deployment chose, such as http/dup, is kept.
+    OpenTelemetryMiddleware, any instrumentor's instrument()), never at import. So `bootstrap`, which builds the
+    runtime every app is given, calls this first, before the telemetry's process metrics (an instrumentor's); a
+    value the deployment chose, such as http/dup, is kept. Code that instruments without `bootstrap` calls it first
+    too; `warn_unless_stable_http_semconv` tells when it was not.
     """
     os.environ.setdefault(SEMCONV_OPT_IN, "http")
 
@@ -107,7 +108,6 @@ def instrument_fastapi(
     created, keeps that instrumentation alone, with its providers and options (FastAPIInstrumentor warns).
     """
     already_instrumented = getattr(app, "_is_instrumented_by_opentelemetry", False)
-    use_stable_http_conventions()
     FastAPIInstrumentor.instrument_app(
         app,
         server_request_hook=ServerSpanAttributes(http_spans),

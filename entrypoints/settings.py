@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from adapters.otel.providers import DEFAULT_EXPORT_TIMEOUT_S, Exporter, OtelConfig, OtelExport, Protocol
+from adapters.otel.providers import DEFAULT_EXPORT_TIMEOUT_S, Exporter, ExportSettings, Protocol
 from adapters.structlog import LogFormat
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///resources.db"
@@ -57,9 +57,9 @@ DEFAULT_EXPORT_TIMEOUT_MS = int(DEFAULT_EXPORT_TIMEOUT_S * 1000)
 class TelemetrySettings:
     """How the service observes itself."""
 
-    # OTEL_SDK_DISABLED=true: `Telemetry.disabled()` and no SDK providers; logging to stdout stays on.
+    # OTEL_SDK_DISABLED=true: `NoTelemetry()` and no SDK providers; logging to stdout stays on.
     disabled: bool = False
-    export: OtelExport = field(default_factory=OtelExport)
+    export: ExportSettings = field(default_factory=ExportSettings)
     log_level: LogLevel = "info"
     log_format: LogFormat = "json"
     service_name: str = "resource-service"
@@ -68,6 +68,9 @@ class TelemetrySettings:
     # The process, event-loop and connection-pool metrics (SATURATION_METRICS); off for a deployment that measures
     # its processes otherwise.
     saturation_metrics: bool = True
+    # The providers installed as OpenTelemetry's global ones (OBSERVABILITY_GLOBAL_PROVIDERS), so that any other
+    # instrumentation reports through them; off for a host app that installs its own.
+    global_providers: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> TelemetrySettings:
@@ -78,7 +81,7 @@ class TelemetrySettings:
         general_protocol = _choice(env, "OTEL_EXPORTER_OTLP_PROTOCOL", protocols, "http/protobuf")
         return cls(
             disabled=_boolean(env, "OTEL_SDK_DISABLED"),
-            export=OtelExport(
+            export=ExportSettings(
                 traces_exporter=_choice(env, "OTEL_TRACES_EXPORTER", ("otlp", "console", "none"), default_exporter),
                 metrics_exporter=_choice(
                     env, "OTEL_METRICS_EXPORTER", ("otlp", "console", "prometheus", "none"), default_exporter
@@ -99,11 +102,8 @@ class TelemetrySettings:
             deployment_environment=env.get("DEPLOYMENT_ENVIRONMENT") or "development",
             shutdown_timeout_s=_number(env, "OBSERVABILITY_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT_S, 0.0, 300.0),
             saturation_metrics=_boolean(env, "SATURATION_METRICS", default=True),
+            global_providers=_boolean(env, "OBSERVABILITY_GLOBAL_PROVIDERS", default=True),
         )
-
-    def otel_config(self, service_version: str, framework: str) -> OtelConfig:
-        """The SDK configuration for one process serving `framework`."""
-        return OtelConfig(service_version, framework, self.deployment_environment, self.export)
 
 
 def _check_standard_variables(env: Mapping[str, str]) -> None:
@@ -244,9 +244,7 @@ class Settings:
     workers: int = 1
     http_spans: HttpSpanSettings = field(default_factory=HttpSpanSettings)
     admission: AdmissionSettings = field(default_factory=AdmissionSettings)
-    # None: observability off (`Telemetry.disabled()`, as with `TelemetrySettings.disabled`) and, unlike that,
-    # no logging configured by this runtime: for tests, or a host app that owns logging. `from_env` always sets it.
-    telemetry: TelemetrySettings | None = None
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:

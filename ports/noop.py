@@ -1,8 +1,8 @@
 """The ports' no-op implementations: what "observability disabled" reports to. They accept every call and do nothing.
 
 They live beside the protocols they implement, as the OpenTelemetry API keeps its no-op tracer and meter beside
-its interfaces: they need nothing but the ports, and the core builds the disabled bundle from them
-(`core.instrumentation.Telemetry.disabled()`), which it could not do from an adapter.
+its interfaces: they need nothing but the ports, and the core builds its off type from them
+(`core.instrumentation.NoTelemetry`), which it could not do from an adapter.
 """
 
 from __future__ import annotations

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import errno
+import importlib
 import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Generic, Literal, TypeVar
 
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
@@ -31,6 +34,7 @@ from adapters.otel.resilience import ExportFailures, GuardedLogExporter, Guarded
 Exporter = Literal["otlp", "console", "none"]
 MetricsExporter = Literal["otlp", "console", "prometheus", "none"]
 Protocol = Literal["grpc", "http/protobuf"]
+_E = TypeVar("_E")
 
 FRAMEWORK_ATTRIBUTE = "framework.name"
 DEFAULT_SERVICE_NAME = "resource-service"
@@ -48,11 +52,16 @@ PROMOTED_RESOURCE_ATTRIBUTES = frozenset(
     {"service.name", "service.version", "service.instance.id", "deployment.environment.name", FRAMEWORK_ATTRIBUTE}
 )
 
+# Of the SDK's own metrics only the batch processors' are reported (given the meter provider). The providers' and
+# the OTLP exporters' (otel.sdk.span.*, otel.sdk.log.*, otel.sdk.exporter.*: points on every span) are not: left
+# to the global meter provider, they would start once these providers are installed as the global ones.
+_UNMEASURED: Final = NoOpMeterProvider()
+
 _log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class OtelExport:
+class ExportSettings:
     """Where each signal goes: its exporter, protocol and timeout, and the Prometheus scrape endpoint.
 
     Endpoints and headers are read by the exporters themselves from the OTEL_EXPORTER_OTLP_* variables.
@@ -75,16 +84,6 @@ class OtelExport:
     prometheus_ports: range = range(9464, 9465)
 
 
-@dataclass(frozen=True, slots=True)
-class OtelConfig:
-    """What the SDK is built from; the sampler comes from the OTEL_TRACES_SAMPLER variables."""
-
-    service_version: str
-    framework: str
-    deployment_environment: str = "development"
-    export: OtelExport = OtelExport()
-
-
 @dataclass(slots=True)
 class OtelProviders:
     """The three SDK providers of this process, and how to stop them within a time budget."""
@@ -94,6 +93,15 @@ class OtelProviders:
     logger_provider: LoggerProvider
     export_failures: ExportFailures
     _stopped: bool = field(default=False)
+
+    def install_globally(self) -> None:
+        """Make these OpenTelemetry's global providers, which any instrumentation not given providers reports to.
+
+        The API sets each global once per process: a second call is ignored, with the API's warning.
+        """
+        trace.set_tracer_provider(self.tracer_provider)
+        metrics.set_meter_provider(self.meter_provider)
+        _logs.set_logger_provider(self.logger_provider)
 
     def shutdown(self, timeout_s: float) -> bool:
         """Flush and stop every provider; give up after `timeout_s` (a dead collector would hold it 30 s or more)."""
@@ -115,13 +123,13 @@ class OtelProviders:
         return done.wait(timeout_s)
 
 
-def build_resource(config: OtelConfig) -> Resource:
+def build_resource(service_version: str, framework: str, deployment_environment: str = "development") -> Resource:
     """OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, plus version, a per-process instance id and the framework."""
     defaults = Resource(
         {
-            "service.version": config.service_version,
+            "service.version": service_version,
             "service.instance.id": str(uuid.uuid4()),
-            "deployment.environment.name": config.deployment_environment,
+            "deployment.environment.name": deployment_environment,
         }
     )
     # Resource.create() reads both variables and wins over our defaults (recent SDKs also set their own
@@ -131,28 +139,27 @@ def build_resource(config: OtelConfig) -> Resource:
     name = detected.attributes.get("service.name")
     if not isinstance(name, str) or name.startswith("unknown_service"):
         name = DEFAULT_SERVICE_NAME
-    return defaults.merge(detected).merge(Resource({"service.name": name, FRAMEWORK_ATTRIBUTE: config.framework}))
+    return defaults.merge(detected).merge(Resource({"service.name": name, FRAMEWORK_ATTRIBUTE: framework}))
 
 
-def build_providers(config: OtelConfig, clock: Callable[[], float] = time.monotonic) -> OtelProviders:
-    """Providers with the configured exporters, each wrapped so that a failing export is counted, never raised."""
-    # The SDK's own metrics (spans processed, and dropped when a queue is full) are off unless this says
-    # otherwise; a deployment that sets it keeps its choice.
-    os.environ.setdefault(SDK_INTERNAL_METRICS, "true")
-    resource = build_resource(config)
+def build_providers(
+    resource: Resource, export: ExportSettings = ExportSettings(), clock: Callable[[], float] = time.monotonic
+) -> OtelProviders:
+    """Providers of `resource` with the exporters `export` names, each wrapped so that a failing export is counted,
+    never raised. The SDK's own metrics are recorded only when the environment sets `SDK_INTERNAL_METRICS` true."""
     failures = ExportFailures(clock)
     # shutdown_on_exit=False: the SDK's own exit hooks would repeat the shutdown without any time limit.
     meter_provider = MeterProvider(
         resource=resource,
-        metric_readers=_metric_readers(config.export, failures),
+        metric_readers=_metric_readers(export, failures),
         shutdown_on_exit=False,
         views=PROCESS_METRIC_VIEWS,
     )
     failures.observe_with(meter_provider)
     # Given the meter provider, the batch processors count what they process and what a full queue drops
     # (otel.sdk.processor.span.processed / .log.processed, error.type=queue_full).
-    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    span_exporter = _span_exporter(config.export)
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False, meter_provider=_UNMEASURED)
+    span_exporter = _SPAN_EXPORTERS.build(export.traces_exporter, export.traces_protocol, export.traces_timeout_s)
     if span_exporter is not None:
         guarded_spans = GuardedSpanExporter(span_exporter, failures)
         tracer_provider.add_span_processor(
@@ -162,8 +169,8 @@ def build_providers(config: OtelConfig, clock: Callable[[], float] = time.monoto
                 meter_provider=meter_provider,
             )
         )
-    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    log_exporter = _log_exporter(config.export)
+    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False, meter_provider=_UNMEASURED)
+    log_exporter = _LOG_EXPORTERS.build(export.logs_exporter, export.logs_protocol, export.logs_timeout_s)
     if log_exporter is not None:
         guarded_logs = GuardedLogExporter(log_exporter, failures)
         logger_provider.add_log_record_processor(
@@ -181,42 +188,14 @@ def _export_batch_size(variable: str) -> int | None:
     return None if variable in os.environ else EXPORT_BATCH_SIZE
 
 
-def _span_exporter(export: OtelExport) -> SpanExporter | None:
-    if export.traces_exporter == "console":
-        return ConsoleSpanExporter()
-    if export.traces_exporter != "otlp":
-        return None
-    if export.traces_protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
-
-        return GrpcSpanExporter(timeout=export.traces_timeout_s)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
-
-    return HttpSpanExporter(timeout=export.traces_timeout_s)
-
-
-def _log_exporter(export: OtelExport) -> LogRecordExporter | None:
-    if export.logs_exporter == "console":
-        return ConsoleLogRecordExporter()
-    if export.logs_exporter != "otlp":
-        return None
-    if export.logs_protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
-
-        return GrpcLogExporter(timeout=export.logs_timeout_s)
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
-
-    return HttpLogExporter(timeout=export.logs_timeout_s)
-
-
-def _metric_readers(export: OtelExport, failures: ExportFailures) -> Sequence[MetricReader]:
+def _metric_readers(export: ExportSettings, failures: ExportFailures) -> Sequence[MetricReader]:
     if export.metrics_exporter == "prometheus":
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
 
         if not _serve_prometheus(export.prometheus_host, export.prometheus_ports):
             return []
         return [PrometheusMetricReader(resource_attribute_filter=PROMOTED_RESOURCE_ATTRIBUTES.__contains__)]
-    exporter = _metric_exporter(export)
+    exporter = _METRIC_EXPORTERS.build(export.metrics_exporter, export.metrics_protocol, export.metrics_timeout_s)
     if exporter is None:
         return []
     return [PeriodicExportingMetricReader(GuardedMetricExporter(exporter, failures))]
@@ -245,15 +224,43 @@ def _serve_prometheus(host: str, ports: range) -> bool:
     return False
 
 
-def _metric_exporter(export: OtelExport) -> MetricExporter | None:
-    if export.metrics_exporter == "console":
-        return ConsoleMetricExporter()
-    if export.metrics_exporter != "otlp":
-        return None
-    if export.metrics_protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+class _Exporters(Generic[_E]):
+    """One signal's exporters: the console's, and OTLP's for each protocol (imported when chosen: gRPC is heavy)."""
 
-        return GrpcMetricExporter(timeout=export.metrics_timeout_s)
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+    def __init__(self, console: Callable[[], _E], otlp: Mapping[Protocol, str]) -> None:
+        self._console = console
+        self._otlp = otlp
 
-    return HttpMetricExporter(timeout=export.metrics_timeout_s)
+    def build(self, exporter: str, protocol: Protocol, timeout_s: float) -> _E | None:
+        """The exporter named `exporter` (None for `none`, or for `prometheus`, which is a reader)."""
+        if exporter == "console":
+            return self._console()
+        if exporter != "otlp":
+            return None
+        module, _, name = self._otlp[protocol].partition(":")
+        built: _E = getattr(importlib.import_module(module), name)(timeout=timeout_s, meter_provider=_UNMEASURED)
+        return built
+
+
+_OTLP: Final = "opentelemetry.exporter.otlp.proto"
+_SPAN_EXPORTERS: Final = _Exporters[SpanExporter](
+    ConsoleSpanExporter,
+    {
+        "grpc": f"{_OTLP}.grpc.trace_exporter:OTLPSpanExporter",
+        "http/protobuf": f"{_OTLP}.http.trace_exporter:OTLPSpanExporter",
+    },
+)
+_METRIC_EXPORTERS: Final = _Exporters[MetricExporter](
+    ConsoleMetricExporter,
+    {
+        "grpc": f"{_OTLP}.grpc.metric_exporter:OTLPMetricExporter",
+        "http/protobuf": f"{_OTLP}.http.metric_exporter:OTLPMetricExporter",
+    },
+)
+_LOG_EXPORTERS: Final = _Exporters[LogRecordExporter](
+    ConsoleLogRecordExporter,
+    {
+        "grpc": f"{_OTLP}.grpc._log_exporter:OTLPLogExporter",
+        "http/protobuf": f"{_OTLP}.http._log_exporter:OTLPLogExporter",
+    },
+)

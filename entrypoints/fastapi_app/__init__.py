@@ -63,7 +63,7 @@ def create_app(
     (`http_instrumentation`), or with FASTAPI_HTTP_TELEMETRY=native by FastAPI's own telemetry (`native_telemetry`).
     """
     app_runtime = runtime or bootstrap(framework=FRAMEWORK)
-    tracer_provider, meter_provider = app_runtime.telemetry_setup.http_providers(tracer_provider, meter_provider)
+    tracer_provider, meter_provider = app_runtime.telemetry_handle.http_providers(tracer_provider, meter_provider)
     http_spans = app_runtime.settings.http_spans
     native = http_spans.fastapi_telemetry == "native"
 

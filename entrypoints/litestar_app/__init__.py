@@ -71,7 +71,7 @@ def create_app(
     the app is not instrumented.
     """
     app_runtime = runtime or bootstrap(framework=FRAMEWORK)
-    tracer_provider, meter_provider = app_runtime.telemetry_setup.http_providers(tracer_provider, meter_provider)
+    tracer_provider, meter_provider = app_runtime.telemetry_handle.http_providers(tracer_provider, meter_provider)
     http_spans = app_runtime.settings.http_spans
     instrumented = tracer_provider is not None or meter_provider is not None
     plugins: list[PluginProtocol] = [MsgspecSchemas()]

@@ -36,7 +36,6 @@ from entrypoints.http_instrumentation import (
     ServerSpanAttributes,
     sanitize_fields,
     span_details,
-    use_stable_http_conventions,
     warn_unless_stable_http_semconv,
 )
 from entrypoints.settings import HttpSpanSettings
@@ -48,8 +47,6 @@ def telemetry_plugin(
     *, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None, http_spans: HttpSpanSettings
 ) -> OpenTelemetryPlugin:
     """The plugin that traces and measures the app's HTTP requests; a provider left out records nothing."""
-    # Before Litestar builds the plugin's middleware, which reads it.
-    use_stable_http_conventions()
     return OpenTelemetryPlugin(
         OpenTelemetryConfig(
             tracer_provider=tracer_provider or NoOpTracerProvider(),

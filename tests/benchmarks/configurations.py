@@ -21,14 +21,14 @@ from typing import Any, Final, Literal
 from uuid import UUID
 
 from adapters.memory.telemetry import in_memory_telemetry
-from adapters.otel.providers import OtelExport
-from core.instrumentation import Instrumentation, OperationScope, Telemetry
+from adapters.otel.providers import ExportSettings
+from core.instrumentation import Instrumentation, NoTelemetry, OperationScope, Telemetry
 from core.semantic_conventions import ErrorType, Operation
 from core.service import ResourceService
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
 from entrypoints.settings import HttpSpanSettings, Settings, TelemetrySettings
-from entrypoints.telemetry_setup import TelemetrySetup
+from entrypoints.telemetry import TelemetryHandle
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
@@ -42,7 +42,7 @@ CONFIGURATIONS_OF: Final[dict[Framework, tuple[Configuration, ...]]] = {
     "litestar": CONFIGURATIONS,
 }
 OTEL_SETTINGS: Final = TelemetrySettings(
-    export=OtelExport(traces_exporter="otlp", metrics_exporter="otlp", logs_exporter="otlp")
+    export=ExportSettings(traces_exporter="otlp", metrics_exporter="otlp", logs_exporter="otlp")
 )
 
 
@@ -54,7 +54,7 @@ class PassThroughInstrumentation(Instrumentation):
     """Runs what it wraps and nothing else: what the service would be without its observability layer."""
 
     def __init__(self) -> None:
-        super().__init__(Telemetry.disabled())
+        super().__init__(NoTelemetry())
 
     @asynccontextmanager
     async def operation(
@@ -80,7 +80,7 @@ class UninstrumentedService(ResourceService):
     """The service with its instrumentation replaced by the pass-through."""
 
     def __init__(self, unit_of_work: UnitOfWork) -> None:
-        super().__init__(unit_of_work, Telemetry.disabled())
+        super().__init__(unit_of_work, NoTelemetry())
         self._observe = PassThroughInstrumentation()
 
 
@@ -89,9 +89,9 @@ def runtime_for(configuration: Configuration, framework: Framework, unit_of_work
     settings = Settings()
     if configuration == "bare":
         service = UninstrumentedService(unit_of_work)
-        return Runtime(settings, service, unit_of_work, TelemetrySetup(Telemetry.disabled(), None, 0.0))
+        return Runtime(settings, service, unit_of_work, TelemetryHandle(NoTelemetry(), None, 0.0))
     if configuration == "noop":
-        return bootstrap(settings, unit_of_work, framework=framework)
+        return bootstrap(settings, unit_of_work, NoTelemetry(), framework=framework)
     if configuration == "memory":
         telemetry: Telemetry = in_memory_telemetry()[0]
         return bootstrap(settings, unit_of_work, telemetry, framework=framework)

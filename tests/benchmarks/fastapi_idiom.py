@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from adapters.memory.repository import InMemoryUnitOfWork
+from core.instrumentation import NoTelemetry
 from core.model import ResourceDraft
 from entrypoints import fastapi_app
 from entrypoints.bootstrap import Runtime, bootstrap
@@ -112,7 +113,7 @@ async def timed(app: FastAPI, path: str, requests: int) -> float:
 async def run(rounds: int, requests: int) -> dict[str, float]:
     apps = {}
     for name, build in VARIANTS.items():
-        runtime = bootstrap(Settings(), InMemoryUnitOfWork())
+        runtime = bootstrap(Settings(), InMemoryUnitOfWork(), NoTelemetry())
         resource = await runtime.service.create(ResourceDraft("bench", ""))
         apps[name] = (build(runtime), f"/resources/{resource.id}")
     samples: dict[str, list[float]] = {name: [] for name in apps}

@@ -133,7 +133,7 @@ class Subject:
 
     def flush(self) -> None:
         """Export the spans and log records still queued, if this subject has SDK providers."""
-        providers = self.runtime.telemetry_setup.providers
+        providers = self.runtime.telemetry_handle.providers
         if providers is not None:
             flush_spans_and_logs(providers)
 

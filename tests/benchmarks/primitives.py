@@ -18,9 +18,9 @@ import structlog
 
 from adapters.memory.repository import InMemoryResourceRepository
 from adapters.otel import OtelMetrics, OtelTracing
-from adapters.otel.providers import OtelConfig, OtelExport, OtelProviders, build_providers
+from adapters.otel.providers import SDK_INTERNAL_METRICS, ExportSettings, OtelProviders, build_providers, build_resource
 from adapters.structlog import StructlogLogging, configure_logging
-from core.instrumentation import Instrumentation, Telemetry
+from core.instrumentation import Instrumentation, NoTelemetry
 from core.semantic_conventions import IN_MEMORY
 
 from .configurations import PassThroughInstrumentation
@@ -39,10 +39,10 @@ def otlp_providers(endpoint: str) -> Iterator[OtelProviders]:
     """The project's SDK providers, exporting traces, metrics and logs over OTLP/HTTP to `endpoint`."""
     previous = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
-    config = OtelConfig(
-        "bench", "none", export=OtelExport(traces_exporter="otlp", metrics_exporter="otlp", logs_exporter="otlp")
-    )
-    providers = build_providers(config)
+    # As the served process runs them (`entrypoints/telemetry.py`): with the SDK's own metrics.
+    os.environ.setdefault(SDK_INTERNAL_METRICS, "true")
+    export = ExportSettings(traces_exporter="otlp", metrics_exporter="otlp", logs_exporter="otlp")
+    providers = build_providers(build_resource("bench", "none"), export)
     try:
         yield providers
     finally:
@@ -106,7 +106,7 @@ def _calls(providers: OtelProviders) -> dict[str, Callable[[], object]]:
 
     return {
         HARNESS: lambda: None,
-        NOOP_LAYER: _instrumented_get(Instrumentation(Telemetry.disabled())),
+        NOOP_LAYER: _instrumented_get(Instrumentation(NoTelemetry())),
         BARE_LAYER: _instrumented_get(PassThroughInstrumentation()),
         "operation span": span,
         "metric record (operation: histogram + counter)": metric,

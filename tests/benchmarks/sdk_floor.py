@@ -33,7 +33,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
 from adapters.memory.repository import InMemoryUnitOfWork
-from adapters.otel.providers import OtelConfig, OtelExport, OtelProviders, build_providers
+from adapters.otel.providers import OtelProviders, build_providers, build_resource
 
 from .configurations import FRAMEWORKS, Framework, app_for, runtime_for
 from .inprocess import OPERATIONS, Operation, Subject, asgi_call, flush_spans_and_logs, otlp_endpoint
@@ -199,7 +199,7 @@ def metric_records(recorder: Recorder) -> Iterator[None]:
 async def capture(framework: Framework, calls: int) -> dict[Operation, Script]:
     """What one request of each operation emits through `framework`'s app, everything on, in order."""
     runtime = runtime_for("otel", framework, InMemoryUnitOfWork())
-    providers = _providers_of(runtime.telemetry_setup.providers)
+    providers = _providers_of(runtime.telemetry_handle.providers)
     recorder = Recorder()
     providers.tracer_provider.add_span_processor(recorder)
     providers.logger_provider.add_log_record_processor(recorder)
@@ -313,7 +313,7 @@ def _record(instrument: Any, step: Measured) -> None:
 
 def check_replays(scripts: Mapping[Operation, Script]) -> None:
     """Refuse a floor that is not exact: each script, replayed and captured the same way, must be itself."""
-    providers = build_providers(OtelConfig("sdk-floor-check", "none", export=OtelExport()))
+    providers = build_providers(build_resource("sdk-floor-check", "none"))
     recorder = Recorder()
     providers.tracer_provider.add_span_processor(recorder)
     providers.logger_provider.add_log_record_processor(recorder)

@@ -11,6 +11,7 @@ import httpx
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
+from core.instrumentation import NoTelemetry
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import Runtime, bootstrap
 from entrypoints.settings import HttpSpanSettings, Settings
@@ -62,7 +63,7 @@ async def serving(
     framework: Framework, database_url: str, *, check_framework_header: bool = True
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client of `framework`'s app on `database_url`; by default every response must name `framework`."""
-    runtime = bootstrap(Settings(database_url=database_url))
+    runtime = bootstrap(Settings(database_url=database_url), telemetry=NoTelemetry())
     await runtime.start()
     try:
         async with httpx.AsyncClient(

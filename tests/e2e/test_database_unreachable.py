@@ -10,6 +10,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
+from core.instrumentation import NoTelemetry
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
 
@@ -39,7 +40,7 @@ DATABASE_REQUESTS: list[tuple[str, str, dict[str, Any] | None]] = [
 @pytest.fixture
 async def client(framework: Framework) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the app over a runtime whose database cannot be reached."""
-    runtime = bootstrap(Settings(database_url=UNREACHABLE_URL))
+    runtime = bootstrap(Settings(database_url=UNREACHABLE_URL), telemetry=NoTelemetry())
     transport = httpx.ASGITransport(app=asgi_app(framework, runtime))
     try:
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:

@@ -18,6 +18,7 @@ import pytest
 from integration.otlp_receiver import HOST, ServiceProcess, service_environment
 
 from adapters.memory.repository import InMemoryUnitOfWork
+from core.instrumentation import NoTelemetry
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
@@ -725,7 +726,7 @@ async def test_head_answers_the_status_and_headers_of_get_without_a_body(client:
 
 async def body_sent_to_head(framework: Framework, path: str) -> bytes:
     """The body bytes the app itself sends to HEAD `path`: httpx and uvicorn would both drop them."""
-    runtime = bootstrap(Settings(), InMemoryUnitOfWork())
+    runtime = bootstrap(Settings(), InMemoryUnitOfWork(), NoTelemetry())
     app: Any = fastapi_app.create_app(runtime) if framework == "fastapi" else litestar_app.create_app(runtime)
     scope = {
         "type": "http",

@@ -29,6 +29,7 @@ from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_tra
 from starlette.routing import Route
 
 from adapters.memory.repository import InMemoryUnitOfWork
+from core.instrumentation import NoTelemetry
 from core.semantic_conventions import REPOSITORY_SPAN_PREFIX, Operation, operation_span_name
 from entrypoints import fastapi_app
 from entrypoints.bootstrap import bootstrap
@@ -478,7 +479,7 @@ class WatchedStore(InMemoryUnitOfWork):
 async def test_property_13_lifespan_runs_through_the_instrumentation(framework: Instrumented) -> None:
     store = WatchedStore()
     app_framework, http_spans = instrumented_with(framework, HttpSpanSettings())
-    runtime = bootstrap(Settings(http_spans=http_spans), store)
+    runtime = bootstrap(Settings(http_spans=http_spans), store, NoTelemetry())
     app = asgi_app(app_framework, runtime, tracer_provider=TracerProvider(), meter_provider=MeterProvider())
     incoming: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -585,13 +586,14 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from adapters.memory.repository import InMemoryUnitOfWork
+from core.instrumentation import NoTelemetry
 from entrypoints import fastapi_app, litestar_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import HttpSpanSettings, Settings
 
 async def metric_names(module, settings):
     reader = InMemoryMetricReader()
-    runtime = bootstrap(settings, InMemoryUnitOfWork())
+    runtime = bootstrap(settings, InMemoryUnitOfWork(), NoTelemetry())
     app = module.create_app(runtime, tracer_provider=TracerProvider(), meter_provider=MeterProvider([reader]))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
         await client.get("/nowhere")
@@ -698,7 +700,7 @@ def test_the_fastapi_span_details_are_those_fastapiinstrumentor_finds_for_every_
     root_path: str,
 ) -> None:
     """The route table the app's instrumentation uses names every request as the instrumentation's own lookup does."""
-    app = fastapi_app.create_app(bootstrap(Settings(), InMemoryUnitOfWork()))
+    app = fastapi_app.create_app(bootstrap(Settings(), InMemoryUnitOfWork(), NoTelemetry()))
     routes = list(iter_route_contexts(app.routes))
     assert all(isinstance(route.original_route, Route) for route in routes)
     paths = {str(route.path).replace("{id}", str(uuid4())) for route in routes} | set(_ODD_PATHS)

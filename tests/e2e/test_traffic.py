@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from integration.otlp_receiver import CONSOLE_SCRIPT, ServiceProcess, closed_port, service_environment
 
+from core.instrumentation import NoTelemetry
 from entrypoints import fastapi_app
 from entrypoints.bootstrap import bootstrap
 from entrypoints.cli import main
@@ -249,7 +250,7 @@ class _MislabelledCycles(httpx.AsyncBaseTransport):
 
 
 async def test_a_409_of_the_wrong_problem_type_is_unexpected(sqlite_url: str) -> None:
-    runtime = bootstrap(Settings(database_url=sqlite_url))
+    runtime = bootstrap(Settings(database_url=sqlite_url), telemetry=NoTelemetry())
     await runtime.start()
     target = "http://in-process"
     config = TrafficConfig(targets=(target,), rate=40, duration=3, error_ratio=0.6, seed=5)

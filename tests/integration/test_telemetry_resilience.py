@@ -45,7 +45,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 
 from adapters.memory.repository import InMemoryUnitOfWork
 from adapters.otel import OtelMetrics, OtelTracing
-from adapters.otel.providers import build_providers
+from adapters.otel.providers import build_providers, build_resource
 from adapters.otel.resilience import (
     SIGNALS,
     ExportFailures,
@@ -266,8 +266,7 @@ def test_property_23_the_timeout_variable_is_read_as_milliseconds(
         }.items():
             monkeypatch.setenv(name, value)
         telemetry = Settings.from_env().telemetry
-        assert telemetry is not None
-        providers = build_providers(telemetry.otel_config("0.0.0", "fastapi"))
+        providers = build_providers(build_resource("0.0.0", "fastapi"), telemetry.export)
         try:
             with providers.tracer_provider.get_tracer("test").start_as_current_span("one"):
                 pass

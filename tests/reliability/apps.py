@@ -6,6 +6,7 @@ from typing import Any
 
 from e2e.apps import FRAMEWORKS, Framework, asgi_app
 
+from core.instrumentation import NoTelemetry
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
 
@@ -14,4 +15,4 @@ __all__ = ["FRAMEWORKS", "Framework", "lifespan_app"]
 
 def lifespan_app(framework: Framework, database_url: str) -> Any:
     """`framework`'s app on `database_url`, starting and stopping its runtime with the ASGI lifespan."""
-    return asgi_app(framework, bootstrap(Settings(database_url=database_url)))
+    return asgi_app(framework, bootstrap(Settings(database_url=database_url), telemetry=NoTelemetry()))

@@ -9,8 +9,9 @@ import pytest
 
 from adapters.memory.repository import InMemoryResourceRepository
 from core.errors import ResourceNotFound
-from core.instrumentation import Instrumentation, OperationScope, Telemetry, _SilentScope
+from core.instrumentation import Instrumentation, NoTelemetry, OperationScope, Telemetry, _SilentScope
 from core.semantic_conventions import IN_MEMORY
+from ports.noop import NoOpLogging, NoOpMetrics, NoOpTracing
 
 
 def _no_clock() -> float:
@@ -19,11 +20,17 @@ def _no_clock() -> float:
 
 def test_disabled_instrumentation_hands_the_repository_over_untraced() -> None:
     repository = InMemoryResourceRepository({})
-    assert Instrumentation(Telemetry.disabled(), _no_clock).traced(repository, IN_MEMORY) is repository
+    assert Instrumentation(NoTelemetry(), _no_clock).traced(repository, IN_MEMORY) is repository
+
+
+def test_only_no_telemetry_is_off_not_a_bundle_of_the_no_op_adapters() -> None:
+    repository = InMemoryResourceRepository({})
+    no_op_adapters = Telemetry(NoOpMetrics(), NoOpTracing(), NoOpLogging())
+    assert Instrumentation(no_op_adapters).traced(repository, IN_MEMORY) is not repository
 
 
 def test_disabled_operations_read_no_clock_and_share_one_scope() -> None:
-    observe = Instrumentation(Telemetry.disabled(), _no_clock)
+    observe = Instrumentation(NoTelemetry(), _no_clock)
 
     async def operations() -> list[object]:
         scopes: list[object] = []
@@ -42,7 +49,7 @@ def test_disabled_operations_read_no_clock_and_share_one_scope() -> None:
 
 
 def test_a_failure_still_propagates_when_disabled() -> None:
-    observe = Instrumentation(Telemetry.disabled(), _no_clock)
+    observe = Instrumentation(NoTelemetry(), _no_clock)
 
     async def failing() -> None:
         async with observe.operation("get"):

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from adapters.otel.providers import EXPORT_BATCH_SIZE, OtelConfig, OtelExport, build_providers, build_resource
+from adapters.otel.providers import EXPORT_BATCH_SIZE, ExportSettings, build_providers, build_resource
 
-CONFIG = OtelConfig(service_version="1.2.3", framework="litestar", deployment_environment="test")
+RESOURCE = ("1.2.3", "litestar", "test")  # service version, framework, deployment environment
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +18,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_resource_names_service_version_instance_environment_and_framework() -> None:
-    attributes = build_resource(CONFIG).attributes
+    attributes = build_resource(*RESOURCE).attributes
     assert attributes["service.name"] == "resource-service"
     assert (attributes["service.version"], attributes["deployment.environment.name"]) == ("1.2.3", "test")
     assert attributes["framework.name"] == "litestar"
@@ -28,20 +28,20 @@ def test_the_resource_names_service_version_instance_environment_and_framework()
 def test_the_standard_variables_win_except_for_the_framework(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SERVICE_NAME", "graph-api")
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=prod,framework.name=other,team=a")
-    attributes = build_resource(CONFIG).attributes
+    attributes = build_resource(*RESOURCE).attributes
     assert (attributes["service.name"], attributes["deployment.environment.name"]) == ("graph-api", "prod")
     assert (attributes["framework.name"], attributes["team"]) == ("litestar", "a")
 
 
 def test_a_service_name_in_the_resource_attributes_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes")
-    assert build_resource(CONFIG).attributes["service.name"] == "from-attributes"
+    assert build_resource(*RESOURCE).attributes["service.name"] == "from-attributes"
 
 
 def test_the_sampler_comes_from_the_standard_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.25")
-    providers = build_providers(CONFIG)
+    providers = build_providers(build_resource(*RESOURCE))
     try:
         description = providers.tracer_provider.sampler.get_description()
         assert "ParentBased" in description
@@ -53,8 +53,8 @@ def test_the_sampler_comes_from_the_standard_variables(monkeypatch: pytest.Monke
 def _export_batch_sizes(monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
     """The span and log batch processors' batch sizes, as build_providers sets them (SDK internals, read only)."""
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
-    export = OtelExport(traces_exporter="otlp", metrics_exporter="none", logs_exporter="otlp")
-    providers = build_providers(OtelConfig("1.2.3", "fastapi", export=export))
+    export = ExportSettings(traces_exporter="otlp", metrics_exporter="none", logs_exporter="otlp")
+    providers = build_providers(build_resource("1.2.3", "fastapi"), export)
     try:
         (spans,) = providers.tracer_provider._active_span_processor._span_processors
         (logs,) = providers.logger_provider._multi_log_record_processor._log_record_processors

@@ -31,7 +31,7 @@ from core.semantic_conventions import (
 )
 from entrypoints.event_loop_delay import measure_event_loop_delay
 from entrypoints.settings import TelemetrySettings
-from entrypoints.telemetry_setup import set_up_telemetry
+from entrypoints.telemetry import build_telemetry
 from ports.saturation_metrics import ConnectionPoolState, SaturationMetricsPort
 
 SeriesKey = tuple[str, tuple[tuple[str, Any], ...]]
@@ -188,12 +188,12 @@ def test_a_second_meter_provider_observes_the_process_once_the_first_stopped() -
 
 def test_nothing_is_measured_with_observability_off_or_the_saturation_metrics_off() -> None:
     for settings_ in (TelemetrySettings(disabled=True), TelemetrySettings(saturation_metrics=False)):
-        setup = set_up_telemetry(settings_, service_version="0", framework="fastapi")
+        setup = build_telemetry(settings_, service_version="0", framework="fastapi")
         try:
             assert (setup.saturation_metrics, setup.process_metrics) == (None, None), settings_
         finally:
             setup.shutdown()
-    setup = set_up_telemetry(TelemetrySettings(), service_version="0", framework="fastapi")
+    setup = build_telemetry(TelemetrySettings(), service_version="0", framework="fastapi")
     try:
         assert isinstance(setup.saturation_metrics, OtelSaturationMetrics)
         assert setup.process_metrics is not None

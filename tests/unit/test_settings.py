@@ -88,6 +88,11 @@ def test_the_saturation_metrics_are_on_unless_told_not_to() -> None:
     assert TelemetrySettings.from_env({"SATURATION_METRICS": "FALSE"}).saturation_metrics is False
 
 
+def test_the_providers_are_installed_as_the_global_ones_unless_told_not_to() -> None:
+    assert TelemetrySettings.from_env({}).global_providers is True
+    assert TelemetrySettings.from_env({"OBSERVABILITY_GLOBAL_PROVIDERS": "False"}).global_providers is False
+
+
 def test_start_up_migrates_the_database_unless_told_not_to() -> None:
     assert Settings.from_env({}).migrate_on_start is True
     assert Settings.from_env({"DATABASE_MIGRATE_ON_START": "False"}).migrate_on_start is False
@@ -119,7 +124,6 @@ def test_property_21_every_accepted_value_loads_in_any_case(data: st.DataObject,
     if value.endswith("traceidratio"):
         env["OTEL_TRACES_SAMPLER_ARG"] = data.draw(st.floats(0, 1).map(str))
     settings = Settings.from_env(env)
-    assert settings.telemetry is not None
     if name in EXPORTER_VARIABLES:
         signal = name.removeprefix("OTEL_").removesuffix("_EXPORTER").lower()
         assert getattr(settings.telemetry.export, f"{signal}_exporter") == value
@@ -183,7 +187,6 @@ def test_valid_headers_and_numbers_are_accepted() -> None:
         }
     )
     assert (settings.resource_count_interval_s, settings.max_body_bytes) == (3, 2048)
-    assert settings.telemetry is not None
     assert settings.telemetry.shutdown_timeout_s == 2.5
 
 
@@ -243,21 +246,17 @@ def test_export_timeouts_are_milliseconds_and_a_signal_s_own_variable_wins() -> 
     telemetry = Settings.from_env(
         {"OTEL_EXPORTER_OTLP_TIMEOUT": "500", "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "2000"}
     ).telemetry
-    assert telemetry is not None
     export = telemetry.export
     assert (export.traces_timeout_s, export.metrics_timeout_s, export.logs_timeout_s) == (0.5, 0.5, 2.0)
     defaults = Settings.from_env({}).telemetry
-    assert defaults is not None
-    assert defaults.otel_config("1", "fastapi").export.traces_timeout_s == 10.0
+    assert defaults.export.traces_timeout_s == 10.0
 
 
 def test_each_worker_has_a_scrape_port_of_its_own_from_the_configured_one() -> None:
     settings = Settings.from_env({"WEB_CONCURRENCY": "3", "OTEL_EXPORTER_PROMETHEUS_PORT": "9000"})
     assert settings.workers == 3
-    assert settings.telemetry is not None
     assert settings.telemetry.export.prometheus_ports == range(9000, 9003)
     defaults = Settings.from_env({}).telemetry
-    assert defaults is not None
     assert defaults.export.prometheus_ports == range(9464, 9465)
 
 

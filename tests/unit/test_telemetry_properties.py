@@ -35,7 +35,7 @@ from core.errors import (
     ResourceNotFound,
     UnknownDependencies,
 )
-from core.instrumentation import Telemetry
+from core.instrumentation import NoTelemetry, Telemetry
 from core.model import (
     PAGE_MAX_LIMIT,
     PAGE_MAX_OFFSET,
@@ -811,7 +811,7 @@ def assert_same_outcomes(
 @given(command_sequences)
 def test_disabled_observability_behaves_identically(commands: list[Command]) -> None:
     observed, store = ObservedService(), InMemoryUnitOfWork()
-    assert_same_outcomes(commands, deterministic_service(store, Telemetry.disabled()), observed.service)
+    assert_same_outcomes(commands, deterministic_service(store, NoTelemetry()), observed.service)
     assert store.resources == observed.unit_of_work.resources
 
 
@@ -895,7 +895,7 @@ class BrokenTracing(Broken, TracingPort):
 def test_failing_telemetry_adapters_never_break_an_operation(commands: list[Command]) -> None:
     metrics, tracing, logging = BrokenMetrics(), BrokenTracing(), BrokenLogging()
     broken = deterministic_service(InMemoryUnitOfWork(), Telemetry(metrics, tracing, logging))
-    healthy = deterministic_service(InMemoryUnitOfWork(), Telemetry.disabled())
+    healthy = deterministic_service(InMemoryUnitOfWork(), NoTelemetry())
     outcomes = assert_same_outcomes(commands, broken, healthy)
     refused = any(isinstance(command, Reject) for command in commands) or any(error for _, error in outcomes)
     assert bool(metrics.calls) == bool(logging.calls) == bool(commands), "the broken adapters were never called"
