@@ -127,8 +127,8 @@ HTTP_DURATION_ATTRIBUTES = {
     "error.type",
 }  # fmt: skip
 # Series from elsewhere, named explicitly: the collector's own exporter counters and Tempo's metrics generator.
-# The collector pinned (0.116) names its counters without `_total`; 0.119 to 0.151 add it (readers configured
-# explicitly, as ops/otel-collector-config.yaml does), 0.152 drops it again.
+# The collector pinned (0.159) names its counters without `_total`, as 0.116 did; 0.119 to 0.151 add it (readers
+# configured explicitly, as ops/otel-collector-config.yaml does), 0.152 drops it again.
 COLLECTOR_SERIES = {
     f"otelcol_exporter_send_failed_{kind}{suffix}": {"exporter"}
     for kind in ("spans", "metric_points", "log_records")

@@ -122,6 +122,47 @@ def test_the_dockerfile_builds_one_non_root_image_serving_either_framework() -> 
     assert "HEALTHCHECK" in dockerfile
 
 
+# The component types the collector may name at the image pinned: the `type` in core's metadata.yaml at
+# open-telemetry/opentelemetry-collector v0.159.0 (receiver/otlpreceiver, processor/memorylimiterprocessor and
+# batchprocessor, exporter/otlpexporter `otlp_grpc` and otlphttpexporter `otlp_http`, whose old names `otlp` and
+# `otlphttp` are deprecated aliases from 0.144) and contrib's prometheus exporter and health_check extension, all in
+# distributions/otelcol-contrib/manifest.yaml at open-telemetry/opentelemetry-collector-releases v0.159.0.
+COLLECTOR_PINNED = "otel/opentelemetry-collector-contrib:0.159.0"
+COLLECTOR_TYPES = {
+    "receivers": {"otlp"},
+    "processors": {"memory_limiter", "batch"},
+    "exporters": {"otlp_grpc", "otlp_http", "prometheus"},
+    "extensions": {"health_check"},
+}
+# The yaml keys of the processors at that tag (internal/memorylimiter/config.go, processor/batchprocessor/config.go):
+# the collector refuses a key its config struct does not have.
+COLLECTOR_PROCESSOR_KEYS = {
+    "memory_limiter": {
+        "check_interval", "limit_mib", "spike_limit_mib", "limit_percentage", "spike_limit_percentage",
+        "min_gc_interval_when_soft_limited", "min_gc_interval_when_hard_limited", "max_gc_interval_when_soft_limited",
+        "max_gc_interval_when_hard_limited",
+    },
+    "batch": {"timeout", "send_batch_size", "send_batch_max_size", "metadata_keys", "metadata_cardinality_limit"},
+}  # fmt: skip
+
+
+def test_the_collector_names_only_component_types_of_the_release_pinned() -> None:
+    assert COMPOSE["services"]["otel-collector"]["image"] == COLLECTOR_PINNED
+    for kind, types in COLLECTOR_TYPES.items():
+        named = {component_id.split("/")[0] for component_id in COLLECTOR[kind]}
+        assert named <= types, (kind, named - types)
+    pipelines = COLLECTOR["service"]["pipelines"].values()
+    assert not {exporter.split("/")[0] for pipeline in pipelines for exporter in pipeline["exporters"]} & {
+        "otlp",
+        "otlphttp",
+    }, "deprecated aliases of otlp_grpc and otlp_http"
+
+
+def test_the_collector_processors_set_only_keys_of_the_release_pinned() -> None:
+    for name, known in COLLECTOR_PROCESSOR_KEYS.items():
+        assert set(COLLECTOR["processors"][name]) <= known, (name, set(COLLECTOR["processors"][name]) - known)
+
+
 def test_every_collector_pipeline_limits_memory_first_and_batches() -> None:
     pipelines = COLLECTOR["service"]["pipelines"]
     assert set(pipelines) == {"traces", "metrics", "logs"}
@@ -216,7 +257,7 @@ def test_tempo_writes_span_metrics_with_exemplars_to_prometheus_and_loki_keeps_m
     assert {"service-graphs", "span-metrics"} <= set(processors)
     assert "--web.enable-remote-write-receiver" in COMPOSE["services"]["prometheus"]["command"]
     assert LOKI["limits_config"]["allow_structured_metadata"] is True
-    assert COLLECTOR["exporters"]["otlphttp/loki"]["endpoint"] == "http://loki:3100/otlp"
+    assert COLLECTOR["exporters"]["otlp_http/loki"]["endpoint"] == "http://loki:3100/otlp"
 
 
 def test_tempo_draws_the_database_from_the_repository_client_spans() -> None:
