@@ -1,8 +1,14 @@
-"""Fixtures shared by every test layer: fresh databases (SQLite and PostgreSQL) and units of work."""
+"""Fixtures shared by every test layer: fresh databases (SQLite and PostgreSQL) and units of work.
+
+Every test that needs the PostgreSQL server is marked `postgres`: by the hook below when it uses the server's
+fixtures, by the fixtures' own parameters when it takes a database of each kind. Outside CI those tests skip when
+the server does not answer; under CI they fail.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +25,9 @@ from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
 from ports.unit_of_work import UnitOfWork
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+# A host that drops packets would hold the run for asyncpg's default of 60 s before the skip or the failure.
+CONNECT_TIMEOUT_S = 10.0
+POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
 
 # What `bootstrap` does before anything instruments (`http_instrumentation.use_stable_http_conventions`), done once
 # for the whole test session: OpenTelemetry's instrumentations read the variable once per process, at the first
@@ -39,7 +48,7 @@ def _asyncpg_dsn(url: str) -> str:
 
 
 async def _execute(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(_asyncpg_dsn(url))
+    connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=CONNECT_TIMEOUT_S)
     try:
         await connection.execute(statement)
     finally:
@@ -50,6 +59,41 @@ def _admin(statement: str, url: str = POSTGRES_URL) -> None:
     """Run one statement on the server; in a thread of its own, since a test's event loop may be running."""
     with ThreadPoolExecutor(max_workers=1) as executor:
         executor.submit(asyncio.run, _execute(url, statement)).result()
+
+
+def _under_ci() -> bool:
+    """Whether this run is CI's (`CI` set, as GitHub Actions and `.ci/run` set it, and not false)."""
+    return os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}
+
+
+@functools.cache
+def _postgres_not_answering() -> str | None:
+    """Why the server at TEST_POSTGRES_URL cannot be used, asked once a session; None when it answers."""
+    try:
+        _admin("SELECT 1")
+    except (OSError, asyncpg.PostgresError) as exc:
+        shown = make_url(POSTGRES_URL).render_as_string(hide_password=True)
+        return (
+            f"PostgreSQL at {shown} is not answering ({exc}); start it or set TEST_POSTGRES_URL (under CI this fails)"
+        )
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `postgres` every test whose fixtures reach the server, before `-m` selects."""
+    for item in items:
+        if "postgres_database" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Outside CI, skip a `postgres` test when the server does not answer; under CI it runs, and fails."""
+    if item.get_closest_marker("postgres") is not None and not _under_ci():
+        reason = _postgres_not_answering()
+        if reason is not None:
+            pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -77,13 +121,13 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'resources.db'}"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", POSTGRES])
 def database_url(request: pytest.FixtureRequest) -> str:
     """An empty database of each supported kind."""
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", POSTGRES])
 def store_url(request: pytest.FixtureRequest) -> str | None:
     """None for the in-memory store, else the URL of an empty database of each kind."""
     return None if request.param == "memory" else str(request.getfixturevalue(f"{request.param}_url"))

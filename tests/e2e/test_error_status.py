@@ -1,5 +1,5 @@
-"""Span status of a failed request, through each app (FastAPI both ways): the operation span by property 11, the
-server span by HTTP.
+"""Span status of a failed request, through each app (FastAPI both ways): the operation span by the service's
+instrumentation, the server span by HTTP.
 
 A failed operation's span is ERROR with its `error.type`, whoever caused the failure. The HTTP server span
 follows the HTTP semantic conventions: UNSET for a 4xx the client caused, ERROR for a 5xx. Each span holds the

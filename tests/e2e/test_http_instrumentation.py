@@ -1,4 +1,4 @@
-"""Property 13 (HTTP span creation) and property 14 (coexistence), the same in both apps.
+"""Each request's HTTP server span and metrics, the same in both apps; an app instrumented twice still makes one.
 
 Each app is instrumented with SDK providers that record in memory, and the service traces and measures on
 the same providers, so a test sees the HTTP server span, the operation span under it and the HTTP metrics.
@@ -97,7 +97,7 @@ async def _create(served: Served, name: str = "api") -> str:
         ),
     ],
 )
-async def test_property_13_each_request_gets_one_server_span_named_by_its_route_template(
+async def test_each_request_gets_one_server_span_named_by_its_route_template(
     served: Served, method: str, path: str, status: int, route: str
 ) -> None:
     created = await _create(served)
@@ -121,7 +121,7 @@ async def test_property_13_each_request_gets_one_server_span_named_by_its_route_
     assert span.status.status_code == StatusCode.UNSET
 
 
-async def test_property_13_a_request_to_an_unknown_path_is_named_by_its_method_alone(served: Served) -> None:
+async def test_a_request_to_an_unknown_path_is_named_by_its_method_alone(served: Served) -> None:
     response = await served.client.get("/nowhere/at/all")
 
     assert response.status_code == 404
@@ -135,7 +135,7 @@ async def test_property_13_a_request_to_an_unknown_path_is_named_by_its_method_a
     assert point["http.response.status_code"] == 404
 
 
-async def test_property_13_health_probes_are_neither_traced_nor_measured(served: Served) -> None:
+async def test_health_probes_are_neither_traced_nor_measured(served: Served) -> None:
     for path in ("/health/live", "/health/ready"):
         assert (await served.client.get(path)).status_code == 200
         assert (await served.client.head(path)).status_code == 200
@@ -147,7 +147,7 @@ async def test_property_13_health_probes_are_neither_traced_nor_measured(served:
     assert served.duration_counts() == [1]
 
 
-async def test_property_13_the_docs_page_and_its_files_are_neither_traced_nor_measured(served: Served) -> None:
+async def test_the_docs_page_and_its_files_are_neither_traced_nor_measured(served: Served) -> None:
     for path in (DOCS_PATH, *DOCS_ASSET_PATHS):
         assert (await served.client.get(path)).status_code == 200
         assert (await served.client.head(path)).status_code == 200
@@ -162,7 +162,7 @@ async def test_property_13_the_docs_page_and_its_files_are_neither_traced_nor_me
     assert [attributes["http.response.status_code"] for attributes in served.durations()] == [404]
 
 
-async def test_property_13_the_environment_excludes_more_urls_in_both_apps(
+async def test_the_environment_excludes_more_urls_in_both_apps(
     framework: Instrumented, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_PYTHON_EXCLUDED_URLS", "/resources/search")
@@ -300,7 +300,7 @@ async def test_a_response_without_content_length_records_no_size_of_an_earlier_o
     assert sizes == {("POST", 1, int(created.headers["content-length"]))}
 
 
-async def test_property_13_an_incoming_traceparent_is_continued(served: Served) -> None:
+async def test_an_incoming_traceparent_is_continued(served: Served) -> None:
     created = await _create(served)
     served.forget_spans()
 
@@ -376,7 +376,7 @@ class _TraceOfEachLogRecord(NoOpLogging):
         self.ids.append((format_trace_id(current.trace_id), format_span_id(current.span_id)))
 
 
-async def test_property_13_the_operation_span_is_a_child_of_the_server_span(served: Served) -> None:
+async def test_the_operation_span_is_a_child_of_the_server_span(served: Served) -> None:
     await served.client.post("/resources", json={"name": "api"})
 
     server = served.server_span()
@@ -431,7 +431,7 @@ def _operations_counted(served: Served) -> dict[tuple[str, str], int]:
     }
 
 
-async def test_property_13_request_duration_is_measured_with_the_stable_attributes(served: Served) -> None:
+async def test_request_duration_is_measured_with_the_stable_attributes(served: Served) -> None:
     await served.client.post("/resources", json={"name": "api"})
     await served.client.get("/resources/not-a-uuid")
     await served.client.get("/nowhere")
@@ -448,7 +448,7 @@ async def test_property_13_request_duration_is_measured_with_the_stable_attribut
     assert "http.server.duration" not in served.http_metric_names()
 
 
-async def test_property_13_a_server_error_sets_error_type_on_the_span_and_the_metric(framework: Instrumented) -> None:
+async def test_a_server_error_sets_error_type_on_the_span_and_the_metric(framework: Instrumented) -> None:
     async with serving(framework, UnavailableStore()) as served:
         response = await served.client.get("/resources")
 
@@ -476,7 +476,7 @@ class WatchedStore(InMemoryUnitOfWork):
             yield repository
 
 
-async def test_property_13_lifespan_runs_through_the_instrumentation(framework: Instrumented) -> None:
+async def test_lifespan_runs_through_the_instrumentation(framework: Instrumented) -> None:
     store = WatchedStore()
     app_framework, http_spans = instrumented_with(framework, HttpSpanSettings())
     runtime = bootstrap(Settings(http_spans=http_spans), store, NoTelemetry())
@@ -549,7 +549,7 @@ async def _record(
 
 
 @pytest.mark.parametrize("fastapi", ["fastapi", "fastapi-native"])
-async def test_property_13_both_apps_record_the_same_spans_and_metrics(fastapi: Instrumented) -> None:
+async def test_both_apps_record_the_same_spans_and_metrics(fastapi: Instrumented) -> None:
     non_canonical = [] if fastapi == "fastapi-native" else [("GET", path, None) for path, _route in NON_CANONICAL]
     requests = SAME_REQUESTS + non_canonical
     fastapi_spans, fastapi_durations, fastapi_metrics = await _record(fastapi, requests)
@@ -625,7 +625,7 @@ def _metric_names_in_a_new_process(opt_in: str | None) -> dict[str, list[str]]:
     return names
 
 
-def test_property_13_an_instrumented_app_opts_in_to_the_stable_http_conventions() -> None:
+def test_an_instrumented_app_opts_in_to_the_stable_http_conventions() -> None:
     names = _metric_names_in_a_new_process(None)
 
     for framework in INSTRUMENTED:
@@ -633,7 +633,7 @@ def test_property_13_an_instrumented_app_opts_in_to_the_stable_http_conventions(
         assert "http.server.duration" not in names[framework], framework
 
 
-def test_property_13_a_deployment_choice_of_conventions_is_kept() -> None:
+def test_a_deployment_choice_of_conventions_is_kept() -> None:
     names = _metric_names_in_a_new_process("http/dup")
 
     for framework in FRAMEWORKS:
@@ -644,7 +644,7 @@ def test_property_13_a_deployment_choice_of_conventions_is_kept() -> None:
     assert "http.server.duration" not in names["fastapi-native"]
 
 
-async def test_property_14_instrumenting_an_app_twice_records_one_server_span(framework: Instrumented) -> None:
+async def test_instrumenting_an_app_twice_records_one_server_span(framework: Instrumented) -> None:
     async with serving(framework, instrumented_twice=True) as served:
         await served.client.post("/resources", json={"name": "api"})
 
@@ -676,7 +676,7 @@ def globally_instrumented(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemoryS
 
 
 @pytest.mark.parametrize("fastapi", ["fastapi", "fastapi-native"])
-async def test_property_14_the_global_fastapi_instrumentor_and_instrument_app_record_one_server_span(
+async def test_the_global_fastapi_instrumentor_and_instrument_app_record_one_server_span(
     globally_instrumented: InMemorySpanExporter, fastapi: Instrumented
 ) -> None:
     async with serving(fastapi) as served:

@@ -118,7 +118,6 @@ async def test_a_transaction_without_statements_sends_nothing_to_sqlite(
     assert await _counted(hand_offs, begin_and_commit) == 0
 
 
-@pytest.mark.postgres
 async def test_a_postgresql_connection_the_server_closed_is_replaced_at_checkout(postgres_url: str) -> None:
     engine = create_engine(postgres_url)
     try:

@@ -1,9 +1,9 @@
-"""Telemetry must never hurt the service: properties 22 (disabled) and 23 (export failures).
+"""Telemetry must never hurt the service: an export that fails is counted, never raised; disabled, nothing is sent.
 
-Property 23 is checked on the guarded exporters of `adapters/otel/resilience.py`, with real exporters sending to
-a black hole (a listener that never answers). Property 22 runs the real `resource-service serve` subprocess with
-OTEL_SDK_DISABLED=true beside a receiver that must get nothing. Property 24 (no collector, under load) is in
-tests/reliability/test_faults_otlp_endpoint.py.
+Export failures are checked on the guarded exporters of `adapters/otel/resilience.py`, with real exporters sending
+to a black hole (a listener that never answers). The disabled SDK is checked on the real `resource-service serve`
+subprocess with OTEL_SDK_DISABLED=true beside a receiver that must get nothing. An unavailable endpoint under load
+is in tests/reliability/test_faults_otlp_endpoint.py.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ from .service_load import (
 
 RESILIENCE_LOGGER = "adapters.otel.resilience"
 
-# --- Property 23: an export that fails is counted, never raised --------------------------------------------------
+# --- An export that fails is counted, never raised ----------------------------------------------------------------
 
 
 class FakeClock:
@@ -166,21 +166,21 @@ FAILURE = {
 
 @pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)
 @pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
-def test_property_23_guarded_export_returns_failure_and_counts_its_signal(signal: Signal, error: Exception) -> None:
+def test_an_export_that_raises_returns_failure_and_is_counted_for_its_signal(signal: Signal, error: Exception) -> None:
     failures = ExportFailures(FakeClock())
     for _ in range(3):
         assert _export_once(signal, error, failures) is FAILURE[signal]
     assert failures.counts == {s: (3 if s == signal else 0) for s in ("traces", "metrics", "logs")}
 
 
-def test_property_23_a_reported_failure_is_counted_too() -> None:
+def test_an_export_that_reports_failure_is_counted_too() -> None:
     failures = ExportFailures(FakeClock())
     assert GuardedSpanExporter(FailingSpanExporter(), failures).export([]) is SpanExportResult.FAILURE
     assert failures.counts["traces"] == 1
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
-def test_property_23_an_export_to_a_black_hole_times_out_as_a_failure(protocol: str) -> None:
+def test_an_export_to_a_black_hole_times_out_as_a_failure(protocol: str) -> None:
     """The real OTLP span exporter, 0.5 s timeout, against a listener that never answers: FAILURE, in bounded time."""
     failures = ExportFailures(FakeClock())
     with BlackHole() as hole:
@@ -213,7 +213,7 @@ def _alive_log_records(marker: str) -> int:
 
 
 @pytest.mark.parametrize("signal", ["traces", "logs"])
-def test_property_23_a_failed_export_frees_its_batch_without_the_cyclic_collector(signal: Signal) -> None:
+def test_a_failed_export_frees_its_batch_without_the_cyclic_collector(signal: Signal) -> None:
     """Through the SDK's batch processor, an OTLP export to a closed port leaves no span or log record alive.
 
     The failed export's traceback holds every frame that held the batch, in a reference cycle: unless the guarded
@@ -252,9 +252,7 @@ def test_property_23_a_failed_export_frees_its_batch_without_the_cyclic_collecto
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
-def test_property_23_the_timeout_variable_is_read_as_milliseconds(
-    protocol: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_export_timeout_variable_is_read_as_milliseconds(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """OTEL_EXPORTER_OTLP_TIMEOUT=500 is half a second (the Python exporters alone would wait 500 s)."""
     with BlackHole() as hole:
         for name, value in {
@@ -288,7 +286,7 @@ class _CapturingSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def test_property_23_failures_are_logged_at_most_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+def test_export_failures_are_logged_at_most_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
     failures = ExportFailures(clock, log_interval_s=60.0)
     with caplog.at_level(logging.WARNING, logger=RESILIENCE_LOGGER):
@@ -306,7 +304,7 @@ def test_property_23_failures_are_logged_at_most_once_per_interval(caplog: pytes
     assert failures.counts == {"traces": 51, "metrics": 50, "logs": 50}
 
 
-def test_property_23_failures_are_published_as_the_export_failures_counter() -> None:
+def test_export_failures_are_published_as_the_export_failures_counter() -> None:
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
     failures = ExportFailures(FakeClock())
@@ -331,7 +329,7 @@ def test_property_23_failures_are_published_as_the_export_failures_counter() -> 
     assert values == {"traces": 2, "metrics": 1, "logs": 0}
 
 
-async def test_property_23_export_failures_never_fail_requests() -> None:
+async def test_export_failures_never_fail_requests() -> None:
     """Every span and log export raises, synchronously in the request path, and every operation still succeeds."""
     failures = ExportFailures(FakeClock())
     resource = Resource({"service.name": "resilience-test"})
@@ -368,10 +366,10 @@ async def test_property_23_export_failures_never_fail_requests() -> None:
     assert failures.counts["metrics"] == metric_exporter.calls
 
 
-# --- Property 22: the real service, disabled -----------------------------------------------------------------------
+# --- The real service, disabled -----------------------------------------------------------------------------------
 
 
-async def test_property_22_disabled(tmp_path: Path) -> None:
+async def test_with_the_sdk_disabled_the_service_exports_nothing_and_still_serves_and_logs_json(tmp_path: Path) -> None:
     """OTEL_SDK_DISABLED=true with an endpoint set: nothing is exported, requests work, logs are JSON on stdout."""
     with HttpReceiver() as receiver:
         env = service_environment(

@@ -1,4 +1,4 @@
-"""Property 24: the OTLP endpoint unavailable, a closed port or a black hole (a listener that never answers).
+"""The OTLP endpoint unavailable, a closed port or a black hole (a listener that never answers), does no harm.
 
 Each case runs two `resource-service serve` processes side by side under the same paced load: one exporting to a
 receiver that answers, one to the unavailable endpoint. No request may fail, the p99 ratio stays within its bound,
@@ -144,7 +144,7 @@ def _export_failure_warnings(stdout: str) -> dict[str, int]:
     return counts
 
 
-async def _property_24(name: str, endpoint: str, directory: Path) -> LoadRun:
+async def _unavailable_endpoint_does_no_harm(name: str, endpoint: str, directory: Path) -> LoadRun:
     """The service pointed at `endpoint`, beside one whose receiver answers: no harm, within the bounds."""
     with HttpReceiver() as receiver:
         baseline, run = await _side_by_side(
@@ -169,12 +169,12 @@ async def _property_24(name: str, endpoint: str, directory: Path) -> LoadRun:
     return run
 
 
-async def test_property_24_endpoint_unavailable_closed_port(tmp_path: Path) -> None:
-    run = await _property_24("closed port", f"http://127.0.0.1:{closed_port()}", tmp_path)
+async def test_an_otlp_endpoint_on_a_closed_port_does_no_harm_under_load(tmp_path: Path) -> None:
+    run = await _unavailable_endpoint_does_no_harm("closed port", f"http://127.0.0.1:{closed_port()}", tmp_path)
     assert set(_export_failure_warnings(run.stdout)) == {"traces", "metrics", "logs"}, "each failure is reported"
 
 
-async def test_property_24_endpoint_unavailable_black_hole(tmp_path: Path) -> None:
+async def test_an_otlp_endpoint_that_never_answers_does_no_harm_under_load(tmp_path: Path) -> None:
     with BlackHole() as hole:
-        await _property_24("black hole", hole.endpoint, tmp_path)
+        await _unavailable_endpoint_does_no_harm("black hole", hole.endpoint, tmp_path)
         assert hole.accepted > 0, "the exporters did connect to the black hole"

@@ -118,7 +118,7 @@ def test_a_signal_protocol_overrides_the_general_one() -> None:
 
 
 @given(data=st.data(), name=st.sampled_from(sorted(CHOICE_VARIABLES)))
-def test_property_21_every_accepted_value_loads_in_any_case(data: st.DataObject, name: str) -> None:
+def test_every_accepted_choice_loads_in_any_case(data: st.DataObject, name: str) -> None:
     value = data.draw(st.sampled_from(CHOICE_VARIABLES[name]))
     env = {name: data.draw(_casings(value))}
     if value.endswith("traceidratio"):
@@ -130,7 +130,7 @@ def test_property_21_every_accepted_value_loads_in_any_case(data: st.DataObject,
 
 
 @given(name=st.sampled_from(sorted(CHOICE_VARIABLES)), value=st.text(min_size=1).filter(str.strip))
-def test_property_21_an_unknown_value_is_refused_naming_its_variable(name: str, value: str) -> None:
+def test_an_unknown_choice_is_refused_naming_its_variable(name: str, value: str) -> None:
     if value.strip().lower() in CHOICE_VARIABLES[name]:
         return
     with pytest.raises(SettingsError, match=name):
@@ -145,7 +145,7 @@ NUMBERS = st.one_of(
 
 
 @given(name=st.sampled_from(sorted(NUMBER_VARIABLES)), value=NUMBERS)
-def test_property_21_numbers_are_accepted_exactly_within_their_range(name: str, value: str) -> None:
+def test_numbers_are_accepted_exactly_within_their_range(name: str, value: str) -> None:
     whole, low, high = NUMBER_VARIABLES[name]
     try:
         number: float | None = int(value) if whole else float(value)
