@@ -85,29 +85,29 @@ class OperationScope:
     cascade_size: int | None = None
     resource_count: int | None = None
 
-    def resource(self, resource_id: UUID) -> None:
+    def record_resource_id(self, resource_id: UUID) -> None:
         """The operation concerns this resource."""
         self.log_fields[LOG_RESOURCE_ID] = str(resource_id)
         self.annotate({SPAN_RESOURCE_ID: str(resource_id)})
 
-    def dependencies(self, count: int) -> None:
+    def record_dependency_count(self, count: int) -> None:
         """The resource has, or the operation returned, `count` dependencies."""
         self.annotate({SPAN_DEPENDENCY_COUNT: count})
 
-    def search_text(self, text: str) -> None:
+    def record_search_text(self, text: str) -> None:
         """The operation searches for `text` (on the span only, truncated: never on metrics)."""
         self.annotate({SPAN_SEARCH_QUERY: text[:SEARCH_QUERY_MAX_CHARS], SPAN_SEARCH_QUERY_LENGTH: len(text)})
 
-    def search_results(self, count: int) -> None:
+    def record_search_result_count(self, count: int) -> None:
         """The search matched `count` resources in all (not only on the page returned)."""
         self.annotate({SPAN_SEARCH_RESULT_COUNT: count})
 
-    def cascade(self, size: int) -> None:
+    def record_cascade_size(self, size: int) -> None:
         """A cascading delete removed `size` resources."""
         self.cascade_size = size
         self.annotate({SPAN_CASCADE_SIZE: size})
 
-    async def stored(self, read_count: Callable[[], Awaitable[int]]) -> None:
+    async def record_resource_count(self, read_count: Callable[[], Awaitable[int]]) -> None:
         """After this operation the store holds `await read_count()` resources: read only when it is reported."""
         self.resource_count = await read_count()
 
@@ -121,22 +121,22 @@ class _SilentScope(OperationScope):
     Core logic, not an adapter: it is how the instrumentation skips its bookkeeping. Its span is the ports' no-op.
     """
 
-    def resource(self, resource_id: UUID) -> None:
+    def record_resource_id(self, resource_id: UUID) -> None:
         pass
 
-    def dependencies(self, count: int) -> None:
+    def record_dependency_count(self, count: int) -> None:
         pass
 
-    def search_text(self, text: str) -> None:
+    def record_search_text(self, text: str) -> None:
         pass
 
-    def search_results(self, count: int) -> None:
+    def record_search_result_count(self, count: int) -> None:
         pass
 
-    def cascade(self, size: int) -> None:
+    def record_cascade_size(self, size: int) -> None:
         pass
 
-    async def stored(self, read_count: Callable[[], Awaitable[int]]) -> None:
+    async def record_resource_count(self, read_count: Callable[[], Awaitable[int]]) -> None:
         pass  # nothing reports it: the count is not read at all
 
     def annotate(self, attributes: dict[str, AttributeValue]) -> None:
@@ -204,11 +204,11 @@ class Instrumentation:
         with self._tracing.span(operation_span_name(operation), {SPAN_OPERATION: operation}) as span:
             scope = OperationScope(span)
             if resource_id is not None:
-                scope.resource(resource_id)
+                scope.record_resource_id(resource_id)
             _quietly(self._logging.operation_started, operation, dict(scope.log_fields))
             yield scope
 
-    def resource_count(self, count: int) -> None:
+    def record_resource_count(self, count: int) -> None:
         """The store holds `count` resources (read outside any operation)."""
         _quietly(self._metrics.set_resource_count, count)
 

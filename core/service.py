@@ -48,16 +48,16 @@ class ResourceService:
                 now = self._clock()
                 resource = Resource(self._new_id(), draft.name, draft.description, draft.dependencies, now, now)
                 await repo.add(resource)
-                await op.stored(repo.count)
-            op.resource(resource.id)
-            op.dependencies(len(resource.dependencies))
+                await op.record_resource_count(repo.count)
+            op.record_resource_id(resource.id)
+            op.record_dependency_count(len(resource.dependencies))
             return resource
 
     async def get(self, resource_id: UUID) -> Resource:
         """The resource with this id."""
         async with self._observe.operation("get", resource_id) as op, self._read(one_call=True) as repo:
             resource = await _existing(repo, resource_id)
-            op.dependencies(len(resource.dependencies))
+            op.record_dependency_count(len(resource.dependencies))
             return resource
 
     async def list_page(self, page: PageRequest) -> Page:
@@ -72,12 +72,12 @@ class ResourceService:
     async def search(self, text: str, page: PageRequest) -> Page:
         """One page of the resources whose name or description contains `text`, ignoring case."""
         async with self._observe.operation("search") as op:
-            op.search_text(text)
+            op.record_search_text(text)
             with self._observe.validation():
                 text, page = checked_query(text), checked_page(page)
             async with self._read(one_call=True) as repo:
                 items, total = await repo.search(text, page)
-            op.search_results(total)
+            op.record_search_result_count(total)
             return Page(items, total, page.limit, page.offset)
 
     async def update(self, resource_id: UUID, changes: ResourceChanges) -> Resource:
@@ -94,7 +94,7 @@ class ResourceService:
                 if updated != current:
                     updated = replace(updated, updated_at=self._clock())
                     await repo.replace(updated)
-            op.dependencies(len(updated.dependencies))
+            op.record_dependency_count(len(updated.dependencies))
             return updated
 
     async def delete(self, resource_id: UUID) -> None:
@@ -105,7 +105,7 @@ class ResourceService:
             if dependents:
                 raise HasDependents(resource_id, dependents)
             await repo.delete([resource_id])
-            await op.stored(repo.count)
+            await op.record_resource_count(repo.count)
 
     async def delete_cascade(self, resource_id: UUID) -> CascadeResult:
         """Delete a resource and everything that depends on it, directly or not."""
@@ -113,8 +113,8 @@ class ResourceService:
             await _existing(repo, resource_id)
             deleted = [resource_id, *await repo.transitive_dependents(resource_id)]
             await repo.delete(deleted)
-            op.cascade(len(deleted))
-            await op.stored(repo.count)
+            op.record_cascade_size(len(deleted))
+            await op.record_resource_count(repo.count)
             return CascadeResult(deleted)
 
     async def dependencies(self, resource_id: UUID, *, transitive: bool) -> list[Resource]:
@@ -126,7 +126,7 @@ class ResourceService:
                 if transitive
                 else await repo.get_many(resource.dependencies)
             )
-            op.dependencies(len(found))
+            op.record_dependency_count(len(found))
             return found
 
     def reject(self, operation: Operation, error: Exception) -> None:
@@ -137,7 +137,7 @@ class ResourceService:
         """Read how many resources are stored and report it, so every process reports the true count."""
         async with self._uow.read() as repo:
             count = await repo.count()
-        self._observe.resource_count(count)
+        self._observe.record_resource_count(count)
 
     @asynccontextmanager
     async def _read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:

@@ -66,7 +66,7 @@ class PassThroughInstrumentation(Instrumentation):
     def rejected(self, operation: Operation, error: Exception) -> None:
         pass
 
-    def resource_count(self, count: int) -> None:
+    def record_resource_count(self, count: int) -> None:
         pass
 
     def validation(self) -> AbstractContextManager[object]:

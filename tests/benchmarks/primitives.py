@@ -76,7 +76,7 @@ def _instrumented_get(instrumentation: Instrumentation) -> Callable[[], None]:
     async def get() -> None:
         async with instrumentation.operation("get", resource_id) as scope:
             await instrumentation.traced(repository, IN_MEMORY).get(resource_id)
-            scope.dependencies(0)
+            scope.record_dependency_count(0)
 
     return lambda: _run_to_end(get())
 

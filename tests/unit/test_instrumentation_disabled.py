@@ -29,8 +29,8 @@ def test_disabled_operations_read_no_clock_and_share_one_scope() -> None:
         scopes: list[object] = []
         for _ in range(2):
             async with observe.operation("get", uuid4()) as scope:
-                scope.dependencies(3)
-                scope.cascade(2)
+                scope.record_dependency_count(3)
+                scope.record_cascade_size(2)
                 scopes.append(scope)
         with observe.validation():
             pass
