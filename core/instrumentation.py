@@ -21,6 +21,7 @@ from uuid import UUID
 from core.errors import DomainError, error_type_of
 from core.model import PageRequest, Resource
 from core.semantic_conventions import (
+    IN_MEMORY,
     LOG_RESOURCE_ID,
     SEARCH_QUERY_MAX_CHARS,
     SPAN_CASCADE_SIZE,
@@ -157,9 +158,16 @@ def _quietly(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
 
 
 class Instrumentation:
-    """Wraps operations, validation and repository calls in spans, logs and metrics."""
+    """Wraps operations, validation and repository calls in spans, logs and metrics.
 
-    def __init__(self, telemetry: Telemetry, clock: Callable[[], float] = time.perf_counter) -> None:
+    `database` is what stores the resources, as the database client conventions name it: the composition root,
+    which picks the store, says what it is, and every repository call's span and duration carry it.
+    """
+
+    def __init__(
+        self, telemetry: Telemetry, *, database: Database = IN_MEMORY, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self._database = database
         self._metrics = telemetry.metrics
         self._tracing = telemetry.tracing
         self._logging = telemetry.logging
@@ -217,11 +225,11 @@ class Instrumentation:
         # Disabled: the no-op span's one reusable context, entered again and again.
         return self._tracing.span(VALIDATE_SPAN) if self._enabled else NO_OP_SPAN_CONTEXT
 
-    def traced(self, repository: ResourceRepository, database: Database) -> ResourceRepository:
+    def traced(self, repository: ResourceRepository) -> ResourceRepository:
         """`repository` with every call timed, in a child span `resource.repository.<method>`."""
         if not self._enabled:
             return repository
-        return _TracedRepository(repository, database, self._tracing, self._metrics, self._clock)
+        return _TracedRepository(repository, self._database, self._tracing, self._metrics, self._clock)
 
     def _succeeded(self, operation: Operation, scope: OperationScope, elapsed: float) -> None:
         _quietly(self._metrics.record_operation, operation, elapsed, None)

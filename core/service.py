@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 from core.errors import CircularDependency, HasDependents, ResourceNotFound, UnknownDependencies
 from core.graph import cycle_closed_by
-from core.instrumentation import Instrumentation, Telemetry
+from core.instrumentation import Instrumentation
 from core.model import CascadeResult, Page, PageRequest, Resource, ResourceChanges, ResourceDraft
 from core.rules import checked_changes, checked_draft, checked_page, checked_query
 from core.semantic_conventions import Operation
@@ -29,12 +29,12 @@ class ResourceService:
     def __init__(
         self,
         unit_of_work: UnitOfWork,
-        telemetry: Telemetry,
+        instrumentation: Instrumentation,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], UUID] = uuid4,
     ) -> None:
         self._uow = unit_of_work
-        self._observe = Instrumentation(telemetry)
+        self._observe = instrumentation
         self._clock = clock
         self._new_id = new_id
 
@@ -142,12 +142,12 @@ class ResourceService:
     @asynccontextmanager
     async def _read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
         async with self._uow.read(one_call=one_call) as repo:
-            yield self._observe.traced(repo, self._uow.database)
+            yield self._observe.traced(repo)
 
     @asynccontextmanager
     async def _write(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
         async with self._uow.write(one_call=one_call) as repo:
-            yield self._observe.traced(repo, self._uow.database)
+            yield self._observe.traced(repo)
 
 
 async def _existing(repo: ResourceRepository, resource_id: UUID) -> Resource:

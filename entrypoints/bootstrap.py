@@ -11,9 +11,17 @@ from importlib.metadata import PackageNotFoundError, version
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sqla import SchemaNotCurrentError, SqlaUnitOfWork, create_engine, require_head, upgrade_schema
+from adapters.sqla import (
+    SchemaNotCurrentError,
+    SqlaUnitOfWork,
+    create_engine,
+    database_of,
+    require_head,
+    upgrade_schema,
+)
 from core.errors import StorageError
-from core.instrumentation import Telemetry
+from core.instrumentation import Instrumentation, Telemetry
+from core.semantic_conventions import IN_MEMORY
 from core.service import ResourceService
 from entrypoints.event_loop_delay import measure_event_loop_delay
 from entrypoints.http.admission import AdmissionGate
@@ -121,17 +129,21 @@ def bootstrap(
     *,
     framework: str = "fastapi",
 ) -> Runtime:
-    """Build the runtime from settings (the environment by default); tests may pass their own adapters."""
+    """Build the runtime from settings (the environment by default); tests may pass their own adapters.
+
+    A unit of work passed in is taken for an in-memory store: its repository calls are no database client calls.
+    """
     settings = settings or Settings.from_env()
     # Before anything instruments: the first instrumentor of the process (the process metrics' among them) fixes
     # which HTTP conventions every instrumentation follows.
     use_stable_http_conventions()
     telemetry_setup = _telemetry_setup(settings, telemetry, framework)
-    engine = None
+    engine, database = None, IN_MEMORY
     if unit_of_work is None:
         engine = create_engine(settings.database_url)
         unit_of_work = SqlaUnitOfWork(engine, telemetry_setup.saturation_metrics)
-    service = ResourceService(unit_of_work, telemetry_setup.telemetry)
+        database = database_of(engine.url)
+    service = ResourceService(unit_of_work, Instrumentation(telemetry_setup.telemetry, database=database))
     return Runtime(settings, service, unit_of_work, telemetry_setup, engine, _admission_gate(settings, telemetry_setup))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from core.semantic_conventions import Database
 from ports.repository import ResourceRepository
 
 
@@ -18,11 +17,6 @@ class UnitOfWork(Protocol):
     no cycle) still hold when it commits; names are kept unique by the store itself.
     `read()` sees one consistent state and never blocks writers.
     """
-
-    @property
-    def database(self) -> Database:
-        """What stores the resources, as OpenTelemetry's database client conventions name it."""
-        ...
 
     def read(self, *, one_call: bool = False) -> AbstractAsyncContextManager[ResourceRepository]:
         """A read-only transaction.

@@ -11,7 +11,6 @@ from uuid import UUID
 from core.errors import DuplicateName
 from core.graph import shortest_path
 from core.model import PageRequest, Resource
-from core.semantic_conventions import IN_MEMORY, Database
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
@@ -106,10 +105,6 @@ class InMemoryUnitOfWork(UnitOfWork):
     def __init__(self) -> None:
         self.resources: dict[UUID, Resource] = {}
         self._write_lock = asyncio.Lock()
-
-    @property
-    def database(self) -> Database:
-        return IN_MEMORY
 
     @asynccontextmanager
     async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:

@@ -37,7 +37,7 @@ def storage_error(exc: BaseException) -> StorageError:
     return StorageError("the database failed to complete the operation")
 
 
-def _database(url: URL) -> Database:
+def database_of(url: URL) -> Database:
     """The database as the client conventions name it: `sqlite` and its file, or `postgresql`, its name and server."""
     if url.get_backend_name() == "sqlite":
         return Database("sqlite", url.database or None)
@@ -60,12 +60,10 @@ class SqlaUnitOfWork(UnitOfWork):
 
     def __init__(self, engine: AsyncEngine, saturation_metrics: SaturationMetricsPort | None = None) -> None:
         self._engine = engine
-        self._database = _database(engine.url)
+        database = database_of(engine.url)
         # None: observability off, and the pool is not measured at all.
-        self._pool_metrics = (
-            None if saturation_metrics is None else PoolMetrics(engine, self._database, saturation_metrics)
-        )
-        self._is_postgres = self._database.system == "postgresql"
+        self._pool_metrics = None if saturation_metrics is None else PoolMetrics(engine, database, saturation_metrics)
+        self._is_postgres = database.system == "postgresql"
         # The same pool, with the options each kind of transaction begins with.
         self._readers = (
             engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
@@ -79,10 +77,6 @@ class SqlaUnitOfWork(UnitOfWork):
         )
         self._writers = engine if self._is_postgres else engine.execution_options(**{SQLITE_IMMEDIATE: True})
         self._local_writer = asyncio.Lock()
-
-    @property
-    def database(self) -> Database:
-        return self._database
 
     @asynccontextmanager
     async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:

@@ -72,23 +72,15 @@ class PassThroughInstrumentation(Instrumentation):
     def validation(self) -> AbstractContextManager[object]:
         return _NOTHING
 
-    def traced(self, repository: ResourceRepository, *_context: Any, **_named: Any) -> ResourceRepository:
+    def traced(self, repository: ResourceRepository) -> ResourceRepository:
         return repository
-
-
-class UninstrumentedService(ResourceService):
-    """The service with its instrumentation replaced by the pass-through."""
-
-    def __init__(self, unit_of_work: UnitOfWork) -> None:
-        super().__init__(unit_of_work, Telemetry.disabled())
-        self._observe = PassThroughInstrumentation()
 
 
 def runtime_for(configuration: Configuration, framework: Framework, unit_of_work: UnitOfWork) -> Runtime:
     """A runtime over `unit_of_work` observed as `configuration` says (`otel` exports to OTEL_EXPORTER_OTLP_*)."""
     settings = Settings()
     if configuration == "bare":
-        service = UninstrumentedService(unit_of_work)
+        service = ResourceService(unit_of_work, PassThroughInstrumentation())
         return Runtime(settings, service, unit_of_work, TelemetrySetup(Telemetry.disabled(), None, 0.0))
     if configuration == "noop":
         return bootstrap(settings, unit_of_work, framework=framework)

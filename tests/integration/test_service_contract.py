@@ -16,7 +16,7 @@ from core.errors import (
     ResourceNotFound,
     UnknownDependencies,
 )
-from core.instrumentation import Telemetry
+from core.instrumentation import Instrumentation, Telemetry
 from core.model import PageRequest, Resource, ResourceChanges, ResourceDraft
 from core.service import ResourceService
 from ports.unit_of_work import UnitOfWork
@@ -34,7 +34,7 @@ class TickingClock:
 
 @pytest.fixture
 def service(unit_of_work: UnitOfWork) -> ResourceService:
-    return ResourceService(unit_of_work, Telemetry.disabled(), clock=TickingClock())
+    return ResourceService(unit_of_work, Instrumentation(Telemetry.disabled()), clock=TickingClock())
 
 
 async def _create(service: ResourceService, name: str, *dependencies: Resource, description: str = "") -> Resource:

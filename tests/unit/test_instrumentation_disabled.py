@@ -10,7 +10,6 @@ import pytest
 from adapters.memory.repository import InMemoryResourceRepository
 from core.errors import ResourceNotFound
 from core.instrumentation import Instrumentation, OperationScope, Telemetry, _SilentScope
-from core.semantic_conventions import IN_MEMORY
 
 
 def _no_clock() -> float:
@@ -19,11 +18,11 @@ def _no_clock() -> float:
 
 def test_disabled_instrumentation_hands_the_repository_over_untraced() -> None:
     repository = InMemoryResourceRepository({})
-    assert Instrumentation(Telemetry.disabled(), _no_clock).traced(repository, IN_MEMORY) is repository
+    assert Instrumentation(Telemetry.disabled(), clock=_no_clock).traced(repository) is repository
 
 
 def test_disabled_operations_read_no_clock_and_share_one_scope() -> None:
-    observe = Instrumentation(Telemetry.disabled(), _no_clock)
+    observe = Instrumentation(Telemetry.disabled(), clock=_no_clock)
 
     async def operations() -> list[object]:
         scopes: list[object] = []
@@ -42,7 +41,7 @@ def test_disabled_operations_read_no_clock_and_share_one_scope() -> None:
 
 
 def test_a_failure_still_propagates_when_disabled() -> None:
-    observe = Instrumentation(Telemetry.disabled(), _no_clock)
+    observe = Instrumentation(Telemetry.disabled(), clock=_no_clock)
 
     async def failing() -> None:
         async with observe.operation("get"):

@@ -39,6 +39,7 @@ from core.errors import (
     StorageError,
     UnknownDependencies,
 )
+from core.instrumentation import Instrumentation
 from core.model import PageRequest, ResourceChanges, ResourceDraft
 from core.semantic_conventions import (
     CASCADE_SIZE_BUCKETS,
@@ -92,22 +93,16 @@ class Emitted:
     loggers: set[str] = field(default_factory=set)
 
 
+# The scenario's store is labelled as PostgreSQL, so that it emits every database client attribute.
 SCENARIO_DATABASE = Database("postgresql", "resources", "db.example", 5432)
 
 
 class FailingReads(UnitOfWork):
-    """The in-memory unit of work, except that the next `read()` raises each exception queued in `failures`.
-
-    It reports itself as a PostgreSQL database, so that the scenario emits every database client attribute.
-    """
+    """The in-memory unit of work, except that the next `read()` raises each exception queued in `failures`."""
 
     def __init__(self, inner: UnitOfWork) -> None:
         self.inner = inner
         self.failures: list[BaseException] = []
-
-    @property
-    def database(self) -> Database:
-        return SCENARIO_DATABASE
 
     @asynccontextmanager
     async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
@@ -177,7 +172,7 @@ async def _admission_scenario(metrics: InMemoryMetrics) -> None:
 def _collect() -> Emitted:
     telemetry, metrics, tracing, logging = in_memory_telemetry()
     uow = FailingReads(InMemoryUnitOfWork())
-    asyncio.run(_scenario(ResourceService(uow, telemetry), uow))
+    asyncio.run(_scenario(ResourceService(uow, Instrumentation(telemetry, database=SCENARIO_DATABASE)), uow))
     asyncio.run(_admission_scenario(metrics))
     emitted = Emitted()
     for point in metrics.points:

@@ -35,7 +35,7 @@ from core.errors import (
     ResourceNotFound,
     UnknownDependencies,
 )
-from core.instrumentation import Telemetry
+from core.instrumentation import Instrumentation, Telemetry
 from core.model import (
     PAGE_MAX_LIMIT,
     PAGE_MAX_OFFSET,
@@ -247,7 +247,7 @@ def deterministic_service(unit_of_work: InMemoryUnitOfWork, telemetry: Telemetry
     ids, ticks = itertools.count(1), itertools.count()
     return ResourceService(
         unit_of_work,
-        telemetry,
+        Instrumentation(telemetry),
         clock=lambda: EPOCH + timedelta(seconds=next(ticks)),
         new_id=lambda: UUID(int=next(ids)),
     )
