@@ -48,9 +48,6 @@ from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _fallback = logging.getLogger(__name__)
-# The exception that ended the last operation of this context (one request's task), which recorded it. Kept
-# here rather than on the exception: observability must leave what callers see unchanged.
-_last_failure: ContextVar[BaseException | None] = ContextVar("last_operation_failure", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +141,6 @@ class _SilentScope(OperationScope):
         pass
 
 
-def recorded_by_an_operation(exc: BaseException) -> bool:
-    """`exc` ended an observed operation, which recorded it: an outer layer must not record it again."""
-    return _last_failure.get() is exc
-
-
 def _quietly(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """Telemetry must never break a request: a failing adapter is reported through stdlib logging and ignored."""
     try:
@@ -168,6 +160,9 @@ class Instrumentation:
         self, telemetry: Telemetry, *, database: Database = IN_MEMORY, clock: Callable[[], float] = time.perf_counter
     ) -> None:
         self._database = database
+        # The exception that ended the last operation of this context (one request's task), which recorded it.
+        # Kept here rather than on the exception: observability must leave what callers see unchanged.
+        self._last_failure: ContextVar[BaseException | None] = ContextVar("last_operation_failure", default=None)
         self._metrics = telemetry.metrics
         self._tracing = telemetry.tracing
         self._logging = telemetry.logging
@@ -198,13 +193,17 @@ class Instrumentation:
                 raise
             self._succeeded(operation, scope, self._clock() - started)
 
-    def rejected(self, operation: Operation, error: Exception) -> None:
+    def record_rejection(self, operation: Operation, error: Exception) -> None:
         """Record a request refused before the service ran (malformed or invalid input) as a failed `operation`."""
         if not self._enabled:
             return
         started = self._clock()
         with self._started(operation, None) as scope:
             self._failed(operation, scope, error, "validation", self._clock() - started)
+
+    def has_recorded(self, exc: BaseException) -> bool:
+        """`exc` ended an operation, which recorded it: an outer layer (the HTTP edge) must not record it again."""
+        return self._last_failure.get() is exc
 
     @contextmanager
     def _started(self, operation: Operation, resource_id: UUID | None) -> Iterator[OperationScope]:
@@ -242,7 +241,7 @@ class Instrumentation:
     def _failed(
         self, operation: Operation, scope: OperationScope, exc: BaseException, error_type: ErrorType, elapsed: float
     ) -> None:
-        _last_failure.set(exc)
+        self._last_failure.set(exc)
         _quietly(scope.span.fail, exc, error_type)
         _quietly(self._metrics.record_operation, operation, elapsed, error_type)
         if error_type == "circular_dependency":

@@ -13,7 +13,6 @@ from core.graph import cycle_closed_by
 from core.instrumentation import Instrumentation
 from core.model import CascadeResult, Page, PageRequest, Resource, ResourceChanges, ResourceDraft
 from core.rules import checked_changes, checked_draft, checked_page, checked_query
-from core.semantic_conventions import Operation
 from ports.repository import ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
@@ -128,10 +127,6 @@ class ResourceService:
             )
             op.record_dependency_count(len(found))
             return found
-
-    def reject(self, operation: Operation, error: Exception) -> None:
-        """Count a request refused before it reached the service (bad JSON, invalid fields) as a failed operation."""
-        self._observe.rejected(operation, error)
 
     async def refresh_resource_count(self) -> None:
         """Read how many resources are stored and report it, so every process reports the true count."""

@@ -75,6 +75,8 @@ class Runtime:
 
     settings: Settings
     service: ResourceService
+    # What the HTTP edge records through too: refusals before the service ran, failures logged once.
+    instrumentation: Instrumentation
     unit_of_work: UnitOfWork
     telemetry_setup: TelemetrySetup
     engine: AsyncEngine | None = None
@@ -143,8 +145,10 @@ def bootstrap(
         engine = create_engine(settings.database_url)
         unit_of_work = SqlaUnitOfWork(engine, telemetry_setup.saturation_metrics)
         database = database_of(engine.url)
-    service = ResourceService(unit_of_work, Instrumentation(telemetry_setup.telemetry, database=database))
-    return Runtime(settings, service, unit_of_work, telemetry_setup, engine, _admission_gate(settings, telemetry_setup))
+    instrumentation = Instrumentation(telemetry_setup.telemetry, database=database)
+    service = ResourceService(unit_of_work, instrumentation)
+    admission = _admission_gate(settings, telemetry_setup)
+    return Runtime(settings, service, instrumentation, unit_of_work, telemetry_setup, engine, admission)
 
 
 def _admission_gate(settings: Settings, telemetry_setup: TelemetrySetup) -> AdmissionGate | None:

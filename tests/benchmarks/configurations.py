@@ -63,7 +63,7 @@ class PassThroughInstrumentation(Instrumentation):
         # The scope the disabled instrumentation shares: every call on it is one empty method.
         yield self._silent_scope
 
-    def rejected(self, operation: Operation, error: Exception) -> None:
+    def record_rejection(self, operation: Operation, error: Exception) -> None:
         pass
 
     def record_resource_count(self, count: int) -> None:
@@ -80,8 +80,11 @@ def runtime_for(configuration: Configuration, framework: Framework, unit_of_work
     """A runtime over `unit_of_work` observed as `configuration` says (`otel` exports to OTEL_EXPORTER_OTLP_*)."""
     settings = Settings()
     if configuration == "bare":
-        service = ResourceService(unit_of_work, PassThroughInstrumentation())
-        return Runtime(settings, service, unit_of_work, TelemetrySetup(Telemetry.disabled(), None, 0.0))
+        instrumentation = PassThroughInstrumentation()
+        service = ResourceService(unit_of_work, instrumentation)
+        return Runtime(
+            settings, service, instrumentation, unit_of_work, TelemetrySetup(Telemetry.disabled(), None, 0.0)
+        )
     if configuration == "noop":
         return bootstrap(settings, unit_of_work, framework=framework)
     if configuration == "memory":

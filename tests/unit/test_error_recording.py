@@ -44,7 +44,7 @@ def test_a_failure_of_the_service_logs_its_stack_trace_and_a_refusal_only_its_ty
 def test_a_request_refused_at_the_edge_is_recorded_without_raising_its_exception() -> None:
     telemetry, _, tracing, logging = in_memory_telemetry()
     error = InvalidInput([FieldError("name", "must not be empty or only white space")])
-    ResourceService(InMemoryUnitOfWork(), Instrumentation(telemetry)).reject("create", error)
+    Instrumentation(telemetry).record_rejection("create", error)
     assert error.__traceback__ is None
     [span] = tracing.spans
     assert (span.name, span.status, span.exceptions, span.ended) == ("resource.create", "ERROR", [error], True)

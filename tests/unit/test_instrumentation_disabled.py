@@ -33,7 +33,7 @@ def test_disabled_operations_read_no_clock_and_share_one_scope() -> None:
                 scopes.append(scope)
         with observe.validation():
             pass
-        observe.rejected("create", ValueError("bad input"))
+        observe.record_rejection("create", ValueError("bad input"))
         return scopes
 
     first, second = asyncio.run(operations())

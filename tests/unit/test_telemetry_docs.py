@@ -123,7 +123,7 @@ async def _expect(error: type[BaseException], call: Awaitable[object]) -> None:
         await call
 
 
-async def _scenario(service: ResourceService, uow: FailingReads) -> None:
+async def _scenario(service: ResourceService, instrumentation: Instrumentation, uow: FailingReads) -> None:
     unknown = UUID(int=999)
     page = PageRequest(limit=10, offset=0)
     db = await service.create(ResourceDraft("db"))
@@ -144,7 +144,9 @@ async def _scenario(service: ResourceService, uow: FailingReads) -> None:
     await _expect(InvalidInput, service.create(ResourceDraft("   ")))
     await _expect(ResourceNotFound, service.get(unknown))
     await _expect(HasDependents, service.delete(db.id))
-    service.reject("create", InvalidInput([FieldError("name", "must not be empty or only white space")]))
+    instrumentation.record_rejection(
+        "create", InvalidInput([FieldError("name", "must not be empty or only white space")])
+    )
     uow.failures.append(StorageError("the database failed"))
     await _expect(StorageError, service.get(db.id))
     uow.failures.append(RuntimeError("a bug"))
@@ -172,7 +174,8 @@ async def _admission_scenario(metrics: InMemoryMetrics) -> None:
 def _collect() -> Emitted:
     telemetry, metrics, tracing, logging = in_memory_telemetry()
     uow = FailingReads(InMemoryUnitOfWork())
-    asyncio.run(_scenario(ResourceService(uow, Instrumentation(telemetry, database=SCENARIO_DATABASE)), uow))
+    instrumentation = Instrumentation(telemetry, database=SCENARIO_DATABASE)
+    asyncio.run(_scenario(ResourceService(uow, instrumentation), instrumentation, uow))
     asyncio.run(_admission_scenario(metrics))
     emitted = Emitted()
     for point in metrics.points:
