@@ -42,7 +42,7 @@ from core.semantic_conventions import (
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
 from ports.noop import NO_OP_SPAN, NO_OP_SPAN_CONTEXT, NoOpLogging, NoOpMetrics, NoOpTracing
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository, ResourceRepository
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
 _P = ParamSpec("_P")
@@ -230,6 +230,12 @@ class Instrumentation:
             return repository
         return _TracedRepository(repository, self._database, self._tracing, self._metrics, self._clock)
 
+    def traced_autocommit(self, repository: AutocommitRepository) -> AutocommitRepository:
+        """`repository` (calls outside a transaction) traced as `traced` traces a transaction's."""
+        if not self._enabled:
+            return repository
+        return _TracedAutocommitRepository(repository, self._database, self._tracing, self._metrics, self._clock)
+
     def _succeeded(self, operation: Operation, scope: OperationScope, elapsed: float) -> None:
         _quietly(self._metrics.record_operation, operation, elapsed, None)
         if scope.cascade_size is not None:
@@ -249,11 +255,11 @@ class Instrumentation:
         _quietly(self._logging.operation_failed, operation, elapsed * 1000, error_type, exc, dict(scope.log_fields))
 
 
-class _TracedRepository(ResourceRepository):
+class _TracedAutocommitRepository(AutocommitRepository):
     """Implements the repository port by delegating each method, each call timed and in its own child span.
 
     Every port method is written out and goes through `_traced`, so the type checker sees the port: a method the
-    port gains and this class lacks leaves it abstract, an error where `Instrumentation.traced` builds it.
+    port gains and this class lacks leaves it abstract, an error where `Instrumentation` builds it.
 
     On a DBMS the span is a database client call: kind CLIENT, with the database conventions' attributes. The
     in-memory store is no DBMS: its spans stay INTERNAL, without them.
@@ -261,7 +267,7 @@ class _TracedRepository(ResourceRepository):
 
     def __init__(
         self,
-        repository: ResourceRepository,
+        repository: AutocommitRepository,
         database: Database,
         tracing: TracingPort,
         metrics: MetricsPort,
@@ -277,20 +283,8 @@ class _TracedRepository(ResourceRepository):
     async def get(self, resource_id: UUID) -> Resource | None:
         return await self._traced("get", self._repository.get, resource_id)
 
-    async def get_many(self, resource_ids: Collection[UUID]) -> list[Resource]:
-        return await self._traced("get_many", self._repository.get_many, resource_ids)
-
-    async def existing_ids(self, resource_ids: Collection[UUID]) -> set[UUID]:
-        return await self._traced("existing_ids", self._repository.existing_ids, resource_ids)
-
     async def add(self, resource: Resource) -> None:
         return await self._traced("add", self._repository.add, resource)
-
-    async def replace(self, resource: Resource) -> None:
-        return await self._traced("replace", self._repository.replace, resource)
-
-    async def delete(self, resource_ids: Collection[UUID]) -> None:
-        return await self._traced("delete", self._repository.delete, resource_ids)
 
     async def count(self) -> int:
         return await self._traced("count", self._repository.count)
@@ -300,18 +294,6 @@ class _TracedRepository(ResourceRepository):
 
     async def search(self, text: str, page: PageRequest) -> tuple[list[Resource], int]:
         return await self._traced("search", self._repository.search, text, page)
-
-    async def direct_dependents(self, resource_id: UUID) -> list[UUID]:
-        return await self._traced("direct_dependents", self._repository.direct_dependents, resource_id)
-
-    async def transitive_dependents(self, resource_id: UUID) -> list[UUID]:
-        return await self._traced("transitive_dependents", self._repository.transitive_dependents, resource_id)
-
-    async def transitive_dependencies(self, resource_id: UUID) -> list[Resource]:
-        return await self._traced("transitive_dependencies", self._repository.transitive_dependencies, resource_id)
-
-    async def dependency_path(self, starts: Sequence[UUID], goal: UUID) -> list[UUID] | None:
-        return await self._traced("dependency_path", self._repository.dependency_path, starts, goal)
 
     async def _traced(self, method: str, call: Callable[_P, Awaitable[_T]], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """`call`, the repository's `method`, timed and in its span; a failure is marked on the span and re-raised."""
@@ -330,6 +312,36 @@ class _TracedRepository(ResourceRepository):
         finally:
             elapsed = self._clock() - started
             _quietly(self._metrics.record_repository_call, method, elapsed, self._database, error_type)
+
+
+class _TracedRepository(_TracedAutocommitRepository, ResourceRepository):
+    """The same for the whole repository port, inside a transaction."""
+
+    _repository: ResourceRepository
+
+    async def get_many(self, resource_ids: Collection[UUID]) -> list[Resource]:
+        return await self._traced("get_many", self._repository.get_many, resource_ids)
+
+    async def existing_ids(self, resource_ids: Collection[UUID]) -> set[UUID]:
+        return await self._traced("existing_ids", self._repository.existing_ids, resource_ids)
+
+    async def replace(self, resource: Resource) -> None:
+        return await self._traced("replace", self._repository.replace, resource)
+
+    async def delete(self, resource_ids: Collection[UUID]) -> None:
+        return await self._traced("delete", self._repository.delete, resource_ids)
+
+    async def direct_dependents(self, resource_id: UUID) -> list[UUID]:
+        return await self._traced("direct_dependents", self._repository.direct_dependents, resource_id)
+
+    async def transitive_dependents(self, resource_id: UUID) -> list[UUID]:
+        return await self._traced("transitive_dependents", self._repository.transitive_dependents, resource_id)
+
+    async def transitive_dependencies(self, resource_id: UUID) -> list[Resource]:
+        return await self._traced("transitive_dependencies", self._repository.transitive_dependencies, resource_id)
+
+    async def dependency_path(self, starts: Sequence[UUID], goal: UUID) -> list[UUID] | None:
+        return await self._traced("dependency_path", self._repository.dependency_path, starts, goal)
 
 
 def _call_error_type(exc: Exception) -> ErrorType:

@@ -13,7 +13,7 @@ from core.graph import cycle_closed_by
 from core.instrumentation import Instrumentation
 from core.model import CascadeResult, Page, PageRequest, Resource, ResourceChanges, ResourceDraft
 from core.rules import checked_changes, checked_draft, checked_page, checked_query
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository, ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
 
@@ -42,20 +42,27 @@ class ResourceService:
         async with self._observe.operation("create") as op:
             with self._observe.validation():
                 draft = checked_draft(draft)
-            async with self._write(one_call=not draft.dependencies) as repo:
-                await _ensure_exist(repo, draft.dependencies)
-                now = self._clock()
-                resource = Resource(self._new_id(), draft.name, draft.description, draft.dependencies, now, now)
-                await repo.add(resource)
-                await op.record_resource_count(repo.count)
+            if draft.dependencies:
+                async with self._write() as repo:
+                    await _ensure_exist(repo, draft.dependencies)
+                    resource = self._new_resource(draft)
+                    await repo.add(resource)
+                    await op.record_resource_count(repo.count)
+            else:
+                # One INSERT is a whole change, and no other write's checks can depend on a resource that did not
+                # exist: neither the writers' lock nor a transaction is needed.
+                async with self._autocommit() as calls:
+                    resource = self._new_resource(draft)
+                    await calls.add(resource)
+                    await op.record_resource_count(calls.count)
             op.record_resource_id(resource.id)
             op.record_dependency_count(len(resource.dependencies))
             return resource
 
     async def get(self, resource_id: UUID) -> Resource:
         """The resource with this id."""
-        async with self._observe.operation("get", resource_id) as op, self._read(one_call=True) as repo:
-            resource = await _existing(repo, resource_id)
+        async with self._observe.operation("get", resource_id) as op, self._autocommit() as calls:
+            resource = await _existing(calls, resource_id)
             op.record_dependency_count(len(resource.dependencies))
             return resource
 
@@ -64,8 +71,8 @@ class ResourceService:
         async with self._observe.operation("list"):
             with self._observe.validation():
                 page = checked_page(page)
-            async with self._read(one_call=True) as repo:
-                items, total = await repo.list_page(page)
+            async with self._autocommit() as calls:
+                items, total = await calls.list_page(page)
             return Page(items, total, page.limit, page.offset)
 
     async def search(self, text: str, page: PageRequest) -> Page:
@@ -74,8 +81,8 @@ class ResourceService:
             op.record_search_text(text)
             with self._observe.validation():
                 text, page = checked_query(text), checked_page(page)
-            async with self._read(one_call=True) as repo:
-                items, total = await repo.search(text, page)
+            async with self._autocommit() as calls:
+                items, total = await calls.search(text, page)
             op.record_search_result_count(total)
             return Page(items, total, page.limit, page.offset)
 
@@ -134,18 +141,28 @@ class ResourceService:
             count = await repo.count()
         self._observe.record_resource_count(count)
 
+    def _new_resource(self, draft: ResourceDraft) -> Resource:
+        now = self._clock()
+        return Resource(self._new_id(), draft.name, draft.description, draft.dependencies, now, now)
+
     @asynccontextmanager
-    async def _read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
-        async with self._uow.read(one_call=one_call) as repo:
+    async def _read(self) -> AsyncIterator[ResourceRepository]:
+        async with self._uow.read() as repo:
             yield self._observe.traced(repo)
 
     @asynccontextmanager
-    async def _write(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
-        async with self._uow.write(one_call=one_call) as repo:
+    async def _write(self) -> AsyncIterator[ResourceRepository]:
+        async with self._uow.write() as repo:
             yield self._observe.traced(repo)
 
+    @asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[AutocommitRepository]:
+        """Each of the block's calls is one statement, whole on its own (a get, a page with its total, an add)."""
+        async with self._uow.autocommit() as calls:
+            yield self._observe.traced_autocommit(calls)
 
-async def _existing(repo: ResourceRepository, resource_id: UUID) -> Resource:
+
+async def _existing(repo: AutocommitRepository, resource_id: UUID) -> Resource:
     resource = await repo.get(resource_id)
     if resource is None:
         raise ResourceNotFound(resource_id)

@@ -17,7 +17,7 @@ from core.errors import DuplicateName, FieldError, InvalidInput, ResourceNotFoun
 from core.instrumentation import Instrumentation
 from core.model import ResourceDraft
 from core.service import ResourceService
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository
 
 
 async def _fail(observe: Instrumentation, error: Exception) -> None:
@@ -76,14 +76,14 @@ def test_a_failure_inside_a_child_span_is_recorded_as_an_exception_event_once_on
 
 
 class _StuckStore(InMemoryUnitOfWork):
-    """Reads wait until cancelled: an operation caught in flight, as when its client goes away."""
+    """Gets, lists and searches wait until cancelled: an operation caught in flight, as when its client goes away."""
 
     def __init__(self) -> None:
         super().__init__()
         self.waiting = asyncio.Event()
 
     @asynccontextmanager
-    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
+    async def autocommit(self) -> AsyncIterator[AutocommitRepository]:
         self.waiting.set()
         await asyncio.Event().wait()
         yield InMemoryResourceRepository({})  # never reached

@@ -56,7 +56,7 @@ from core.semantic_conventions import (
 from core.service import ResourceService
 from entrypoints.http.admission import AdmissionGate
 from entrypoints.settings import AdmissionSettings
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository, ResourceRepository
 from ports.saturation_metrics import ConnectionPoolState
 from ports.unit_of_work import UnitOfWork
 
@@ -65,10 +65,11 @@ METRICS_DOC = "metrics-reference.md"
 TRACING_DOC = "tracing-guide.md"
 LOGGING_DOC = "logging-reference.md"
 
-# One span per ResourceRepository method: the scenario must open each, so the docs must name each.
+# One span per ResourceRepository method (those it has from AutocommitRepository included): the scenario must open
+# each, so the docs must name each.
 REPOSITORY_SPANS = frozenset(
     repository_span_name(name)
-    for name, member in vars(ResourceRepository).items()
+    for name, member in {**vars(AutocommitRepository), **vars(ResourceRepository)}.items()
     if callable(member) and not name.startswith("_")
 )
 
@@ -98,21 +99,25 @@ SCENARIO_DATABASE = Database("postgresql", "resources", "db.example", 5432)
 
 
 class FailingReads(UnitOfWork):
-    """The in-memory unit of work, except that the next `read()` raises each exception queued in `failures`."""
+    """The in-memory unit of work, except that the next `autocommit()` blocks (the service's gets, lists and
+    searches) raise each exception queued in `failures`."""
 
     def __init__(self, inner: UnitOfWork) -> None:
         self.inner = inner
         self.failures: list[BaseException] = []
 
+    def read(self) -> AbstractAsyncContextManager[ResourceRepository]:
+        return self.inner.read()
+
+    def write(self) -> AbstractAsyncContextManager[ResourceRepository]:
+        return self.inner.write()
+
     @asynccontextmanager
-    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
+    async def autocommit(self) -> AsyncIterator[AutocommitRepository]:
         if self.failures:
             raise self.failures.pop(0)
-        async with self.inner.read(one_call=one_call) as repo:
-            yield repo
-
-    def write(self, *, one_call: bool = False) -> AbstractAsyncContextManager[ResourceRepository]:
-        return self.inner.write(one_call=one_call)
+        async with self.inner.autocommit() as calls:
+            yield calls
 
     async def ping(self) -> None:
         await self.inner.ping()

@@ -72,7 +72,7 @@ from core.semantic_conventions import (
 from core.service import ResourceService
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import AdmissionState, MetricsPort
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository, ResourceRepository
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
 ERROR_TYPE_OF: Final[Mapping[type[DomainError], ErrorType]] = {
@@ -83,7 +83,9 @@ ERROR_TYPE_OF: Final[Mapping[type[DomainError], ErrorType]] = {
     CircularDependency: "circular_dependency",
     HasDependents: "has_dependents",
 }
-REPOSITORY_METHODS: Final = tuple(method for method in vars(ResourceRepository) if not method.startswith("_"))
+# The port's methods, those it has from the calls that need no transaction included.
+REPOSITORY_PORT: Final = {**vars(AutocommitRepository), **vars(ResourceRepository)}
+REPOSITORY_METHODS: Final = tuple(method for method in REPOSITORY_PORT if not method.startswith("_"))
 METRIC_ATTRIBUTE_VALUES: Final[Mapping[str, tuple[str, ...]]] = {
     ATTR_OPERATION: OPERATIONS,
     ATTR_OUTCOME: OUTCOMES,
