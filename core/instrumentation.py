@@ -256,7 +256,7 @@ class Instrumentation:
 
 
 class _TracedAutocommitRepository(AutocommitRepository):
-    """Implements the repository port by delegating each method, each call timed and in its own child span.
+    """Implements the autocommit repository port by delegating each method, each call timed and in its own child span.
 
     Every port method is written out and goes through `_traced`, so the type checker sees the port: a method the
     port gains and this class lacks leaves it abstract, an error where `Instrumentation` builds it.
