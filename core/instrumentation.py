@@ -21,6 +21,7 @@ from uuid import UUID
 from core.errors import DomainError, error_type_of
 from core.model import PageRequest, Resource
 from core.semantic_conventions import (
+    IN_MEMORY,
     LOG_RESOURCE_ID,
     SEARCH_QUERY_MAX_CHARS,
     SPAN_CASCADE_SIZE,
@@ -41,15 +42,12 @@ from core.semantic_conventions import (
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import MetricsPort
 from ports.noop import NO_OP_SPAN, NO_OP_SPAN_CONTEXT, NoOpLogging, NoOpMetrics, NoOpTracing
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository, ResourceRepository
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _fallback = logging.getLogger(__name__)
-# The exception that ended the last operation of this context (one request's task), which recorded it. Kept
-# here rather than on the exception: observability must leave what callers see unchanged.
-_last_failure: ContextVar[BaseException | None] = ContextVar("last_operation_failure", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,29 +87,29 @@ class OperationScope:
     cascade_size: int | None = None
     resource_count: int | None = None
 
-    def resource(self, resource_id: UUID) -> None:
+    def record_resource_id(self, resource_id: UUID) -> None:
         """The operation concerns this resource."""
         self.log_fields[LOG_RESOURCE_ID] = str(resource_id)
         self.annotate({SPAN_RESOURCE_ID: str(resource_id)})
 
-    def dependencies(self, count: int) -> None:
+    def record_dependency_count(self, count: int) -> None:
         """The resource has, or the operation returned, `count` dependencies."""
         self.annotate({SPAN_DEPENDENCY_COUNT: count})
 
-    def search_text(self, text: str) -> None:
+    def record_search_text(self, text: str) -> None:
         """The operation searches for `text` (on the span only, truncated: never on metrics)."""
         self.annotate({SPAN_SEARCH_QUERY: text[:SEARCH_QUERY_MAX_CHARS], SPAN_SEARCH_QUERY_LENGTH: len(text)})
 
-    def search_results(self, count: int) -> None:
+    def record_search_result_count(self, count: int) -> None:
         """The search matched `count` resources in all (not only on the page returned)."""
         self.annotate({SPAN_SEARCH_RESULT_COUNT: count})
 
-    def cascade(self, size: int) -> None:
+    def record_cascade_size(self, size: int) -> None:
         """A cascading delete removed `size` resources."""
         self.cascade_size = size
         self.annotate({SPAN_CASCADE_SIZE: size})
 
-    async def stored(self, read_count: Callable[[], Awaitable[int]]) -> None:
+    async def record_resource_count(self, read_count: Callable[[], Awaitable[int]]) -> None:
         """After this operation the store holds `await read_count()` resources: read only when it is reported."""
         self.resource_count = await read_count()
 
@@ -125,31 +123,26 @@ class _SilentScope(OperationScope):
     Core logic, not an adapter: it is how the instrumentation skips its bookkeeping. Its span is the ports' no-op.
     """
 
-    def resource(self, resource_id: UUID) -> None:
+    def record_resource_id(self, resource_id: UUID) -> None:
         pass
 
-    def dependencies(self, count: int) -> None:
+    def record_dependency_count(self, count: int) -> None:
         pass
 
-    def search_text(self, text: str) -> None:
+    def record_search_text(self, text: str) -> None:
         pass
 
-    def search_results(self, count: int) -> None:
+    def record_search_result_count(self, count: int) -> None:
         pass
 
-    def cascade(self, size: int) -> None:
+    def record_cascade_size(self, size: int) -> None:
         pass
 
-    async def stored(self, read_count: Callable[[], Awaitable[int]]) -> None:
+    async def record_resource_count(self, read_count: Callable[[], Awaitable[int]]) -> None:
         pass  # nothing reports it: the count is not read at all
 
     def annotate(self, attributes: dict[str, AttributeValue]) -> None:
         pass
-
-
-def recorded_by_an_operation(exc: BaseException) -> bool:
-    """`exc` ended an observed operation, which recorded it: an outer layer must not record it again."""
-    return _last_failure.get() is exc
 
 
 def _quietly(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -161,9 +154,19 @@ def _quietly(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
 
 
 class Instrumentation:
-    """Wraps operations, validation and repository calls in spans, logs and metrics."""
+    """Wraps operations, validation and repository calls in spans, logs and metrics.
 
-    def __init__(self, telemetry: Telemetry, clock: Callable[[], float] = time.perf_counter) -> None:
+    `database` is what stores the resources, as the database client conventions name it: the composition root,
+    which picks the store, says what it is, and every repository call's span and duration carry it.
+    """
+
+    def __init__(
+        self, telemetry: Telemetry, *, database: Database = IN_MEMORY, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self._database = database
+        # The exception that ended the last operation of this context (one request's task), which recorded it.
+        # Kept here rather than on the exception: observability must leave what callers see unchanged.
+        self._last_failure: ContextVar[BaseException | None] = ContextVar("last_operation_failure", default=None)
         self._metrics = telemetry.metrics
         self._tracing = telemetry.tracing
         self._logging = telemetry.logging
@@ -194,7 +197,7 @@ class Instrumentation:
                 raise
             self._succeeded(operation, scope, self._clock() - started)
 
-    def rejected(self, operation: Operation, error: Exception) -> None:
+    def record_rejection(self, operation: Operation, error: Exception) -> None:
         """Record a request refused before the service ran (malformed or invalid input) as a failed `operation`."""
         if not self._enabled:
             return
@@ -202,17 +205,21 @@ class Instrumentation:
         with self._started(operation, None) as scope:
             self._failed(operation, scope, error, "validation", self._clock() - started)
 
+    def has_recorded(self, exc: BaseException) -> bool:
+        """`exc` ended an operation, which recorded it: an outer layer (the HTTP edge) must not record it again."""
+        return self._last_failure.get() is exc
+
     @contextmanager
     def _started(self, operation: Operation, resource_id: UUID | None) -> Iterator[OperationScope]:
         """The operation's span, current while the body runs, and its `operation.started` record."""
         with self._tracing.span(operation_span_name(operation), {SPAN_OPERATION: operation}) as span:
             scope = OperationScope(span)
             if resource_id is not None:
-                scope.resource(resource_id)
+                scope.record_resource_id(resource_id)
             _quietly(self._logging.operation_started, operation, dict(scope.log_fields))
             yield scope
 
-    def resource_count(self, count: int) -> None:
+    def record_resource_count(self, count: int) -> None:
         """The store holds `count` resources (read outside any operation)."""
         _quietly(self._metrics.set_resource_count, count)
 
@@ -221,11 +228,17 @@ class Instrumentation:
         # Disabled: the no-op span's one reusable context, entered again and again.
         return self._tracing.span(VALIDATE_SPAN) if self._enabled else NO_OP_SPAN_CONTEXT
 
-    def traced(self, repository: ResourceRepository, database: Database) -> ResourceRepository:
+    def traced(self, repository: ResourceRepository) -> ResourceRepository:
         """`repository` with every call timed, in a child span `resource.repository.<method>`."""
         if not self._enabled:
             return repository
-        return _TracedRepository(repository, database, self._tracing, self._metrics, self._clock)
+        return _TracedRepository(repository, self._database, self._tracing, self._metrics, self._clock)
+
+    def traced_autocommit(self, repository: AutocommitRepository) -> AutocommitRepository:
+        """`repository` (calls outside a transaction) traced as `traced` traces a transaction's."""
+        if not self._enabled:
+            return repository
+        return _TracedAutocommitRepository(repository, self._database, self._tracing, self._metrics, self._clock)
 
     def _succeeded(self, operation: Operation, scope: OperationScope, elapsed: float) -> None:
         _quietly(self._metrics.record_operation, operation, elapsed, None)
@@ -238,7 +251,7 @@ class Instrumentation:
     def _failed(
         self, operation: Operation, scope: OperationScope, exc: BaseException, error_type: ErrorType, elapsed: float
     ) -> None:
-        _last_failure.set(exc)
+        self._last_failure.set(exc)
         _quietly(scope.span.fail, exc, error_type)
         _quietly(self._metrics.record_operation, operation, elapsed, error_type)
         if error_type == "circular_dependency":
@@ -246,11 +259,11 @@ class Instrumentation:
         _quietly(self._logging.operation_failed, operation, elapsed * 1000, error_type, exc, dict(scope.log_fields))
 
 
-class _TracedRepository(ResourceRepository):
-    """Implements the repository port by delegating each method, each call timed and in its own child span.
+class _TracedAutocommitRepository(AutocommitRepository):
+    """Implements the autocommit repository port by delegating each method, each call timed and in its own child span.
 
     Every port method is written out and goes through `_traced`, so the type checker sees the port: a method the
-    port gains and this class lacks leaves it abstract, an error where `Instrumentation.traced` builds it.
+    port gains and this class lacks leaves it abstract, an error where `Instrumentation` builds it.
 
     On a DBMS the span is a database client call: kind CLIENT, with the database conventions' attributes. The
     in-memory store is no DBMS: its spans stay INTERNAL, without them.
@@ -258,7 +271,7 @@ class _TracedRepository(ResourceRepository):
 
     def __init__(
         self,
-        repository: ResourceRepository,
+        repository: AutocommitRepository,
         database: Database,
         tracing: TracingPort,
         metrics: MetricsPort,
@@ -274,20 +287,8 @@ class _TracedRepository(ResourceRepository):
     async def get(self, resource_id: UUID) -> Resource | None:
         return await self._traced("get", self._repository.get, resource_id)
 
-    async def get_many(self, resource_ids: Collection[UUID]) -> list[Resource]:
-        return await self._traced("get_many", self._repository.get_many, resource_ids)
-
-    async def existing_ids(self, resource_ids: Collection[UUID]) -> set[UUID]:
-        return await self._traced("existing_ids", self._repository.existing_ids, resource_ids)
-
     async def add(self, resource: Resource) -> None:
         return await self._traced("add", self._repository.add, resource)
-
-    async def replace(self, resource: Resource) -> None:
-        return await self._traced("replace", self._repository.replace, resource)
-
-    async def delete(self, resource_ids: Collection[UUID]) -> None:
-        return await self._traced("delete", self._repository.delete, resource_ids)
 
     async def count(self) -> int:
         return await self._traced("count", self._repository.count)
@@ -297,18 +298,6 @@ class _TracedRepository(ResourceRepository):
 
     async def search(self, text: str, page: PageRequest) -> tuple[list[Resource], int]:
         return await self._traced("search", self._repository.search, text, page)
-
-    async def direct_dependents(self, resource_id: UUID) -> list[UUID]:
-        return await self._traced("direct_dependents", self._repository.direct_dependents, resource_id)
-
-    async def transitive_dependents(self, resource_id: UUID) -> list[UUID]:
-        return await self._traced("transitive_dependents", self._repository.transitive_dependents, resource_id)
-
-    async def transitive_dependencies(self, resource_id: UUID) -> list[Resource]:
-        return await self._traced("transitive_dependencies", self._repository.transitive_dependencies, resource_id)
-
-    async def dependency_path(self, starts: Sequence[UUID], goal: UUID) -> list[UUID] | None:
-        return await self._traced("dependency_path", self._repository.dependency_path, starts, goal)
 
     async def _traced(self, method: str, call: Callable[_P, Awaitable[_T]], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """`call`, the repository's `method`, timed and in its span; a failure is marked on the span and re-raised."""
@@ -327,6 +316,36 @@ class _TracedRepository(ResourceRepository):
         finally:
             elapsed = self._clock() - started
             _quietly(self._metrics.record_repository_call, method, elapsed, self._database, error_type)
+
+
+class _TracedRepository(_TracedAutocommitRepository, ResourceRepository):
+    """The same for the whole repository port, inside a transaction."""
+
+    _repository: ResourceRepository
+
+    async def get_many(self, resource_ids: Collection[UUID]) -> list[Resource]:
+        return await self._traced("get_many", self._repository.get_many, resource_ids)
+
+    async def existing_ids(self, resource_ids: Collection[UUID]) -> set[UUID]:
+        return await self._traced("existing_ids", self._repository.existing_ids, resource_ids)
+
+    async def replace(self, resource: Resource) -> None:
+        return await self._traced("replace", self._repository.replace, resource)
+
+    async def delete(self, resource_ids: Collection[UUID]) -> None:
+        return await self._traced("delete", self._repository.delete, resource_ids)
+
+    async def direct_dependents(self, resource_id: UUID) -> list[UUID]:
+        return await self._traced("direct_dependents", self._repository.direct_dependents, resource_id)
+
+    async def transitive_dependents(self, resource_id: UUID) -> list[UUID]:
+        return await self._traced("transitive_dependents", self._repository.transitive_dependents, resource_id)
+
+    async def transitive_dependencies(self, resource_id: UUID) -> list[Resource]:
+        return await self._traced("transitive_dependencies", self._repository.transitive_dependencies, resource_id)
+
+    async def dependency_path(self, starts: Sequence[UUID], goal: UUID) -> list[UUID] | None:
+        return await self._traced("dependency_path", self._repository.dependency_path, starts, goal)
 
 
 def _call_error_type(exc: Exception) -> ErrorType:

@@ -10,11 +10,10 @@ from uuid import UUID, uuid4
 
 from core.errors import CircularDependency, HasDependents, ResourceNotFound, UnknownDependencies
 from core.graph import cycle_closed_by
-from core.instrumentation import Instrumentation, Telemetry
+from core.instrumentation import Instrumentation
 from core.model import CascadeResult, Page, PageRequest, Resource, ResourceChanges, ResourceDraft
 from core.rules import checked_changes, checked_draft, checked_page, checked_query
-from core.semantic_conventions import Operation
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository, ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
 
@@ -29,12 +28,12 @@ class ResourceService:
     def __init__(
         self,
         unit_of_work: UnitOfWork,
-        telemetry: Telemetry,
+        instrumentation: Instrumentation,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], UUID] = uuid4,
     ) -> None:
         self._uow = unit_of_work
-        self._observe = Instrumentation(telemetry)
+        self._observe = instrumentation
         self._clock = clock
         self._new_id = new_id
 
@@ -43,21 +42,28 @@ class ResourceService:
         async with self._observe.operation("create") as op:
             with self._observe.validation():
                 draft = checked_draft(draft)
-            async with self._write(one_call=not draft.dependencies) as repo:
-                await _ensure_exist(repo, draft.dependencies)
-                now = self._clock()
-                resource = Resource(self._new_id(), draft.name, draft.description, draft.dependencies, now, now)
-                await repo.add(resource)
-                await op.stored(repo.count)
-            op.resource(resource.id)
-            op.dependencies(len(resource.dependencies))
+            if draft.dependencies:
+                async with self._write() as repo:
+                    await _ensure_exist(repo, draft.dependencies)
+                    resource = self._new_resource(draft)
+                    await repo.add(resource)
+                    await op.record_resource_count(repo.count)
+            else:
+                # One INSERT is a whole change, and no other write's checks can depend on a resource that did not
+                # exist: neither the writers' lock nor a transaction is needed.
+                async with self._autocommit() as calls:
+                    resource = self._new_resource(draft)
+                    await calls.add(resource)
+                    await op.record_resource_count(calls.count)
+            op.record_resource_id(resource.id)
+            op.record_dependency_count(len(resource.dependencies))
             return resource
 
     async def get(self, resource_id: UUID) -> Resource:
         """The resource with this id."""
-        async with self._observe.operation("get", resource_id) as op, self._read(one_call=True) as repo:
-            resource = await _existing(repo, resource_id)
-            op.dependencies(len(resource.dependencies))
+        async with self._observe.operation("get", resource_id) as op, self._autocommit() as calls:
+            resource = await _existing(calls, resource_id)
+            op.record_dependency_count(len(resource.dependencies))
             return resource
 
     async def list_page(self, page: PageRequest) -> Page:
@@ -65,19 +71,19 @@ class ResourceService:
         async with self._observe.operation("list"):
             with self._observe.validation():
                 page = checked_page(page)
-            async with self._read(one_call=True) as repo:
-                items, total = await repo.list_page(page)
+            async with self._autocommit() as calls:
+                items, total = await calls.list_page(page)
             return Page(items, total, page.limit, page.offset)
 
     async def search(self, text: str, page: PageRequest) -> Page:
         """One page of the resources whose name or description contains `text`, ignoring case."""
         async with self._observe.operation("search") as op:
-            op.search_text(text)
+            op.record_search_text(text)
             with self._observe.validation():
                 text, page = checked_query(text), checked_page(page)
-            async with self._read(one_call=True) as repo:
-                items, total = await repo.search(text, page)
-            op.search_results(total)
+            async with self._autocommit() as calls:
+                items, total = await calls.search(text, page)
+            op.record_search_result_count(total)
             return Page(items, total, page.limit, page.offset)
 
     async def update(self, resource_id: UUID, changes: ResourceChanges) -> Resource:
@@ -94,7 +100,7 @@ class ResourceService:
                 if updated != current:
                     updated = replace(updated, updated_at=self._clock())
                     await repo.replace(updated)
-            op.dependencies(len(updated.dependencies))
+            op.record_dependency_count(len(updated.dependencies))
             return updated
 
     async def delete(self, resource_id: UUID) -> None:
@@ -105,7 +111,7 @@ class ResourceService:
             if dependents:
                 raise HasDependents(resource_id, dependents)
             await repo.delete([resource_id])
-            await op.stored(repo.count)
+            await op.record_resource_count(repo.count)
 
     async def delete_cascade(self, resource_id: UUID) -> CascadeResult:
         """Delete a resource and everything that depends on it, directly or not."""
@@ -113,8 +119,8 @@ class ResourceService:
             await _existing(repo, resource_id)
             deleted = [resource_id, *await repo.transitive_dependents(resource_id)]
             await repo.delete(deleted)
-            op.cascade(len(deleted))
-            await op.stored(repo.count)
+            op.record_cascade_size(len(deleted))
+            await op.record_resource_count(repo.count)
             return CascadeResult(deleted)
 
     async def dependencies(self, resource_id: UUID, *, transitive: bool) -> list[Resource]:
@@ -126,31 +132,37 @@ class ResourceService:
                 if transitive
                 else await repo.get_many(resource.dependencies)
             )
-            op.dependencies(len(found))
+            op.record_dependency_count(len(found))
             return found
-
-    def reject(self, operation: Operation, error: Exception) -> None:
-        """Count a request refused before it reached the service (bad JSON, invalid fields) as a failed operation."""
-        self._observe.rejected(operation, error)
 
     async def refresh_resource_count(self) -> None:
         """Read how many resources are stored and report it, so every process reports the true count."""
         async with self._uow.read() as repo:
             count = await repo.count()
-        self._observe.resource_count(count)
+        self._observe.record_resource_count(count)
+
+    def _new_resource(self, draft: ResourceDraft) -> Resource:
+        now = self._clock()
+        return Resource(self._new_id(), draft.name, draft.description, draft.dependencies, now, now)
 
     @asynccontextmanager
-    async def _read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
-        async with self._uow.read(one_call=one_call) as repo:
-            yield self._observe.traced(repo, self._uow.database)
+    async def _read(self) -> AsyncIterator[ResourceRepository]:
+        async with self._uow.read() as repo:
+            yield self._observe.traced(repo)
 
     @asynccontextmanager
-    async def _write(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
-        async with self._uow.write(one_call=one_call) as repo:
-            yield self._observe.traced(repo, self._uow.database)
+    async def _write(self) -> AsyncIterator[ResourceRepository]:
+        async with self._uow.write() as repo:
+            yield self._observe.traced(repo)
+
+    @asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[AutocommitRepository]:
+        """Each of the block's calls is one statement, whole on its own (a get, a page with its total, an add)."""
+        async with self._uow.autocommit() as calls:
+            yield self._observe.traced_autocommit(calls)
 
 
-async def _existing(repo: ResourceRepository, resource_id: UUID) -> Resource:
+async def _existing(repo: AutocommitRepository, resource_id: UUID) -> Resource:
     resource = await repo.get(resource_id)
     if resource is None:
         raise ResourceNotFound(resource_id)

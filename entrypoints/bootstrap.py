@@ -11,9 +11,17 @@ from importlib.metadata import PackageNotFoundError, version
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sqla import SchemaNotCurrentError, SqlaUnitOfWork, create_engine, require_head, upgrade_schema
+from adapters.sqla import (
+    SchemaNotCurrentError,
+    SqlaUnitOfWork,
+    create_engine,
+    database_of,
+    require_head,
+    upgrade_schema,
+)
 from core.errors import StorageError
-from core.instrumentation import Telemetry
+from core.instrumentation import Instrumentation, Telemetry
+from core.semantic_conventions import IN_MEMORY
 from core.service import ResourceService
 from entrypoints.event_loop_delay import measure_event_loop_delay
 from entrypoints.http.admission import AdmissionGate
@@ -67,6 +75,8 @@ class Runtime:
 
     settings: Settings
     service: ResourceService
+    # What the HTTP edge records through too: refusals before the service ran, failures logged once.
+    instrumentation: Instrumentation
     unit_of_work: UnitOfWork
     telemetry_handle: TelemetryHandle
     engine: AsyncEngine | None = None
@@ -121,20 +131,24 @@ def bootstrap(
     *,
     framework: str = "fastapi",
 ) -> Runtime:
-    """Build the runtime from settings (the environment by default); tests may pass their own adapters."""
+    """Build the runtime from settings (the environment by default); tests may pass their own adapters.
+
+    A unit of work passed in is taken for an in-memory store: its repository calls are no database client calls.
+    """
     settings = settings or Settings.from_env()
     # Before anything instruments: the first instrumentor of the process (the process metrics' among them) fixes
     # which HTTP conventions every instrumentation follows.
     use_stable_http_conventions()
     telemetry_handle = _telemetry_handle(settings, telemetry, framework)
-    engine = None
+    engine, database = None, IN_MEMORY
     if unit_of_work is None:
         engine = create_engine(settings.database_url)
         unit_of_work = SqlaUnitOfWork(engine, telemetry_handle.saturation_metrics)
-    service = ResourceService(unit_of_work, telemetry_handle.telemetry)
-    return Runtime(
-        settings, service, unit_of_work, telemetry_handle, engine, _admission_gate(settings, telemetry_handle)
-    )
+        database = database_of(engine.url)
+    instrumentation = Instrumentation(telemetry_handle.telemetry, database=database)
+    service = ResourceService(unit_of_work, instrumentation)
+    admission = _admission_gate(settings, telemetry_handle)
+    return Runtime(settings, service, instrumentation, unit_of_work, telemetry_handle, engine, admission)
 
 
 def _admission_gate(settings: Settings, telemetry_handle: TelemetryHandle) -> AdmissionGate | None:

@@ -9,18 +9,46 @@ from uuid import UUID
 from core.model import PageRequest, Resource
 
 
-class ResourceRepository(Protocol):
-    """Stored resources and their dependency edges, seen from inside one transaction.
+class AutocommitRepository(Protocol):
+    """The repository calls that are each one statement, complete on its own: they need no transaction around them.
 
-    `get`, `list_page` and `search` each read one consistent state on their own (a page with its total).
-    Lists of resources come in (created_at, id) order. Ids that name no resource are
-    skipped, never an error. Driver failures surface as `StorageError` or
-    `StorageUnavailable` from `core.errors`.
+    Each reads one consistent state (a page with its total) or makes one whole change, by itself: two calls share
+    no transaction. Lists of resources come in (created_at, id) order. Driver failures surface as `StorageError`
+    or `StorageUnavailable` from `core.errors`.
     """
 
     async def get(self, resource_id: UUID) -> Resource | None:
         """The resource with this id, if there is one."""
         ...
+
+    async def add(self, resource: Resource) -> None:
+        """Store a new resource without dependencies; `DuplicateName` if another resource has its name.
+
+        `ValueError` for a resource with dependencies: its edges would be a second statement, and whether they
+        exist must be checked in the transaction that adds them.
+        """
+        ...
+
+    async def count(self) -> int:
+        """How many resources are stored; read after every create and delete, so its cost must not grow with it."""
+        ...
+
+    async def list_page(self, page: PageRequest) -> tuple[list[Resource], int]:
+        """One page of all resources and the total count."""
+        ...
+
+    async def search(self, text: str, page: PageRequest) -> tuple[list[Resource], int]:
+        """One page of the resources whose name or description contains `text` literally, ignoring case."""
+        ...
+
+
+class ResourceRepository(AutocommitRepository, Protocol):
+    """Stored resources and their dependency edges, seen from inside one transaction.
+
+    Lists of resources come in (created_at, id) order. Ids that name no resource are
+    skipped, never an error. Driver failures surface as `StorageError` or
+    `StorageUnavailable` from `core.errors`.
+    """
 
     async def get_many(self, resource_ids: Collection[UUID]) -> list[Resource]:
         """The resources with these ids."""
@@ -40,18 +68,6 @@ class ResourceRepository(Protocol):
 
     async def delete(self, resource_ids: Collection[UUID]) -> None:
         """Remove these resources and every edge from or to them."""
-        ...
-
-    async def count(self) -> int:
-        """How many resources are stored; read after every create and delete, so its cost must not grow with it."""
-        ...
-
-    async def list_page(self, page: PageRequest) -> tuple[list[Resource], int]:
-        """One page of all resources and the total count."""
-        ...
-
-    async def search(self, text: str, page: PageRequest) -> tuple[list[Resource], int]:
-        """One page of the resources whose name or description contains `text` literally, ignoring case."""
         ...
 
     async def direct_dependents(self, resource_id: UUID) -> list[UUID]:

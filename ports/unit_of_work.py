@@ -1,12 +1,11 @@
-"""The transaction port: each service operation runs in exactly one transaction."""
+"""The transaction port: each service operation runs in one transaction, or in none when each call is whole."""
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from core.semantic_conventions import Database
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository, ResourceRepository
 
 
 class UnitOfWork(Protocol):
@@ -16,29 +15,23 @@ class UnitOfWork(Protocol):
     failed operation leaves the store unchanged. Write transactions are serialised with
     each other, across processes too, so that checks made inside one (dependencies exist,
     no cycle) still hold when it commits; names are kept unique by the store itself.
-    `read()` sees one consistent state and never blocks writers.
+    `read()` sees one consistent state and never blocks writers. `autocommit()` is for what needs neither: a
+    block of calls that are each complete on their own.
     """
 
-    @property
-    def database(self) -> Database:
-        """What stores the resources, as OpenTelemetry's database client conventions name it."""
+    def read(self) -> AbstractAsyncContextManager[ResourceRepository]:
+        """A read-only transaction."""
         ...
 
-    def read(self, *, one_call: bool = False) -> AbstractAsyncContextManager[ResourceRepository]:
-        """A read-only transaction.
-
-        `one_call=True` promises that the block makes one call of `get`, `list_page` or `search`, each of which
-        reads one consistent state on its own: the store may then skip the transaction around it.
-        """
+    def write(self) -> AbstractAsyncContextManager[ResourceRepository]:
+        """A serialised read-write transaction that commits on success."""
         ...
 
-    def write(self, *, one_call: bool = False) -> AbstractAsyncContextManager[ResourceRepository]:
-        """A serialised read-write transaction that commits on success.
+    def autocommit(self) -> AbstractAsyncContextManager[AutocommitRepository]:
+        """A block without a transaction: each call in it is one statement, committed or read on its own.
 
-        `one_call=True` promises that the block changes the store with one `add` of a resource without
-        dependencies, then at most reads: that change is complete on its own and no other write's checks depend on
-        it (nothing can depend on a new resource yet), so the store may skip the transaction and the writers' lock
-        around it.
+        So the block holds nothing together: what one call saw may have changed by the next, and a failure after
+        an `add` leaves it stored. An `add` queues with the writers, as `write()` does.
         """
         ...
 

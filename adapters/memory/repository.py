@@ -11,8 +11,7 @@ from uuid import UUID
 from core.errors import DuplicateName
 from core.graph import shortest_path
 from core.model import PageRequest, Resource
-from core.semantic_conventions import IN_MEMORY, Database
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository, ResourceRepository
 from ports.unit_of_work import UnitOfWork
 
 _Neighbours = Callable[[UUID], Iterable[UUID]]
@@ -107,20 +106,35 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.resources: dict[UUID, Resource] = {}
         self._write_lock = asyncio.Lock()
 
-    @property
-    def database(self) -> Database:
-        return IN_MEMORY
-
     @asynccontextmanager
-    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
+    async def read(self) -> AsyncIterator[ResourceRepository]:
         yield InMemoryResourceRepository(self.resources)
 
     @asynccontextmanager
-    async def write(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
+    async def write(self) -> AsyncIterator[ResourceRepository]:
         async with self._write_lock:
             working = dict(self.resources)
             yield InMemoryResourceRepository(working)
             self.resources = working
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AutocommitRepository]:
+        yield _InMemoryAutocommitRepository(self)
+
     async def ping(self) -> None:
         return None
+
+
+class _InMemoryAutocommitRepository(InMemoryResourceRepository, AutocommitRepository):
+    """Reads of the state committed when the block began, and each `add` a write transaction of its own."""
+
+    def __init__(self, unit_of_work: InMemoryUnitOfWork) -> None:
+        super().__init__(unit_of_work.resources)
+        self._unit_of_work = unit_of_work
+
+    async def add(self, resource: Resource) -> None:
+        if resource.dependencies:
+            raise ValueError("a resource with dependencies is added in a write transaction")
+        async with self._unit_of_work.write() as repository:
+            await repository.add(resource)
+        self.resources = self._unit_of_work.resources  # what the block reads next sees the resource

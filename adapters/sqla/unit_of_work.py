@@ -16,8 +16,9 @@ from adapters.sqla.engine import GRAPH_LOCK_KEY, SQLITE_IMMEDIATE, SQLITE_NO_BEG
 from adapters.sqla.pool_metrics import PoolMetrics
 from adapters.sqla.repository import SqlaResourceRepository
 from core.errors import StorageError, StorageUnavailable
+from core.model import Resource
 from core.semantic_conventions import Database
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository, ResourceRepository
 from ports.saturation_metrics import SaturationMetricsPort
 from ports.unit_of_work import UnitOfWork
 
@@ -37,7 +38,7 @@ def storage_error(exc: BaseException) -> StorageError:
     return StorageError("the database failed to complete the operation")
 
 
-def _database(url: URL) -> Database:
+def database_of(url: URL) -> Database:
     """The database as the client conventions name it: `sqlite` and its file, or `postgresql`, its name and server."""
     if url.get_backend_name() == "sqlite":
         return Database("sqlite", url.database or None)
@@ -60,12 +61,10 @@ class SqlaUnitOfWork(UnitOfWork):
 
     def __init__(self, engine: AsyncEngine, saturation_metrics: SaturationMetricsPort | None = None) -> None:
         self._engine = engine
-        self._database = _database(engine.url)
+        database = database_of(engine.url)
         # None: observability off, and the pool is not measured at all.
-        self._pool_metrics = (
-            None if saturation_metrics is None else PoolMetrics(engine, self._database, saturation_metrics)
-        )
-        self._is_postgres = self._database.system == "postgresql"
+        self._pool_metrics = None if saturation_metrics is None else PoolMetrics(engine, database, saturation_metrics)
+        self._is_postgres = database.system == "postgresql"
         # The same pool, with the options each kind of transaction begins with.
         self._readers = (
             engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
@@ -74,30 +73,31 @@ class SqlaUnitOfWork(UnitOfWork):
         )
         # One statement reads one snapshot, or makes one complete change, on both databases: no BEGIN and COMMIT
         # round trips around it.
-        self._one_call = engine.execution_options(
+        self._autocommit = engine.execution_options(
             **({"isolation_level": "AUTOCOMMIT"} if self._is_postgres else {SQLITE_NO_BEGIN: True})
         )
         self._writers = engine if self._is_postgres else engine.execution_options(**{SQLITE_IMMEDIATE: True})
         self._local_writer = asyncio.Lock()
 
-    @property
-    def database(self) -> Database:
-        return self._database
-
     @asynccontextmanager
-    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
-        async with self._transaction(self._one_call if one_call else self._readers) as connection:
+    async def read(self) -> AsyncIterator[ResourceRepository]:
+        async with self._transaction(self._readers) as connection:
             yield SqlaResourceRepository(connection)
 
     @asynccontextmanager
-    async def write(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
+    async def write(self) -> AsyncIterator[ResourceRepository]:
         async with (
             nullcontext() if self._is_postgres else self._local_writer,
-            self._transaction(self._one_call if one_call else self._writers) as connection,
+            self._transaction(self._writers) as connection,
         ):
-            if self._is_postgres and not one_call:
+            if self._is_postgres:
                 await connection.execute(_TAKE_WRITERS_LOCK)
             yield SqlaResourceRepository(connection)
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AutocommitRepository]:
+        async with self._transaction(self._autocommit) as connection:
+            yield _SqlaAutocommitRepository(connection, None if self._is_postgres else self._local_writer)
 
     async def ping(self) -> None:
         try:
@@ -116,3 +116,23 @@ class SqlaUnitOfWork(UnitOfWork):
 
     def _connect(self, engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConnection]:
         return engine.connect() if self._pool_metrics is None else self._pool_metrics.connect(engine)
+
+
+class _SqlaAutocommitRepository(SqlaResourceRepository, AutocommitRepository):
+    """The repository on a connection without a transaction: each statement commits on its own.
+
+    On SQLite an `add` queues on the process's writers lock first, as a write transaction does, so that it never
+    waits on SQLite's busy timeout.
+    """
+
+    def __init__(self, connection: AsyncConnection, local_writer: asyncio.Lock | None) -> None:
+        super().__init__(connection)
+        self._local_writer = local_writer
+
+    async def add(self, resource: Resource) -> None:
+        if resource.dependencies:
+            raise ValueError("a resource with dependencies is added in a write transaction")
+        if self._local_writer is None:
+            return await super().add(resource)
+        async with self._local_writer:
+            return await super().add(resource)

@@ -26,7 +26,7 @@ from entrypoints.http.problems import problem_for, problem_for_status
 async def refused_request(request: Request, exc: InvalidRequest | RequestError) -> Response:
     """Input refused before the service ran: it still counts as a failure of the operation it asked for."""
     route = request.scope.get("route")
-    record_refusal(runtime_of(request).service, route.name if isinstance(route, APIRoute) else None, exc)
+    record_refusal(runtime_of(request).instrumentation, route.name if isinstance(route, APIRoute) else None, exc)
     return ProblemResponse(problem_for(exc))
 
 
@@ -50,7 +50,7 @@ async def method_not_allowed(request: Request, exc: StarletteHTTPException) -> R
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     """Any other exception: a 500 that reveals nothing, logged unless the operation it ended logged it."""
-    log_unexpected(exc, request.method, request.url.path)
+    log_unexpected(runtime_of(request).instrumentation, exc, request.method, request.url.path)
     return ProblemResponse(problem_for(exc))
 
 

@@ -6,9 +6,8 @@ import logging
 from typing import Final
 
 from core.errors import DomainError
-from core.instrumentation import recorded_by_an_operation
+from core.instrumentation import Instrumentation
 from core.semantic_conventions import Operation
-from core.service import ResourceService
 from entrypoints.http.decoding import InvalidRequest, RequestError
 
 logger = logging.getLogger("resource_service.http")
@@ -26,14 +25,14 @@ OPERATION_OF_HANDLER: Final[dict[str, Operation]] = {
 }
 
 
-def record_refusal(service: ResourceService, handler: str | None, exc: Exception) -> None:
+def record_refusal(instrumentation: Instrumentation, handler: str | None, exc: Exception) -> None:
     """Count a request refused at the edge (unreadable or invalid input) as a failure of its handler's operation."""
     operation = OPERATION_OF_HANDLER.get(handler or "")
     if operation is not None and isinstance(exc, InvalidRequest | RequestError):
-        service.reject(operation, exc)
+        instrumentation.record_rejection(operation, exc)
 
 
-def log_unexpected(exc: Exception, method: str, path: str) -> None:
+def log_unexpected(instrumentation: Instrumentation, exc: Exception, method: str, path: str) -> None:
     """Log a failure once: one that ended an operation was recorded by it (`operation.failed`), others here."""
-    if not isinstance(exc, DomainError) and not recorded_by_an_operation(exc):
+    if not isinstance(exc, DomainError) and not instrumentation.has_recorded(exc):
         logger.error("%s %s failed", method, path, exc_info=exc)

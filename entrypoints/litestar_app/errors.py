@@ -28,12 +28,21 @@ def exception_handlers(runtime: Runtime) -> ExceptionHandlersMap:
     """The app's one mapping from exceptions to problem answers; refusals count against the service's operations."""
 
     def refusal(request: AnyRequest, exc: InvalidRequest | RequestError) -> Response[Problem]:
-        record_refusal(runtime.service, request.route_handler.handler_name, exc)
+        record_refusal(runtime.instrumentation, request.route_handler.handler_name, exc)
         return problem_answer(problem_for(exc))
 
     def body_too_large(request: AnyRequest, _exc: RequestEntityTooLarge) -> Response[Problem]:
         # Litestar's own limit (`request_max_body_size`), refused as the contract words it.
         return refusal(request, PayloadTooLarge.beyond(runtime.settings.max_body_bytes))
+
+    def http_error(request: AnyRequest, exc: HTTPException) -> Response[Problem]:
+        if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
+            log_unexpected(runtime.instrumentation, exc, request.method, request.url.path)
+        return problem_answer(problem_for_status(exc.status_code), sorted_allow(exc.headers))
+
+    def unexpected_error(request: AnyRequest, exc: Exception) -> Response[Problem]:
+        log_unexpected(runtime.instrumentation, exc, request.method, request.url.path)
+        return problem_answer(problem_for(exc))
 
     return {
         InvalidRequest: refusal,
@@ -47,17 +56,6 @@ def exception_handlers(runtime: Runtime) -> ExceptionHandlersMap:
 
 def domain_error(_request: AnyRequest, exc: DomainError) -> Response[Problem]:
     # Each ended an operation, which recorded it (and logged it, if it was the server's fault).
-    return problem_answer(problem_for(exc))
-
-
-def http_error(request: AnyRequest, exc: HTTPException) -> Response[Problem]:
-    if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
-        log_unexpected(exc, request.method, request.url.path)
-    return problem_answer(problem_for_status(exc.status_code), sorted_allow(exc.headers))
-
-
-def unexpected_error(request: AnyRequest, exc: Exception) -> Response[Problem]:
-    log_unexpected(exc, request.method, request.url.path)
     return problem_answer(problem_for(exc))
 
 

@@ -63,33 +63,26 @@ class PassThroughInstrumentation(Instrumentation):
         # The scope the disabled instrumentation shares: every call on it is one empty method.
         yield self._silent_scope
 
-    def rejected(self, operation: Operation, error: Exception) -> None:
+    def record_rejection(self, operation: Operation, error: Exception) -> None:
         pass
 
-    def resource_count(self, count: int) -> None:
+    def record_resource_count(self, count: int) -> None:
         pass
 
     def validation(self) -> AbstractContextManager[object]:
         return _NOTHING
 
-    def traced(self, repository: ResourceRepository, *_context: Any, **_named: Any) -> ResourceRepository:
+    def traced(self, repository: ResourceRepository) -> ResourceRepository:
         return repository
-
-
-class UninstrumentedService(ResourceService):
-    """The service with its instrumentation replaced by the pass-through."""
-
-    def __init__(self, unit_of_work: UnitOfWork) -> None:
-        super().__init__(unit_of_work, NoTelemetry())
-        self._observe = PassThroughInstrumentation()
 
 
 def runtime_for(configuration: Configuration, framework: Framework, unit_of_work: UnitOfWork) -> Runtime:
     """A runtime over `unit_of_work` observed as `configuration` says (`otel` exports to OTEL_EXPORTER_OTLP_*)."""
     settings = Settings()
     if configuration == "bare":
-        service = UninstrumentedService(unit_of_work)
-        return Runtime(settings, service, unit_of_work, TelemetryHandle(NoTelemetry(), None, 0.0))
+        instrumentation = PassThroughInstrumentation()
+        service = ResourceService(unit_of_work, instrumentation)
+        return Runtime(settings, service, instrumentation, unit_of_work, TelemetryHandle(NoTelemetry(), None, 0.0))
     if configuration == "noop":
         return bootstrap(settings, unit_of_work, NoTelemetry(), framework=framework)
     if configuration == "memory":

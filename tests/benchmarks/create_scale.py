@@ -14,7 +14,7 @@ from typing import Any, Final
 from uuid import uuid4
 
 from adapters.sqla import SqlaUnitOfWork
-from core.instrumentation import NoTelemetry
+from core.instrumentation import Instrumentation, NoTelemetry
 from core.model import PageRequest, ResourceDraft
 from core.service import ResourceService
 
@@ -56,7 +56,7 @@ async def _measure_store(store: Store, sizes: tuple[int, int], creates: int, rep
                 await raw.load(_resources(size), [])
             finally:
                 await raw.close()
-            service = ResourceService(SqlaUnitOfWork(engine), NoTelemetry())
+            service = ResourceService(SqlaUnitOfWork(engine), Instrumentation(NoTelemetry()))
             stored = (await service.list_page(PageRequest(limit=1))).total
             assert stored == size, f"the project sees {stored} resources, {size} were stored"
             services.append(service)

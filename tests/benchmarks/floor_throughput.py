@@ -31,7 +31,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
-from core.instrumentation import NoTelemetry
+from core.instrumentation import Instrumentation, NoTelemetry
 from core.model import Resource, ResourceDraft
 from core.service import ResourceService
 
@@ -151,7 +151,7 @@ async def _seed(database_url: str, resources: int) -> str:
     engine = create_engine(database_url)
     try:
         await upgrade_schema(engine)
-        service = ResourceService(SqlaUnitOfWork(engine), NoTelemetry())
+        service = ResourceService(SqlaUnitOfWork(engine), Instrumentation(NoTelemetry()))
         db = await service.create(ResourceDraft("seed-db"))
         cache = await service.create(ResourceDraft("seed-cache"))
         api = await service.create(ResourceDraft("seed-api", "read by wrk", (db.id, cache.id)))

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
 from core.errors import CircularDependency
-from core.instrumentation import NoTelemetry
+from core.instrumentation import Instrumentation, NoTelemetry
 from core.model import PageRequest, ResourceChanges
 from core.service import ResourceService
 
@@ -187,7 +187,7 @@ async def run(*, smoke: bool, stores: Sequence[Store] = STORES) -> dict[str, Any
     rows: list[Row] = []
     for store in stores:
         async with database(store) as engine:
-            service = ResourceService(SqlaUnitOfWork(engine), NoTelemetry())
+            service = ResourceService(SqlaUnitOfWork(engine), Instrumentation(NoTelemetry()))
             for operation, measure in _OPERATIONS.items():
                 for size in sizes[operation]:
                     seconds = await measure(engine, service, size, repetitions)

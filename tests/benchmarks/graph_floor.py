@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqla import SqlaUnitOfWork
-from core.instrumentation import NoTelemetry
+from core.instrumentation import Instrumentation, NoTelemetry
 from core.service import ResourceService
 
 from .graph import STORES, Fixture, Store, chain, close_the_ring, database
@@ -96,7 +96,7 @@ async def _interleaved(
 
 
 async def _measure_store(engine: AsyncEngine, size: int, repetitions: int) -> dict[Operation, Any]:
-    service = ResourceService(SqlaUnitOfWork(engine), NoTelemetry())
+    service = ResourceService(SqlaUnitOfWork(engine), Instrumentation(NoTelemetry()))
     raw = await open_raw(engine.url)
     try:
         fixture = chain(size)

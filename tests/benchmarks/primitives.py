@@ -21,7 +21,6 @@ from adapters.otel import OtelMetrics, OtelTracing
 from adapters.otel.providers import SDK_INTERNAL_METRICS, ExportSettings, OtelProviders, build_providers, build_resource
 from adapters.structlog import StructlogLogging, configure_logging
 from core.instrumentation import Instrumentation, NoTelemetry
-from core.semantic_conventions import IN_MEMORY
 
 from .configurations import PassThroughInstrumentation
 from .measure import FULL_REPETITIONS, SMOKE_REPETITIONS, Row, Spread, per_call_seconds, target
@@ -75,8 +74,8 @@ def _instrumented_get(instrumentation: Instrumentation) -> Callable[[], None]:
 
     async def get() -> None:
         async with instrumentation.operation("get", resource_id) as scope:
-            await instrumentation.traced(repository, IN_MEMORY).get(resource_id)
-            scope.dependencies(0)
+            await instrumentation.traced(repository).get(resource_id)
+            scope.record_dependency_count(0)
 
     return lambda: _run_to_end(get())
 

@@ -221,7 +221,7 @@ def _borrow(url: str, count: int, *, measured: bool) -> None:
         unit_of_work = SqlaUnitOfWork(engine, metrics)
         try:
             for _ in range(count):
-                async with unit_of_work.read(one_call=True):
+                async with unit_of_work.autocommit():
                     pass
         finally:
             await engine.dispose()

@@ -43,7 +43,7 @@ from adapters.sqla.engine import (
     _configure_sqlite_connection,
 )
 from adapters.sqla.sqlite_driver import OneHopConnection, OneHopDbapi
-from core.instrumentation import NoTelemetry
+from core.instrumentation import Instrumentation, NoTelemetry
 from core.model import PageRequest, ResourceDraft
 from core.service import ResourceService
 
@@ -111,7 +111,7 @@ ENGINES: Final[dict[str, Callable[[str], AsyncEngine]]] = {
 async def _operations(engine: AsyncEngine) -> dict[str, Operation]:
     """A service over `engine` with a resource of two dependencies among 60 others, and the operations timed."""
     await upgrade_schema(engine)
-    service = ResourceService(SqlaUnitOfWork(engine), NoTelemetry())
+    service = ResourceService(SqlaUnitOfWork(engine), Instrumentation(NoTelemetry()))
     db = await service.create(ResourceDraft("db"))
     cache = await service.create(ResourceDraft("cache"))
     api = await service.create(ResourceDraft("api", dependencies=(db.id, cache.id)))

@@ -29,7 +29,7 @@ from entrypoints.litestar_app.telemetry import instrument_each_request
 from entrypoints.settings import AdmissionSettings, HttpSpanSettings, Settings
 from ports.logging import LoggingPort
 from ports.noop import NoOpLogging
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository, ResourceRepository
 
 from .apps import BASE_URL, Instrumented, asgi_app, instrumented_with
 
@@ -40,7 +40,12 @@ class UnavailableStore(InMemoryUnitOfWork):
     """A store that cannot be reached: every read fails, so the service answers 503."""
 
     @asynccontextmanager
-    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
+    async def read(self) -> AsyncIterator[ResourceRepository]:
+        raise StorageUnavailable("the store is down")
+        yield  # never reached: makes this an async generator
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AutocommitRepository]:
         raise StorageUnavailable("the store is down")
         yield  # never reached: makes this an async generator
 

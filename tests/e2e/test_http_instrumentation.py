@@ -470,9 +470,9 @@ class WatchedStore(InMemoryUnitOfWork):
         self.was_read = asyncio.Event()
 
     @asynccontextmanager
-    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
+    async def read(self) -> AsyncIterator[ResourceRepository]:
         self.was_read.set()
-        async with super().read(one_call=one_call) as repository:
+        async with super().read() as repository:
             yield repository
 
 

@@ -128,7 +128,10 @@ async def test_requests_that_are_no_operation_count_nothing(observed: Observed, 
 class _BrokenStore(InMemoryUnitOfWork):
     """A store whose every read and ping fails with an exception the service does not expect."""
 
-    def read(self, *, one_call: bool = False) -> NoReturn:
+    def read(self) -> NoReturn:
+        raise RuntimeError("the store broke")
+
+    def autocommit(self) -> NoReturn:
         raise RuntimeError("the store broke")
 
     async def ping(self) -> None:

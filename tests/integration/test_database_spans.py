@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from adapters.memory.telemetry import in_memory_telemetry
-from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
+from adapters.sqla import SqlaUnitOfWork, create_engine, database_of, upgrade_schema
 from core.errors import DuplicateName
+from core.instrumentation import Instrumentation
 from core.model import ResourceDraft
 from core.semantic_conventions import REPOSITORY_CALLS, REPOSITORY_DURATION
 from core.service import ResourceService
@@ -42,7 +43,7 @@ async def test_repository_calls_are_client_spans_with_the_database_conventions(
     unit_of_work: SqlaUnitOfWork, database_url: str
 ) -> None:
     telemetry, metrics, tracing, _ = in_memory_telemetry()
-    service = ResourceService(unit_of_work, telemetry)
+    service = ResourceService(unit_of_work, Instrumentation(telemetry, database=database_of(make_url(database_url))))
     db = await service.create(ResourceDraft("db"))
     await service.get(db.id)
     with pytest.raises(DuplicateName):

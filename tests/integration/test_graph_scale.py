@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from core.errors import CircularDependency
-from core.instrumentation import NoTelemetry
+from core.instrumentation import Instrumentation, NoTelemetry
 from core.model import PageRequest, Resource, ResourceChanges
 from core.service import ResourceService
 from ports.unit_of_work import UnitOfWork
@@ -63,7 +63,7 @@ async def test_a_10000_long_chain(unit_of_work: UnitOfWork) -> None:
     chain = _chain(CHAIN_LENGTH)
     ids = _ids(chain)
     first, last = ids[0], ids[-1]
-    service = ResourceService(unit_of_work, NoTelemetry())
+    service = ResourceService(unit_of_work, Instrumentation(NoTelemetry()))
     with _timed("store", timings):
         await _store(unit_of_work, chain)
 

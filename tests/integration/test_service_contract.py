@@ -16,7 +16,7 @@ from core.errors import (
     ResourceNotFound,
     UnknownDependencies,
 )
-from core.instrumentation import NoTelemetry
+from core.instrumentation import Instrumentation, NoTelemetry
 from core.model import PageRequest, Resource, ResourceChanges, ResourceDraft
 from core.service import ResourceService
 from ports.unit_of_work import UnitOfWork
@@ -34,7 +34,7 @@ class TickingClock:
 
 @pytest.fixture
 def service(unit_of_work: UnitOfWork) -> ResourceService:
-    return ResourceService(unit_of_work, NoTelemetry(), clock=TickingClock())
+    return ResourceService(unit_of_work, Instrumentation(NoTelemetry()), clock=TickingClock())
 
 
 async def _create(service: ResourceService, name: str, *dependencies: Resource, description: str = "") -> Resource:
@@ -210,3 +210,23 @@ async def test_invalid_input_is_refused_before_any_lookup(service: ResourceServi
     with pytest.raises(InvalidInput):
         await service.search("", PageRequest())
     assert (await service.list_page(PageRequest())).total == 0
+
+
+async def test_each_call_of_an_autocommit_block_is_whole_on_its_own(unit_of_work: UnitOfWork) -> None:
+    """What the block added stays when it fails afterwards; a resource with dependencies is refused, not half-added."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    base = Resource(UUID(int=1), "base", "", (), now, now)
+
+    async def add_then_fail() -> None:
+        async with unit_of_work.autocommit() as calls:
+            await calls.add(base)
+            raise RuntimeError("the block fails after its add")
+
+    with pytest.raises(RuntimeError):
+        await add_then_fail()
+    async with unit_of_work.autocommit() as calls:
+        with pytest.raises(ValueError, match="write transaction"):
+            await calls.add(Resource(UUID(int=2), "app", "", (base.id,), now, now))
+        assert await calls.get(base.id) == base
+        assert await calls.get(UUID(int=2)) is None
+        assert await calls.count() == 1

@@ -20,7 +20,7 @@ from adapters.sqla import SqlaUnitOfWork, create_engine, upgrade_schema
 from adapters.sqla.engine import POOL_SIZE
 from adapters.sqla.tables import dependency_edges
 from core.errors import DuplicateName
-from core.instrumentation import NoTelemetry
+from core.instrumentation import Instrumentation, NoTelemetry
 from core.model import PageRequest, ResourceChanges, ResourceDraft
 from core.service import ResourceService
 
@@ -57,7 +57,7 @@ async def _counted(hand_offs: list[int], operation: Callable[[], Awaitable[objec
 async def test_each_operation_costs_the_fewest_hand_offs_to_sqlite(
     sqlite_engine: AsyncEngine, hand_offs: list[int]
 ) -> None:
-    service = ResourceService(SqlaUnitOfWork(sqlite_engine), NoTelemetry())
+    service = ResourceService(SqlaUnitOfWork(sqlite_engine), Instrumentation(NoTelemetry()))
     db = await service.create(ResourceDraft("db"))
     cache = await service.create(ResourceDraft("cache"))
     api = await service.create(ResourceDraft("api", dependencies=(db.id, cache.id)))
@@ -98,7 +98,7 @@ async def test_each_operation_costs_the_fewest_hand_offs_to_sqlite(
 
 
 async def test_a_failed_write_rolls_back_and_the_connection_serves_the_next_one(sqlite_engine: AsyncEngine) -> None:
-    service = ResourceService(SqlaUnitOfWork(sqlite_engine), NoTelemetry())
+    service = ResourceService(SqlaUnitOfWork(sqlite_engine), Instrumentation(NoTelemetry()))
     await service.create(ResourceDraft("db"))
     with pytest.raises(DuplicateName):
         await service.create(ResourceDraft("db"))
@@ -122,7 +122,7 @@ async def test_a_postgresql_connection_the_server_closed_is_replaced_at_checkout
     engine = create_engine(postgres_url)
     try:
         await upgrade_schema(engine)
-        service = ResourceService(SqlaUnitOfWork(engine), NoTelemetry())
+        service = ResourceService(SqlaUnitOfWork(engine), Instrumentation(NoTelemetry()))
         await service.create(ResourceDraft("before"))
         killer = create_engine(postgres_url)
         async with killer.connect() as connection:  # what a server restart does to every connection
@@ -143,7 +143,7 @@ async def test_a_postgresql_connection_the_server_closed_is_replaced_at_checkout
 
 async def test_a_commit_sqlite_refuses_leaves_no_transaction_open_on_the_connection(sqlite_engine: AsyncEngine) -> None:
     """A deferred foreign key fails at COMMIT, after which SQLite keeps the transaction: it must be rolled back."""
-    service = ResourceService(SqlaUnitOfWork(sqlite_engine), NoTelemetry())
+    service = ResourceService(SqlaUnitOfWork(sqlite_engine), Instrumentation(NoTelemetry()))
     db = await service.create(ResourceDraft("db"))
     dangling = {"resource_id": db.id, "dependency_id": uuid4(), "position": 0}
     with pytest.raises(sa.exc.IntegrityError):
@@ -171,7 +171,7 @@ async def test_busy_bursts_reuse_the_pools_connections_instead_of_opening_new_on
         opened[0] += 1
 
     sa.event.listen(engine.sync_engine, "connect", count_connect)
-    service = ResourceService(SqlaUnitOfWork(engine), NoTelemetry())
+    service = ResourceService(SqlaUnitOfWork(engine), Instrumentation(NoTelemetry()))
     try:
         resource = await service.create(ResourceDraft("read in bursts"))
         for _ in range(3):
@@ -182,12 +182,12 @@ async def test_busy_bursts_reuse_the_pools_connections_instead_of_opening_new_on
     assert 0 < opened[0] <= POOL_SIZE
 
 
-async def test_one_call_reads_see_one_state_while_writers_commit(database_url: str) -> None:
+async def test_autocommit_reads_see_one_state_while_writers_commit(database_url: str) -> None:
     """Reads run without a transaction around their one statement: a page agrees with its total, a resource
     with its dependencies, however the writers' commits fall between them."""
     engine = create_engine(database_url)
     await upgrade_schema(engine)
-    service = ResourceService(SqlaUnitOfWork(engine), NoTelemetry())
+    service = ResourceService(SqlaUnitOfWork(engine), Instrumentation(NoTelemetry()))
     first, second = await service.create(ResourceDraft("first")), await service.create(ResourceDraft("second"))
     watched = await service.create(ResourceDraft("watched", dependencies=(first.id,)))
     states = {(first.id,), (first.id, second.id)}

@@ -54,7 +54,7 @@ from adapters.otel.resilience import (
     GuardedSpanExporter,
     Signal,
 )
-from core.instrumentation import Telemetry
+from core.instrumentation import Instrumentation, Telemetry
 from core.model import PageRequest, ResourceDraft
 from core.semantic_conventions import EXPORT_FAILURES, LOGGER_NAME
 from core.service import ResourceService
@@ -345,7 +345,7 @@ async def test_export_failures_never_fail_requests() -> None:
     )
     meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader], shutdown_on_exit=False)
     telemetry = Telemetry(OtelMetrics(meter_provider), OtelTracing(tracer_provider), NoOpLogging())
-    service = ResourceService(InMemoryUnitOfWork(), telemetry)
+    service = ResourceService(InMemoryUnitOfWork(), Instrumentation(telemetry))
     otel_logger = logger_provider.get_logger(LOGGER_NAME)
     try:
         for index in range(20):

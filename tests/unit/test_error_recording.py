@@ -17,7 +17,7 @@ from core.errors import DuplicateName, FieldError, InvalidInput, ResourceNotFoun
 from core.instrumentation import Instrumentation
 from core.model import ResourceDraft
 from core.service import ResourceService
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository
 
 
 async def _fail(observe: Instrumentation, error: Exception) -> None:
@@ -44,7 +44,7 @@ def test_a_failure_of_the_service_logs_its_stack_trace_and_a_refusal_only_its_ty
 def test_a_request_refused_at_the_edge_is_recorded_without_raising_its_exception() -> None:
     telemetry, _, tracing, logging = in_memory_telemetry()
     error = InvalidInput([FieldError("name", "must not be empty or only white space")])
-    ResourceService(InMemoryUnitOfWork(), telemetry).reject("create", error)
+    Instrumentation(telemetry).record_rejection("create", error)
     assert error.__traceback__ is None
     [span] = tracing.spans
     assert (span.name, span.status, span.exceptions, span.ended) == ("resource.create", "ERROR", [error], True)
@@ -57,7 +57,7 @@ def test_a_request_refused_at_the_edge_is_recorded_without_raising_its_exception
 def test_a_failure_inside_a_child_span_is_recorded_as_an_exception_event_once_on_the_operation_span() -> None:
     """The child the exception left is ERROR (a repository call with its error.type); only the operation holds it."""
     telemetry, _, tracing, _ = in_memory_telemetry()
-    service = ResourceService(InMemoryUnitOfWork(), telemetry)
+    service = ResourceService(InMemoryUnitOfWork(), Instrumentation(telemetry))
     asyncio.run(service.create(ResourceDraft("db")))
     tracing.spans.clear()
     with suppress(InvalidInput):
@@ -76,14 +76,14 @@ def test_a_failure_inside_a_child_span_is_recorded_as_an_exception_event_once_on
 
 
 class _StuckStore(InMemoryUnitOfWork):
-    """Reads wait until cancelled: an operation caught in flight, as when its client goes away."""
+    """Gets, lists and searches wait until cancelled: an operation caught in flight, as when its client goes away."""
 
     def __init__(self) -> None:
         super().__init__()
         self.waiting = asyncio.Event()
 
     @asynccontextmanager
-    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
+    async def autocommit(self) -> AsyncIterator[AutocommitRepository]:
         self.waiting.set()
         await asyncio.Event().wait()
         yield InMemoryResourceRepository({})  # never reached
@@ -100,7 +100,7 @@ async def _cancelled_get(service: ResourceService, store: _StuckStore) -> None:
 def test_a_cancelled_operation_ends_its_span_and_records_its_duration_count_and_log() -> None:
     telemetry, metrics, tracing, logging = in_memory_telemetry()
     store = _StuckStore()
-    asyncio.run(_cancelled_get(ResourceService(store, telemetry), store))
+    asyncio.run(_cancelled_get(ResourceService(store, Instrumentation(telemetry)), store))
     (span,) = tracing.spans
     assert (span.name, span.ended, span.status, span.attributes["error.type"]) == (
         "resource.get",

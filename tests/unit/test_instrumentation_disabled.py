@@ -10,7 +10,6 @@ import pytest
 from adapters.memory.repository import InMemoryResourceRepository
 from core.errors import ResourceNotFound
 from core.instrumentation import Instrumentation, NoTelemetry, OperationScope, Telemetry, _SilentScope
-from core.semantic_conventions import IN_MEMORY
 from ports.noop import NoOpLogging, NoOpMetrics, NoOpTracing
 
 
@@ -20,28 +19,28 @@ def _no_clock() -> float:
 
 def test_disabled_instrumentation_hands_the_repository_over_untraced() -> None:
     repository = InMemoryResourceRepository({})
-    assert Instrumentation(NoTelemetry(), _no_clock).traced(repository, IN_MEMORY) is repository
+    assert Instrumentation(NoTelemetry(), clock=_no_clock).traced(repository) is repository
 
 
 def test_only_no_telemetry_is_off_not_a_bundle_of_the_no_op_adapters() -> None:
     repository = InMemoryResourceRepository({})
     no_op_adapters = Telemetry(NoOpMetrics(), NoOpTracing(), NoOpLogging())
-    assert Instrumentation(no_op_adapters).traced(repository, IN_MEMORY) is not repository
+    assert Instrumentation(no_op_adapters).traced(repository) is not repository
 
 
 def test_disabled_operations_read_no_clock_and_share_one_scope() -> None:
-    observe = Instrumentation(NoTelemetry(), _no_clock)
+    observe = Instrumentation(NoTelemetry(), clock=_no_clock)
 
     async def operations() -> list[object]:
         scopes: list[object] = []
         for _ in range(2):
             async with observe.operation("get", uuid4()) as scope:
-                scope.dependencies(3)
-                scope.cascade(2)
+                scope.record_dependency_count(3)
+                scope.record_cascade_size(2)
                 scopes.append(scope)
         with observe.validation():
             pass
-        observe.rejected("create", ValueError("bad input"))
+        observe.record_rejection("create", ValueError("bad input"))
         return scopes
 
     first, second = asyncio.run(operations())
@@ -49,7 +48,7 @@ def test_disabled_operations_read_no_clock_and_share_one_scope() -> None:
 
 
 def test_a_failure_still_propagates_when_disabled() -> None:
-    observe = Instrumentation(NoTelemetry(), _no_clock)
+    observe = Instrumentation(NoTelemetry(), clock=_no_clock)
 
     async def failing() -> None:
         async with observe.operation("get"):

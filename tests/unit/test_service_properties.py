@@ -13,7 +13,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invaria
 
 from adapters.memory.repository import InMemoryUnitOfWork
 from core.errors import CircularDependency, HasDependents, ResourceNotFound
-from core.instrumentation import NoTelemetry
+from core.instrumentation import Instrumentation, NoTelemetry
 from core.model import PageRequest, ResourceChanges, ResourceDraft
 from core.service import ResourceService
 
@@ -45,7 +45,9 @@ class ResourceGraphMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.unit_of_work = InMemoryUnitOfWork()
         ids = itertools.count(1)
-        self.service = ResourceService(self.unit_of_work, NoTelemetry(), new_id=lambda: UUID(int=next(ids)))
+        self.service = ResourceService(
+            self.unit_of_work, Instrumentation(NoTelemetry()), new_id=lambda: UUID(int=next(ids))
+        )
         self.model: dict[UUID, set[UUID]] = {}
         self.created = 0
 

@@ -39,6 +39,7 @@ from core.errors import (
     StorageError,
     UnknownDependencies,
 )
+from core.instrumentation import Instrumentation
 from core.model import PageRequest, ResourceChanges, ResourceDraft
 from core.semantic_conventions import (
     CASCADE_SIZE_BUCKETS,
@@ -55,7 +56,7 @@ from core.semantic_conventions import (
 from core.service import ResourceService
 from entrypoints.http.admission import AdmissionGate
 from entrypoints.settings import AdmissionSettings
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository, ResourceRepository
 from ports.saturation_metrics import ConnectionPoolState
 from ports.unit_of_work import UnitOfWork
 
@@ -64,10 +65,11 @@ METRICS_DOC = "metrics-reference.md"
 TRACING_DOC = "tracing-guide.md"
 LOGGING_DOC = "logging-reference.md"
 
-# One span per ResourceRepository method: the scenario must open each, so the docs must name each.
+# One span per ResourceRepository method (those it has from AutocommitRepository included): the scenario must open
+# each, so the docs must name each.
 REPOSITORY_SPANS = frozenset(
     repository_span_name(name)
-    for name, member in vars(ResourceRepository).items()
+    for name, member in {**vars(AutocommitRepository), **vars(ResourceRepository)}.items()
     if callable(member) and not name.startswith("_")
 )
 
@@ -92,32 +94,30 @@ class Emitted:
     loggers: set[str] = field(default_factory=set)
 
 
+# The scenario's store is labelled as PostgreSQL, so that it emits every database client attribute.
 SCENARIO_DATABASE = Database("postgresql", "resources", "db.example", 5432)
 
 
 class FailingReads(UnitOfWork):
-    """The in-memory unit of work, except that the next `read()` raises each exception queued in `failures`.
-
-    It reports itself as a PostgreSQL database, so that the scenario emits every database client attribute.
-    """
+    """The in-memory unit of work, except that the next `autocommit()` blocks (the service's gets, lists and
+    searches) raise each exception queued in `failures`."""
 
     def __init__(self, inner: UnitOfWork) -> None:
         self.inner = inner
         self.failures: list[BaseException] = []
 
-    @property
-    def database(self) -> Database:
-        return SCENARIO_DATABASE
+    def read(self) -> AbstractAsyncContextManager[ResourceRepository]:
+        return self.inner.read()
+
+    def write(self) -> AbstractAsyncContextManager[ResourceRepository]:
+        return self.inner.write()
 
     @asynccontextmanager
-    async def read(self, *, one_call: bool = False) -> AsyncIterator[ResourceRepository]:
+    async def autocommit(self) -> AsyncIterator[AutocommitRepository]:
         if self.failures:
             raise self.failures.pop(0)
-        async with self.inner.read(one_call=one_call) as repo:
-            yield repo
-
-    def write(self, *, one_call: bool = False) -> AbstractAsyncContextManager[ResourceRepository]:
-        return self.inner.write(one_call=one_call)
+        async with self.inner.autocommit() as calls:
+            yield calls
 
     async def ping(self) -> None:
         await self.inner.ping()
@@ -128,7 +128,7 @@ async def _expect(error: type[BaseException], call: Awaitable[object]) -> None:
         await call
 
 
-async def _scenario(service: ResourceService, uow: FailingReads) -> None:
+async def _scenario(service: ResourceService, instrumentation: Instrumentation, uow: FailingReads) -> None:
     unknown = UUID(int=999)
     page = PageRequest(limit=10, offset=0)
     db = await service.create(ResourceDraft("db"))
@@ -149,7 +149,9 @@ async def _scenario(service: ResourceService, uow: FailingReads) -> None:
     await _expect(InvalidInput, service.create(ResourceDraft("   ")))
     await _expect(ResourceNotFound, service.get(unknown))
     await _expect(HasDependents, service.delete(db.id))
-    service.reject("create", InvalidInput([FieldError("name", "must not be empty or only white space")]))
+    instrumentation.record_rejection(
+        "create", InvalidInput([FieldError("name", "must not be empty or only white space")])
+    )
     uow.failures.append(StorageError("the database failed"))
     await _expect(StorageError, service.get(db.id))
     uow.failures.append(RuntimeError("a bug"))
@@ -177,7 +179,8 @@ async def _admission_scenario(metrics: InMemoryMetrics) -> None:
 def _collect() -> Emitted:
     telemetry, metrics, tracing, logging = in_memory_telemetry()
     uow = FailingReads(InMemoryUnitOfWork())
-    asyncio.run(_scenario(ResourceService(uow, telemetry), uow))
+    instrumentation = Instrumentation(telemetry, database=SCENARIO_DATABASE)
+    asyncio.run(_scenario(ResourceService(uow, instrumentation), instrumentation, uow))
     asyncio.run(_admission_scenario(metrics))
     emitted = Emitted()
     for point in metrics.points:

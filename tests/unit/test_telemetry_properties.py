@@ -35,7 +35,7 @@ from core.errors import (
     ResourceNotFound,
     UnknownDependencies,
 )
-from core.instrumentation import NoTelemetry, Telemetry
+from core.instrumentation import Instrumentation, NoTelemetry, Telemetry
 from core.model import (
     PAGE_MAX_LIMIT,
     PAGE_MAX_OFFSET,
@@ -72,7 +72,7 @@ from core.semantic_conventions import (
 from core.service import ResourceService
 from ports.logging import LoggingPort, LogValue
 from ports.metrics import AdmissionState, MetricsPort
-from ports.repository import ResourceRepository
+from ports.repository import AutocommitRepository, ResourceRepository
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
 
 ERROR_TYPE_OF: Final[Mapping[type[DomainError], ErrorType]] = {
@@ -83,7 +83,9 @@ ERROR_TYPE_OF: Final[Mapping[type[DomainError], ErrorType]] = {
     CircularDependency: "circular_dependency",
     HasDependents: "has_dependents",
 }
-REPOSITORY_METHODS: Final = tuple(method for method in vars(ResourceRepository) if not method.startswith("_"))
+# The port's methods, those it has from the calls that need no transaction included.
+REPOSITORY_PORT: Final = {**vars(AutocommitRepository), **vars(ResourceRepository)}
+REPOSITORY_METHODS: Final = tuple(method for method in REPOSITORY_PORT if not method.startswith("_"))
 METRIC_ATTRIBUTE_VALUES: Final[Mapping[str, tuple[str, ...]]] = {
     ATTR_OPERATION: OPERATIONS,
     ATTR_OUTCOME: OUTCOMES,
@@ -189,8 +191,8 @@ class Reject:
     operation: Operation
     error: InvalidInput
 
-    async def apply(self, service: ResourceService) -> None:
-        service.reject(self.operation, self.error)
+    def apply(self, instrumentation: Instrumentation) -> None:
+        instrumentation.record_rejection(self.operation, self.error)
 
 
 Command = Create | Get | ListPage | Update | Delete | DeleteCascade | Search | Dependencies | Reject
@@ -236,21 +238,34 @@ class Step:
         return [point for point in self.points if point.instrument == instrument]
 
 
-async def attempt(command: Command, service: ResourceService) -> tuple[object, DomainError | None]:
+@dataclass(frozen=True)
+class Served:
+    """A service and its instrumentation, which the HTTP edge records the requests it refuses with."""
+
+    service: ResourceService
+    instrumentation: Instrumentation
+
+
+async def attempt(command: Command, served: Served) -> tuple[object, DomainError | None]:
     try:
-        return await command.apply(service), None
+        if isinstance(command, Reject):  # refused at the edge: the service never sees it
+            command.apply(served.instrumentation)
+            return None, None
+        return await command.apply(served.service), None
     except DomainError as exc:
         return None, exc
 
 
-def deterministic_service(unit_of_work: InMemoryUnitOfWork, telemetry: Telemetry) -> ResourceService:
+def deterministic(unit_of_work: InMemoryUnitOfWork, telemetry: Telemetry) -> Served:
     ids, ticks = itertools.count(1), itertools.count()
-    return ResourceService(
+    instrumentation = Instrumentation(telemetry)
+    service = ResourceService(
         unit_of_work,
-        telemetry,
+        instrumentation,
         clock=lambda: EPOCH + timedelta(seconds=next(ticks)),
         new_id=lambda: UUID(int=next(ids)),
     )
+    return Served(service, instrumentation)
 
 
 class ObservedService:
@@ -259,13 +274,13 @@ class ObservedService:
     def __init__(self) -> None:
         self.unit_of_work = InMemoryUnitOfWork()
         telemetry, self.metrics, self.tracing, self.logging = in_memory_telemetry()
-        self.service = deterministic_service(self.unit_of_work, telemetry)
+        self.served = deterministic(self.unit_of_work, telemetry)
 
     async def perform(self, command: Command) -> Step:
         points, spans = len(self.metrics.points), len(self.tracing.spans)
         records, lines = len(self.logging.records), len(self.logging.lines)
         stored_before = len(self.unit_of_work.resources)
-        result, raised = await attempt(command, self.service)
+        result, raised = await attempt(command, self.served)
         return Step(
             command,
             result,
@@ -794,15 +809,13 @@ def comparable(result: object, error: DomainError | None) -> object:
 Outcome = tuple[object, DomainError | None]
 
 
-def assert_same_outcomes(
-    commands: Sequence[Command], service: ResourceService, reference: ResourceService
-) -> list[Outcome]:
+def assert_same_outcomes(commands: Sequence[Command], served: Served, reference: Served) -> list[Outcome]:
     """Run `commands` on both services, compare them step by step, and return the reference's outcomes."""
 
-    async def outcomes(on: ResourceService) -> list[Outcome]:
+    async def outcomes(on: Served) -> list[Outcome]:
         return [await attempt(command, on) for command in commands]
 
-    actual, expected = asyncio.run(outcomes(service)), asyncio.run(outcomes(reference))
+    actual, expected = asyncio.run(outcomes(served)), asyncio.run(outcomes(reference))
     for command, got, wanted in zip(commands, actual, expected, strict=True):
         assert comparable(*got) == comparable(*wanted), command
     return expected
@@ -811,7 +824,7 @@ def assert_same_outcomes(
 @given(command_sequences)
 def test_disabled_observability_behaves_identically(commands: list[Command]) -> None:
     observed, store = ObservedService(), InMemoryUnitOfWork()
-    assert_same_outcomes(commands, deterministic_service(store, NoTelemetry()), observed.service)
+    assert_same_outcomes(commands, deterministic(store, NoTelemetry()), observed.served)
     assert store.resources == observed.unit_of_work.resources
 
 
@@ -894,8 +907,8 @@ class BrokenTracing(Broken, TracingPort):
 @given(command_sequences)
 def test_failing_telemetry_adapters_never_break_an_operation(commands: list[Command]) -> None:
     metrics, tracing, logging = BrokenMetrics(), BrokenTracing(), BrokenLogging()
-    broken = deterministic_service(InMemoryUnitOfWork(), Telemetry(metrics, tracing, logging))
-    healthy = deterministic_service(InMemoryUnitOfWork(), NoTelemetry())
+    broken = deterministic(InMemoryUnitOfWork(), Telemetry(metrics, tracing, logging))
+    healthy = deterministic(InMemoryUnitOfWork(), NoTelemetry())
     outcomes = assert_same_outcomes(commands, broken, healthy)
     refused = any(isinstance(command, Reject) for command in commands) or any(error for _, error in outcomes)
     assert bool(metrics.calls) == bool(logging.calls) == bool(commands), "the broken adapters were never called"
