@@ -211,18 +211,23 @@ class SqlaResourceRepository(ResourceRepository):
         return list((await self._connection.execute(_DIRECT_DEPENDENTS, {"id": resource_id})).scalars())
 
     async def transitive_dependents(self, resource_id: UUID) -> list[UUID]:
-        reached = self._reachable([resource_id], towards_dependents=True)
+        reached = _reachable([resource_id], _e.dependency_id, _e.resource_id.label("node"), fenced=self._fenced)
         ordered = select(_r.id).join(reached, _r.id == reached.c.node).order_by(_r.created_at, _r.id)
         return list((await self._connection.execute(ordered)).scalars())
 
     async def transitive_dependencies(self, resource_id: UUID) -> list[Resource]:
-        reached = self._reachable([resource_id], towards_dependents=False)
+        reached = _reachable([resource_id], _e.resource_id, _e.dependency_id.label("node"), fenced=self._fenced)
         chosen = _resource_columns(_r.id.in_(select(reached.c.node)))
         return _decoded(await self._connection.execute(_with_edges(chosen)))[0]
 
     async def dependency_path(self, starts: Sequence[UUID], goal: UUID) -> list[UUID] | None:
-        """One recursive query: the edges reachable from `starts`, returned only when `goal` is among them."""
-        walked = self._walk(starts)
+        """One recursive query: the edges reachable from `starts`, returned only when `goal` is among them.
+
+        The edges (`came_from`, `node`) come out of the walk itself, not from looking up each reached node's edges
+        again afterwards.
+        """
+        edge = (_e.resource_id.label("came_from"), _e.dependency_id.label("node"))
+        walked = _reachable(starts, _e.resource_id, *edge, fenced=self._fenced)
         goal_reached = exists().where(walked.c.node == goal)
         reachable_edges = select(self._stored(walked.c.came_from), self._stored(walked.c.node)).where(goal_reached)
         edges = [(source, target) for source, target in await self._connection.execute(reachable_edges)]
@@ -233,29 +238,12 @@ class SqlaResourceRepository(ResourceRepository):
         path = shortest_path(edges, [start.bytes for start in starts], goal.bytes)
         return None if path is None else [UUID(bytes=node) for node in path]
 
-    def _walk(self, starts: Sequence[UUID]) -> CTE:
-        """A recursive CTE of the edges (`came_from`, `node`) reachable from `starts`, each once.
-
-        The edges come out of the walk itself, not from looking up each reached node's edges again afterwards.
-        `UNION` drops an edge already walked, so the work grows with the reachable edges, never with the paths.
-        """
-        edge = (_e.resource_id.label("came_from"), _e.dependency_id.label("node"))
-        walked = select(*edge).where(_e.resource_id.in_(starts)).cte("walked", recursive=True)
-        if not self._fenced:
-            return walked.union(select(*edge).join(walked, _e.resource_id == walked.c.node))
-        # As in `_reachable`: an index lookup per reached node, which the planner may not choose unfenced.
-        steps = select(*edge).where(_e.resource_id == walked.c.node).offset(0).lateral("steps")
-        return walked.union(select(steps.c.came_from, steps.c.node).select_from(walked).join(steps, true()))
-
     def _stored(self, column: ColumnElement[UUID]) -> ColumnElement[Any]:
         """`column` as the driver returns it on SQLite, 16 bytes: a long walk's ids become UUIDs only on the path.
 
         Measured on a 4 000-long chain: turning every edge's ids into UUIDs was 70% of the cycle check.
         """
         return type_coerce(column, LargeBinary()) if self._ids_as_bytes else column
-
-    def _reachable(self, origins: Sequence[UUID], *, towards_dependents: bool) -> CTE:
-        return _reachable(origins, towards_dependents=towards_dependents, fenced=self._fenced)
 
     async def _insert_edges(self, resource: Resource) -> None:
         if resource.dependencies:
@@ -294,19 +282,19 @@ def _decoded(rows: Iterable[Sequence[Any]]) -> tuple[list[Resource], int]:
     return found, total
 
 
-def _reachable(origins: Sequence[UUID], *, towards_dependents: bool, fenced: bool) -> CTE:
-    """A recursive CTE with one `node` row per resource reachable from `origins` along dependency edges.
+def _reachable(origins: Sequence[UUID], source: ColumnElement[UUID], *columns: ColumnElement[Any], fenced: bool) -> CTE:
+    """A recursive CTE of the rows of `columns` (one labelled `node`) of the dependency edges reachable from `origins`.
 
-    `UNION` (not `UNION ALL`) drops nodes already reached, so the work grows with the reachable
+    A walk follows an edge from its `source` end to its `node`, and on along the edges whose `source` is that node.
+    `UNION` (not `UNION ALL`) drops rows already reached, so the work grows with the reachable
     part of the graph, never with the number of paths through it. `fenced` (PostgreSQL) makes
     each step an index lookup per reached node: left to itself, the planner may hash-join the
     whole edge table at every step when its statistics are stale (seen: 10 s instead of 30 ms
     for a fresh 10 000-long chain). SQLite has no LATERAL and already plans index lookups.
     """
-    source, target = (_e.dependency_id, _e.resource_id) if towards_dependents else (_e.resource_id, _e.dependency_id)
-    reached = select(target.label("node")).where(source.in_(origins)).cte("reached", recursive=True)
+    reached = select(*columns).where(source.in_(origins)).cte("reached", recursive=True)
     if not fenced:
-        return reached.union(select(target).join(reached, source == reached.c.node))
+        return reached.union(select(*columns).join(reached, source == reached.c.node))
     # OFFSET 0 keeps the planner from flattening the LATERAL subquery back into a join.
-    next_nodes = select(target.label("node")).where(source == reached.c.node).offset(0).lateral("next_nodes")
-    return reached.union(select(next_nodes.c.node).select_from(reached).join(next_nodes, true()))
+    steps = select(*columns).where(source == reached.c.node).offset(0).lateral("steps")
+    return reached.union(select(*steps.c).select_from(reached).join(steps, true()))
