@@ -1,9 +1,8 @@
-"""Log record pieces shared by every logging adapter, so they all write the same fields."""
+"""The fields of the operation records, built once for the structlog adapter and its processors."""
 
 from __future__ import annotations
 
 import traceback
-from datetime import UTC, datetime
 from typing import Any
 
 from core.semantic_conventions import (
@@ -17,11 +16,6 @@ from core.semantic_conventions import (
     ErrorType,
     outcome_of,
 )
-
-
-def utc_timestamp() -> str:
-    """Now, RFC 3339 in UTC with microseconds: `2026-11-27T12:00:00.123456Z`."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def failure_level(error_type: ErrorType) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -10,14 +11,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from adapters.log_fields import (
-    completed_fields,
-    exception_fields,
-    failed_fields,
-    failure_level,
-    is_service_failure,
-    utc_timestamp,
-)
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from adapters.structlog import StructlogLogging, processor_chain
 from core.instrumentation import Telemetry
 from core.semantic_conventions import (
     ADMISSION_IN_FLIGHT,
@@ -30,10 +27,7 @@ from core.semantic_conventions import (
     CONNECTION_TIMEOUTS,
     CONNECTION_USE_TIME,
     CONNECTION_WAIT_TIME,
-    EVENT_COMPLETED,
-    EVENT_FAILED,
     EVENT_LOOP_DELAY,
-    EVENT_STARTED,
     LOGGER_NAME,
     OPERATION_DURATION,
     OPERATION_ERRORS,
@@ -52,7 +46,6 @@ from core.semantic_conventions import (
     repository_attributes,
     shed_attributes,
 )
-from ports.logging import LoggingPort, LogValue
 from ports.metrics import AdmissionState, MetricsPort
 from ports.saturation_metrics import ConnectionPoolState, SaturationMetricsPort
 from ports.tracing import AttributeValue, SpanKind, SpanPort, TracingPort
@@ -175,50 +168,50 @@ class InMemoryTracing(TracingPort):
         return (current.trace_id, current.span_id) if current else None
 
 
-class InMemoryLogging(LoggingPort):
-    """Renders each record as one JSON line, as the real adapter does, and keeps both in `records` and `lines`."""
+class InMemoryLogging(StructlogLogging):
+    """The structlog adapter through production's processor chain, keeping each line in `lines`, parsed in `records`.
+
+    The records carry the ids of the in-memory tracing's current span, where production's carry OpenTelemetry's.
+    """
 
     def __init__(self, tracing: InMemoryTracing, service_name: str = "resource-service") -> None:
         self.records: list[dict[str, Any]] = []
         self.lines: list[str] = []
-        self._tracing = tracing
-        self._service_name = service_name
+        shared, rendering = processor_chain(service_name, trace_context=_trace_context(tracing))
+        logger = structlog.wrap_logger(
+            _LineKeeper(self.lines, self.records),
+            processors=[*shared, *rendering],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        )
+        super().__init__(logger.bind())
 
-    def operation_started(self, operation: Operation, fields: Mapping[str, LogValue]) -> None:
-        self._emit("debug", EVENT_STARTED, operation, fields)
 
-    def operation_completed(self, operation: Operation, duration_ms: float, fields: Mapping[str, LogValue]) -> None:
-        self._emit("info", EVENT_COMPLETED, operation, {**fields, **completed_fields(duration_ms)})
+class _LineKeeper:
+    """The logger at the end of the in-memory chain: keeps each rendered line, and the record it parses back to."""
 
-    def operation_failed(
-        self,
-        operation: Operation,
-        duration_ms: float,
-        error_type: ErrorType,
-        exc: BaseException,
-        fields: Mapping[str, LogValue],
-    ) -> None:
-        failure = failed_fields(duration_ms, error_type, exc)
-        if is_service_failure(error_type):
-            failure |= exception_fields(exc)
-        self._emit(failure_level(error_type), EVENT_FAILED, operation, {**fields, **failure})
+    name = LOGGER_NAME
 
-    def _emit(self, level: str, event: str, operation: Operation, fields: Mapping[str, Any]) -> None:
-        record: dict[str, Any] = {
-            "timestamp": utc_timestamp(),
-            "level": level,
-            "event": event,
-            "logger": LOGGER_NAME,
-            "service.name": self._service_name,
-            "operation": operation,
-            **fields,
-        }
-        ids = self._tracing.current_span_ids()
+    def __init__(self, lines: list[str], records: list[dict[str, Any]]) -> None:
+        self._lines = lines
+        self._records = records
+
+    def msg(self, line: str) -> None:
+        self._lines.append(line)
+        self._records.append(json.loads(line))
+
+    debug = info = warning = error = critical = msg
+
+
+def _trace_context(tracing: InMemoryTracing) -> Processor:
+    """`trace_id` and `span_id` of the in-memory span current at emit time, if there is one."""
+
+    def processor(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+        ids = tracing.current_span_ids()
         if ids is not None:
-            record["trace_id"], record["span_id"] = ids
-        line = json.dumps(record, ensure_ascii=False)
-        self.lines.append(line)
-        self.records.append(json.loads(line))
+            event_dict["trace_id"], event_dict["span_id"] = ids
+        return event_dict
+
+    return processor
 
 
 def in_memory_telemetry() -> tuple[Telemetry, InMemoryMetrics, InMemoryTracing, InMemoryLogging]:

@@ -12,6 +12,6 @@ adapter (`port`).
 
 from adapters.structlog.port import StructlogLogging
 from adapters.structlog.processors import UtcTimestamp
-from adapters.structlog.setup import LogFormat, configure_logging
+from adapters.structlog.setup import LogFormat, configure_logging, processor_chain
 
-__all__ = ["LogFormat", "StructlogLogging", "UtcTimestamp", "configure_logging"]
+__all__ = ["LogFormat", "StructlogLogging", "UtcTimestamp", "configure_logging", "processor_chain"]

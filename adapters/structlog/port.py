@@ -14,11 +14,11 @@ from ports.logging import LoggingPort, LogValue
 
 
 class StructlogLogging(LoggingPort):
-    """Operation events through the chain `configure_logging` set up, which must be configured first."""
+    """Operation events through the chain `configure_logging` set up, which must be configured first, or `logger`'s."""
 
-    def __init__(self) -> None:
+    def __init__(self, logger: FilteringBoundLogger | None = None) -> None:
         # Bound now rather than through structlog's lazy proxy, which would rebuild the logger on every call.
-        self._logger: FilteringBoundLogger = structlog.get_logger(LOGGER_NAME).bind()
+        self._logger: FilteringBoundLogger = structlog.get_logger(LOGGER_NAME).bind() if logger is None else logger
         # Checked once, as the bound logger's level is fixed: below it, not even the fields are unpacked.
         self._logs_started = self._logger.is_enabled_for(logging.DEBUG)
 

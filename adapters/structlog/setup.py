@@ -32,6 +32,31 @@ _QUIETER_LOGGERS = {
 }
 
 
+def processor_chain(
+    service_name: str,
+    *,
+    log_format: LogFormat = "json",
+    logger_provider: LoggerProvider | None = None,
+    trace_context: Processor = add_trace_context,
+) -> tuple[list[Processor], list[Processor]]:
+    """The one chain in its two parts: what every record gets, structlog's and `logging`'s, then its rendering.
+
+    `trace_context` adds the current span's ids: OpenTelemetry's, but in the in-memory adapter its own tracing's.
+    """
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        UtcTimestamp(),
+        add_service_name(service_name),
+        trace_context,
+    ]
+    # The exporter takes the exception object, before it becomes the fields of the line.
+    rendering: list[Processor] = [] if logger_provider is None else [ExportToOtel(logger_provider)]
+    rendering += [exc_info_to_exception, render_json if log_format == "json" else structlog.dev.ConsoleRenderer()]
+    return shared, rendering
+
+
 def configure_logging(
     *,
     level: str = "info",
@@ -40,17 +65,7 @@ def configure_logging(
     logger_provider: LoggerProvider | None = None,
 ) -> None:
     """Route structlog and the standard `logging` module through one chain to stdout (and OTLP, if given)."""
-    shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        UtcTimestamp(),
-        add_service_name(service_name),
-        add_trace_context,
-    ]
-    # The exporter takes the exception object, before it becomes the fields of the line.
-    rendering: list[Processor] = [] if logger_provider is None else [ExportToOtel(logger_provider)]
-    rendering += [exc_info_to_exception, render_json if log_format == "json" else structlog.dev.ConsoleRenderer()]
+    shared, rendering = processor_chain(service_name, log_format=log_format, logger_provider=logger_provider)
     handler = StdoutHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
