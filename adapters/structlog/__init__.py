@@ -11,7 +11,7 @@ adapter (`port`).
 """
 
 from adapters.structlog.port import StructlogLogging
-from adapters.structlog.processors import UtcTimestamp
+from adapters.structlog.processors import UtcTimestamp, add_timestamp
 from adapters.structlog.setup import LogFormat, configure_logging, processor_chain
 
-__all__ = ["LogFormat", "StructlogLogging", "UtcTimestamp", "configure_logging", "processor_chain"]
+__all__ = ["LogFormat", "StructlogLogging", "UtcTimestamp", "add_timestamp", "configure_logging", "processor_chain"]

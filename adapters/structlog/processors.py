@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import sys
 import time
 from collections.abc import Mapping
@@ -37,6 +36,12 @@ def add_trace_context(_logger: WrappedLogger, _method: str, event_dict: EventDic
     return event_dict
 
 
+def add_timestamp(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """`timestamp`: now, in microseconds since the epoch, a number until UtcTimestamp writes it (the OTLP export's)."""
+    event_dict["timestamp"] = time.time_ns() // 1000
+    return event_dict
+
+
 class UtcTimestamp:
     """`timestamp` in RFC 3339, UTC, with microseconds and a `Z`; the date and time of day are formatted once a second.
 
@@ -49,7 +54,7 @@ class UtcTimestamp:
         self._second_and_prefix: tuple[int, str] = (-1, "")
 
     def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-        seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+        seconds, micros = divmod(event_dict["timestamp"], 1_000_000)
         second, prefix = self._second_and_prefix
         if second != seconds:
             prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
@@ -96,14 +101,12 @@ class ExportToOtel:
 
     def __init__(self, provider: LoggerProvider) -> None:
         self._logger: Logger = provider.get_logger(INSTRUMENTATION_SCOPE)
-        # The last second seen, as `timestamp` writes it and in Unix seconds: replaced whole, as in UtcTimestamp.
-        self._second: tuple[str, int] = ("", 0)
 
     def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
         level = str(event_dict.get("level", "info"))
         event = str(event_dict.get("event", ""))
         self._logger.emit(
-            timestamp=self._unix_nanos(event_dict["timestamp"]),
+            timestamp=event_dict["timestamp"] * 1000,
             severity_number=_SEVERITY.get(level, SeverityNumber.INFO),
             severity_text=level.upper(),
             body=event,
@@ -112,15 +115,6 @@ class ExportToOtel:
             exception=_logged_exception(event_dict),
         )
         return event_dict
-
-    def _unix_nanos(self, timestamp: str) -> int:
-        """UtcTimestamp's `2026-11-27T12:00:00.123456Z` in nanoseconds since the epoch."""
-        second, micros = timestamp[:19], int(timestamp[20:26])
-        seen, seconds = self._second
-        if seen != second:
-            seconds = calendar.timegm(time.strptime(second, "%Y-%m-%dT%H:%M:%S"))
-            self._second = (second, seconds)
-        return seconds * 1_000_000_000 + micros * 1_000
 
 
 def _attributes(event_dict: EventDict) -> dict[str, str | int | float | bool]:

@@ -15,6 +15,7 @@ from adapters.structlog.processors import (
     ExportToOtel,
     UtcTimestamp,
     add_service_name,
+    add_timestamp,
     add_trace_context,
     exc_info_to_exception,
     render_json,
@@ -47,13 +48,17 @@ def processor_chain(
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        UtcTimestamp(),
+        add_timestamp,
         add_service_name(service_name),
         trace_context,
     ]
-    # The exporter takes the exception object, before it becomes the fields of the line.
+    # The exporter takes the exception object, before it becomes the fields of the line, and the time as a number.
     rendering: list[Processor] = [] if logger_provider is None else [ExportToOtel(logger_provider)]
-    rendering += [exc_info_to_exception, render_json if log_format == "json" else structlog.dev.ConsoleRenderer()]
+    rendering += [
+        exc_info_to_exception,
+        UtcTimestamp(),
+        render_json if log_format == "json" else structlog.dev.ConsoleRenderer(),
+    ]
     return shared, rendering
 
 
