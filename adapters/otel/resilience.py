@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -64,24 +64,40 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+_Result = TypeVar("_Result", SpanExportResult, LogRecordExportResult, MetricExportResult)
+
+
+class _ExportGuard(Generic[_Result]):
+    """One signal's exports run so that a raised error or a `FAILURE` result is counted, never raised."""
+
+    def __init__(self, failures: ExportFailures, signal: Signal, failure: _Result) -> None:
+        self._failures = failures
+        self._signal = signal
+        self._failure: _Result = failure
+
+    def run(self, export: Callable[[], _Result], batch: Sequence[object] = ()) -> _Result:
+        """`export()`'s result, or `FAILURE` if it raised; `batch` is emptied afterwards either way."""
+        try:
+            result = export()
+        except Exception as exc:
+            self._failures.record(self._signal, _reason(exc))
+            return self._failure
+        finally:
+            release_batch(batch)
+        if result is self._failure:
+            self._failures.record(self._signal, "the exporter reported failure")
+        return result
+
+
 class GuardedSpanExporter(SpanExporter):
     """A span exporter whose failures are counted instead of raised; it empties each batch it was given."""
 
     def __init__(self, inner: SpanExporter, failures: ExportFailures) -> None:
         self._inner = inner
-        self._failures = failures
+        self._guard = _ExportGuard(failures, "traces", SpanExportResult.FAILURE)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            result = self._inner.export(spans)
-        except Exception as exc:
-            self._failures.record("traces", _reason(exc))
-            return SpanExportResult.FAILURE
-        finally:
-            release_batch(spans)
-        if result is SpanExportResult.FAILURE:
-            self._failures.record("traces", "the exporter reported failure")
-        return result
+        return self._guard.run(lambda: self._inner.export(spans), spans)
 
     def shutdown(self) -> None:
         self._inner.shutdown()
@@ -95,18 +111,10 @@ class GuardedLogExporter(LogRecordExporter):
 
     def __init__(self, inner: LogRecordExporter, failures: ExportFailures) -> None:
         self._inner = inner
-        self._failures = failures
+        self._guard = _ExportGuard(failures, "logs", LogRecordExportResult.FAILURE)
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        try:
-            result = self._inner.export(batch)
-        except Exception as exc:
-            self._failures.record("logs", _reason(exc))
-            return LogRecordExportResult.FAILURE
-        finally:
-            release_batch(batch)
-        if result is LogRecordExportResult.FAILURE:
-            self._failures.record("logs", "the exporter reported failure")
+        result = self._guard.run(lambda: self._inner.export(batch), batch)
         return LogRecordExportResult.SUCCESS if result is None else result
 
     def shutdown(self) -> None:
@@ -122,17 +130,10 @@ class GuardedMetricExporter(MetricExporter):
     def __init__(self, inner: MetricExporter, failures: ExportFailures) -> None:
         super().__init__(*preferences_of(inner))
         self._inner = inner
-        self._failures = failures
+        self._guard = _ExportGuard(failures, "metrics", MetricExportResult.FAILURE)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        try:
-            result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        except Exception as exc:
-            self._failures.record("metrics", _reason(exc))
-            return MetricExportResult.FAILURE
-        if result is MetricExportResult.FAILURE:
-            self._failures.record("metrics", "the exporter reported failure")
-        return result
+        return self._guard.run(lambda: self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs))
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self._inner.force_flush(timeout_millis)
