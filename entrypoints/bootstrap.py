@@ -98,8 +98,10 @@ class Runtime:
     async def lifespan(self, _app: object) -> AsyncIterator[None]:
         """The ASGI lifespan either app hands its framework: start, serve, stop."""
         await self.start()
-        yield
-        await self.stop()
+        try:
+            yield
+        finally:
+            await self.stop()
 
     async def stop(self) -> None:
         """Stop background work, close database connections, flush telemetry within its time budget."""
