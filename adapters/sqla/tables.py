@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import cast
 from uuid import UUID
 
-from advanced_alchemy.base import UUIDBase, orm_registry
+from advanced_alchemy.base import convention
 from advanced_alchemy.types import GUID, DateTimeUTC
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, Integer, String, Table, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert_sentinel,
+)
 
 from core.model import NAME_MAX_LENGTH
 
-metadata = orm_registry.metadata
+# advanced-alchemy's naming convention, by which revision 0001 named the constraints and indexes.
+metadata = MetaData(naming_convention=convention)
 
-
-class ResourceRow(UUIDBase):
-    """A resource's own columns; its dependencies live in `dependency_edges`."""
-
-    __tablename__ = "resources"
-    __table_args__ = (Index("ix_resources_created_at_id", "created_at", "id"),)
-
-    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), unique=True)
-    description: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
-
-
-resources = cast(Table, ResourceRow.__table__)
+# A resource's own columns; its dependencies live in `dependency_edges`.
+resources = Table(
+    "resources",
+    metadata,
+    Column("id", GUID, primary_key=True),
+    Column("name", String(NAME_MAX_LENGTH), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("created_at", DateTimeUTC(timezone=True), nullable=False),
+    Column("updated_at", DateTimeUTC(timezone=True), nullable=False),
+    # Revision 0001 made it for the model base these tables once had (advanced-alchemy's insert sentinel).
+    insert_sentinel("sa_orm_sentinel"),
+    Index("ix_resources_created_at_id", "created_at", "id"),
+)
 # The unique constraint on names, as revision 0001 named it: PostgreSQL names it when it refuses a statement.
 NAME_CONSTRAINT = "uq_resources_name"
 
