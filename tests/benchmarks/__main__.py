@@ -140,7 +140,18 @@ SUITES: Final[dict[str, Callable[[bool], dict[str, Any]]]] = {
 # The columns of each suite's tables: (result key, columns).
 TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
     "inprocess": [
-        ("rows", ["framework", "operation", "configuration", "us_per_request", "added_us_vs_noop", "ratio_to_bare"]),
+        (
+            "rows",
+            [
+                "framework",
+                "operation",
+                "configuration",
+                "us_per_request",
+                "added_us_vs_noop",
+                "ratio_to_noop",
+                "ratio_to_bare",
+            ],
+        ),
     ],
     "sdk_floor": [
         ("emitted", ["framework", "operation", "spans", "metric_records", "log_records"]),
@@ -162,6 +173,7 @@ TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
                 "saturation_metrics",
                 "operation",
                 "requests_per_s",
+                "p50_ms",
                 "p99_ms",
                 "failed_requests",
                 "server_cpu_us_per_request",
@@ -228,7 +240,19 @@ TABLES: Final[dict[str, list[tuple[str, list[str]]]]] = {
     "writes": [
         ("inserts", ["clients", "upkeep", "inserts_per_s"]),
         ("insert_ratios", ["clients", "ratio", "value"]),
-        ("http", ["upkeep", "workers", "requests_per_s", "p99_ms", "failed_requests", "backends_waiting_on_lock"]),
+        (
+            "http",
+            [
+                "upkeep",
+                "workers",
+                "requests_per_s",
+                "p50_ms",
+                "p99_ms",
+                "failed_requests",
+                "backends_waiting_on_lock",
+                "backends_active",
+            ],
+        ),
         ("count_reads", ["store", "stored", "method", "ms_per_read"]),
     ],
     "primitives": [("rows", ["primitive", "us_per_call", "net_us_per_call"])],
@@ -251,10 +275,11 @@ def machine() -> dict[str, Any]:
 
 
 def run_suites(names: Sequence[str], *, smoke: bool) -> dict[str, Any]:
-    """Run the named suites; the results document, with the machine."""
+    """Run the named suites; the results document, with the machine and the columns of each suite's tables."""
     return {
         "smoke": smoke,
         "machine": machine(),
+        "tables": {name: dict(TABLES[name]) for name in names},
         "suites": {name: SUITES[name](smoke) for name in names},
     }
 
