@@ -219,8 +219,9 @@ def circular_dependency_attributes(operation: Operation) -> dict[str, str]:
 def repository_call_attributes(method: str, database: Database) -> Mapping[str, str | int]:
     """Attributes of a repository call's span: the database's, with the call's operation and collection.
 
-    None for a store that is no DBMS (the in-memory one): its calls are not database client calls. Each call of the
-    repository asks for them (its span, its metric point), so they are built once per method and database.
+    None of them for a store that is no DBMS (the in-memory one): its calls are not database client calls. Each
+    call of the repository asks for them (its span, its metric point), so they are built once per method and
+    database.
     """
     if database.system is None:
         return {}

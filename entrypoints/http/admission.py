@@ -7,7 +7,8 @@ requests it admits near their latency at calm load.
 
 `AdmissionGate` is the bound, framework-neutral; `AdmissionControl` is the ASGI middleware both apps put inside
 their HTTP instrumentation (so a refusal has its server span and its `http.server.request.duration` point,
-status 503) and in front of their routing and dependency work (so a refusal costs next to nothing). The health
+status 503) and in front of their handlers' dependency work (FastAPI's before its routing too, Litestar's once it
+has routed the request), so that a refusal costs next to nothing. The health
 probes and the docs page are never refused: `/health/live` answers during a storm, and `/health/ready` says
 what the database says, not whether this worker sheds load (a readiness that failed under load would take
 every replica out of the balancer together, and their load with it onto none).
