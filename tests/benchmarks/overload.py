@@ -354,7 +354,7 @@ def run(*, smoke: bool) -> dict[str, Any]:
                     server.stop()
             capacity = next(row["capacity_per_s"] for row in rows if row["framework"] == framework)
             floors.append(measure_floor(framework, capacity, phases, directory))
-        refusal_costs = refusal_cost.run(directory / "callgrind", smoke=smoke)
+        refusal_costs = refusal_cost.run(directory / "callgrind", sink.endpoint, smoke=smoke)
     return {"phases_s": dict(zip(("capacity", "calm", "before", "storm", "after"), phases, strict=True)),
             "rows": rows, "floors": floors, "refusal_costs": refusal_costs, "targets": _targets(rows)}  # fmt: skip
 

@@ -1,7 +1,7 @@
 """What a refusal costs the server against a served request, in instructions (valgrind's callgrind).
 
 Part of suite `overload`. Each server runs under callgrind, instrumentation switched on only once it is up, one
-worker on SQLite, observability off; a client on this side sends GETs one after another on one kept-alive
+worker on SQLite, observability off unless said; a client on this side sends GETs one after another on one kept-alive
 connection, and the server's instructions from the first to the last answer, divided by their number, are one
 request's cost: uvicorn's parse and write included, the load generator's not. Instructions, not seconds, so
 that the figures repeat on a machine shared with other work.
@@ -9,6 +9,8 @@ that the figures repeat on a machine shared with other work.
 - `served`: a GET of the seed resource through the app.
 - `refused`: the same GET through the app's admission control, its one slot held by a POST whose body never
   comes (ADMISSION_MAX_CONCURRENCY=1, ADMISSION_MAX_WAITING=0).
+- both again with observability on, every signal exported to the suite's OTLP sink and every trace sampled (the
+  instructions of the SDK's export threads included: a refusal is traced and measured like any request).
 - `bare 503`: the floor, `refusal_floor`'s bare ASGI app answering the same 503 from prepared bytes.
 - `uvicorn --limit-concurrency`: uvicorn's own bound refusing before any app, its limit held full the same way;
   it closes the connection with each refusal, so each of these GETs opens one.
@@ -35,7 +37,14 @@ import httpx
 
 from .configurations import FRAMEWORKS, Framework
 from .measure import Row
-from .throughput import CONSOLE_SCRIPT, free_port, service_environment, stop_process
+from .throughput import (
+    CONSOLE_SCRIPT,
+    Observability,
+    free_port,
+    service_environment,
+    stop_process,
+    telemetry_environment,
+)
 
 Answer = Literal["served", "refused"]
 FULL_REQUESTS: Final = 1000
@@ -105,19 +114,26 @@ def instructions_per_request(server: CallgrindServer, requests: int) -> float:
                 held.close()
 
 
-def run(directory: Path, *, smoke: bool) -> list[Row]:
-    """Served and refused GETs of each framework, then the bare floor and uvicorn's own bound."""
+def run(directory: Path, sink_endpoint: str, *, smoke: bool) -> list[Row]:
+    """Served and refused GETs of each framework, observability off and on (every signal exported to the sink at
+    `sink_endpoint`, every trace sampled), then the bare floor and uvicorn's own bound."""
     requests = SMOKE_REQUESTS if smoke else FULL_REQUESTS
     rows: list[Row] = []
     floor = CallgrindServer("bare 503", _floor_command(), _environment(directory, "floor"), directory, 503)
     floor_instructions = instructions_per_request(floor, requests)
     for framework in FRAMEWORKS:
-        served = instructions_per_request(_service(framework, "served", directory), requests)
-        refused = instructions_per_request(_service(framework, "refused", directory), requests)
+        served = instructions_per_request(_service(framework, "served", "off", directory, sink_endpoint), requests)
+        refused = instructions_per_request(_service(framework, "refused", "off", directory, sink_endpoint), requests)
         rows += [
             _row(framework, "served", served, served),
             _row(framework, "refused", refused, served),
             _row(framework, "refused by the bare 503 floor", floor_instructions, served),
+        ]
+        served_on = instructions_per_request(_service(framework, "served", "on", directory, sink_endpoint), requests)
+        refused_on = instructions_per_request(_service(framework, "refused", "on", directory, sink_endpoint), requests)
+        rows += [
+            _row(framework, "served, observability on", served_on, served_on),
+            _row(framework, "refused, observability on", refused_on, served_on),
         ]
     uvicorn_bound = CallgrindServer(
         "uvicorn limit",
@@ -145,20 +161,23 @@ def _row(framework: Framework, answer: str, instructions: float, served: float) 
         "answer": answer,
         "instructions_per_request": round(instructions),
         "share_of_served": round(share, 3),
-        "goodput_ceiling_at_3x": round(ceiling, 3) if answer != "served" else None,
+        "goodput_ceiling_at_3x": round(ceiling, 3) if not answer.startswith("served") else None,
     }
 
 
-def _service(framework: Framework, answer: Answer, directory: Path) -> CallgrindServer:
+def _service(
+    framework: Framework, answer: Answer, observability: Observability, directory: Path, sink_endpoint: str
+) -> CallgrindServer:
     bound = {"ADMISSION_MAX_CONCURRENCY": "1", "ADMISSION_MAX_WAITING": "0"} if answer == "refused" else {}
+    name = f"{framework} {answer} {observability}"
+    database = directory / f"{framework}-{answer}-{observability}.db"
     environment = service_environment(
-        f"sqlite+aiosqlite:///{directory / f'{framework}-{answer}.db'}", {"OTEL_SDK_DISABLED": "true", **bound}
+        f"sqlite+aiosqlite:///{database}",
+        {**telemetry_environment(observability, sink_endpoint), **bound},
     )
     command = [str(CONSOLE_SCRIPT), "serve", "--framework", framework, "--port", "{port}"]
     refused = answer == "refused"
-    return CallgrindServer(
-        f"{framework} {answer}", command, environment, directory, 503 if refused else 200, hold_the_bound=refused
-    )
+    return CallgrindServer(name, command, environment, directory, 503 if refused else 200, hold_the_bound=refused)
 
 
 def _floor_command() -> list[str]:
