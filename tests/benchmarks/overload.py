@@ -14,9 +14,8 @@ capacity), served p50/p99, refusals (503 with Retry-After) and their p99, other 
 not sent) over those offered, and the seconds until p99 is back to calm: from the storm's end to the start of
 the first 1 s window from which every window's p99 is within `RECOVERED_FACTOR` of the half-capacity p99 before.
 "Bounded" is the service's defaults (`ADMISSION_*`); "bounded at 16" a quarter of them, with observability off;
-"unbounded" is ADMISSION_MAX_CONCURRENCY=0. Beside each
-row, the load generator's CPU per second of the storm run (k6's user and system time over the run's length): it
-shares the machine with the server.
+"unbounded" is ADMISSION_MAX_CONCURRENCY=0. Beside each row, the load generator's CPU per second of the storm run
+(k6's user and system time over the run's length): it shares the machine with the server.
 
 The floors, in the same run: the same storm, at each framework's rate, against `refusal_floor`'s bare ASGI app
 answering every request 503 from prepared bytes (the latency and failures of refusals that cost a Python server

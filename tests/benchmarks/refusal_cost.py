@@ -68,6 +68,8 @@ class CallgrindServer:
     environment: dict[str, str]
     directory: Path
     status: int
+    # The service's GET reads a resource it is given first; the bare app answers any path.
+    seeds_a_resource: bool = False
     hold_the_bound: bool = False
     reconnect_each_request: bool = False
     port: int = field(default_factory=free_port)
@@ -99,7 +101,7 @@ class CallgrindServer:
 def instructions_per_request(server: CallgrindServer, requests: int) -> float:
     """The server's instructions per GET, over `requests` of them, its instrumentation on only meanwhile."""
     with server.running() as process:
-        if server.command[0] == str(CONSOLE_SCRIPT):
+        if server.seeds_a_resource:
             server.path = _seed(server.port)
         held = _hold(server.port) if server.hold_the_bound else None
         try:
@@ -177,7 +179,9 @@ def _service(
     )
     command = [str(CONSOLE_SCRIPT), "serve", "--framework", framework, "--port", "{port}"]
     refused = answer == "refused"
-    return CallgrindServer(name, command, environment, directory, 503 if refused else 200, hold_the_bound=refused)
+    return CallgrindServer(
+        name, command, environment, directory, 503 if refused else 200, seeds_a_resource=True, hold_the_bound=refused
+    )
 
 
 def _floor_command() -> list[str]:
