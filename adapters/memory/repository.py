@@ -125,16 +125,31 @@ class InMemoryUnitOfWork(UnitOfWork):
         return None
 
 
-class _InMemoryAutocommitRepository(InMemoryResourceRepository, AutocommitRepository):
-    """Reads of the state committed when the block began, and each `add` a write transaction of its own."""
+class _InMemoryAutocommitRepository(AutocommitRepository):
+    """Reads of the state committed when the block began, and each `add` a write transaction of its own.
+
+    Only the one-statement calls are on it, as on the SQL adapter's.
+    """
 
     def __init__(self, unit_of_work: InMemoryUnitOfWork) -> None:
-        super().__init__(unit_of_work.resources)
         self._unit_of_work = unit_of_work
+        self._committed = InMemoryResourceRepository(unit_of_work.resources)
+
+    async def get(self, resource_id: UUID) -> Resource | None:
+        return await self._committed.get(resource_id)
 
     async def add(self, resource: Resource) -> None:
         if resource.dependencies:
             raise ValueError("a resource with dependencies is added in a write transaction")
         async with self._unit_of_work.write() as repository:
             await repository.add(resource)
-        self.resources = self._unit_of_work.resources  # what the block reads next sees the resource
+        self._committed = InMemoryResourceRepository(self._unit_of_work.resources)  # what the block reads next sees it
+
+    async def count(self) -> int:
+        return await self._committed.count()
+
+    async def list_page(self, page: PageRequest) -> tuple[list[Resource], int]:
+        return await self._committed.list_page(page)
+
+    async def search(self, text: str, page: PageRequest) -> tuple[list[Resource], int]:
+        return await self._committed.search(text, page)

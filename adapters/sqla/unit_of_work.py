@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from uuid import UUID
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import URL
@@ -16,7 +17,7 @@ from adapters.sqla.engine import GRAPH_LOCK_KEY, SQLITE_IMMEDIATE, SQLITE_NO_BEG
 from adapters.sqla.pool_metrics import PoolMetrics
 from adapters.sqla.repository import SqlaResourceRepository
 from core.errors import StorageError, StorageUnavailable
-from core.model import Resource
+from core.model import PageRequest, Resource
 from core.semantic_conventions import Database
 from ports.repository import AutocommitRepository, ResourceRepository
 from ports.saturation_metrics import SaturationMetricsPort
@@ -118,21 +119,32 @@ class SqlaUnitOfWork(UnitOfWork):
         return engine.connect() if self._pool_metrics is None else self._pool_metrics.connect(engine)
 
 
-class _SqlaAutocommitRepository(SqlaResourceRepository, AutocommitRepository):
+class _SqlaAutocommitRepository(AutocommitRepository):
     """The repository on a connection without a transaction: each statement commits on its own.
 
-    On SQLite an `add` queues on the process's writers lock first, as a write transaction does, so that it never
-    waits on SQLite's busy timeout.
+    It holds a full repository and passes on only the one-statement calls, so nothing else is reachable on it. On
+    SQLite an `add` queues on the process's writers lock first, as a write transaction does, so that it never waits
+    on SQLite's busy timeout.
     """
 
     def __init__(self, connection: AsyncConnection, local_writer: asyncio.Lock | None) -> None:
-        super().__init__(connection)
+        self._statements = SqlaResourceRepository(connection)
         self._local_writer = local_writer
+
+    async def get(self, resource_id: UUID) -> Resource | None:
+        return await self._statements.get(resource_id)
 
     async def add(self, resource: Resource) -> None:
         if resource.dependencies:
             raise ValueError("a resource with dependencies is added in a write transaction")
-        if self._local_writer is None:
-            return await super().add(resource)
-        async with self._local_writer:
-            return await super().add(resource)
+        async with nullcontext() if self._local_writer is None else self._local_writer:
+            await self._statements.add(resource)
+
+    async def count(self) -> int:
+        return await self._statements.count()
+
+    async def list_page(self, page: PageRequest) -> tuple[list[Resource], int]:
+        return await self._statements.list_page(page)
+
+    async def search(self, text: str, page: PageRequest) -> tuple[list[Resource], int]:
+        return await self._statements.search(text, page)

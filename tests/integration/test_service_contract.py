@@ -19,6 +19,7 @@ from core.errors import (
 from core.instrumentation import Instrumentation, NoTelemetry
 from core.model import PageRequest, Resource, ResourceChanges, ResourceDraft
 from core.service import ResourceService
+from ports.repository import AutocommitRepository
 from ports.unit_of_work import UnitOfWork
 
 
@@ -230,3 +231,11 @@ async def test_each_call_of_an_autocommit_block_is_whole_on_its_own(unit_of_work
         assert await calls.get(base.id) == base
         assert await calls.get(UUID(int=2)) is None
         assert await calls.count() == 1
+
+
+async def test_an_autocommit_block_offers_only_the_one_statement_calls(unit_of_work: UnitOfWork) -> None:
+    """Nothing that needs a transaction, such as `replace` or `delete`, is reachable on it, even by untyped code."""
+    port_calls = {name for name in vars(AutocommitRepository) if not name.startswith("_")}
+    async with unit_of_work.autocommit() as calls:
+        offered = {name for name in dir(calls) if not name.startswith("_")}
+    assert offered == port_calls
