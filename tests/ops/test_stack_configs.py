@@ -288,6 +288,16 @@ def test_grafana_mails_alert_notifications_to_the_local_mailbox() -> None:
     assert "8025:8025" in mailpit["ports"], "its inbox, in a browser"
 
 
+def test_every_grafana_feature_toggle_enabled_is_one_the_release_pinned_registers() -> None:
+    """A toggle the release does not register is ignored: the stack would run without what it asked for."""
+    grafana = COMPOSE["services"]["grafana"]
+    version = grafana["image"].removeprefix("grafana/grafana:")
+    asked = grafana["environment"].get("GF_FEATURE_TOGGLES_ENABLE", "").replace(",", " ").split()
+    registered = tools.grafana_feature_toggles(version)
+    assert len(registered) > 50, f"the toggles of Grafana {version} were not read: {registered}"
+    assert set(asked) <= registered, f"not toggles of Grafana {version}: {sorted(set(asked) - registered)}"
+
+
 def dockerignore_excludes(path: str, patterns: list[str]) -> bool:
     """Docker's rule: the last pattern matching the path or one of its folders decides; `!` keeps it."""
     parts = path.split("/")

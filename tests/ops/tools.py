@@ -1,7 +1,8 @@
 """The servers' own tools the ops checks run, from the cache folder `.ci/ops-tools` fills (`tox -e ops` runs it).
 
-Prometheus and promtool 3 extracted from Debian forky's packages, and Grafana's LogQL and TraceQL grammars from npm
-(`@grafana/lezer-logql`, `@grafana/lezer-traceql`: the parsers of Grafana's query editors), run by Node.
+Prometheus and promtool 3 extracted from Debian forky's packages, Grafana's LogQL and TraceQL grammars from npm
+(`@grafana/lezer-logql`, `@grafana/lezer-traceql`: the parsers of Grafana's query editors), run by Node, and the
+`@grafana/data` package of the Grafana pinned, for the feature toggles that release registers.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ PROMTOOL: Final = TOOLS_DIR / "prometheus" / "usr" / "bin" / "promtool"
 NODE_MODULES: Final = TOOLS_DIR / "node" / "node_modules"
 MISSING: Final = f"not in {TOOLS_DIR}: run .ci/ops-tools (tox -e ops does)"
 GRAFANA_PARSERS: Final = Path(__file__).with_name("grafana_parsers.cjs")
+GRAFANA_DATA: Final = TOOLS_DIR / "grafana-data"
+# `name?: boolean;` inside the generated `interface FeatureToggles { ... }` of @grafana/data's type declarations.
+_FEATURE_TOGGLES: Final = re.compile(r"interface FeatureToggles \{(?P<body>[^}]*)\}")
+_TOGGLE: Final = re.compile(r"^\s*(\w+)\?: boolean;", re.MULTILINE)
 
 QueryLanguage = Literal["logql", "traceql"]
 
@@ -45,3 +50,14 @@ def grafana_parse_errors(language: QueryLanguage, queries: Sequence[str]) -> lis
         [node, GRAFANA_PARSERS, NODE_MODULES], input=requests, capture_output=True, text=True, check=True
     )
     return [[(start, end) for start, end in spans] for spans in json.loads(answer.stdout)]
+
+
+def grafana_feature_toggles(grafana_version: str) -> set[str]:
+    """Every feature toggle Grafana `grafana_version` registers, from the FeatureToggles type its @grafana/data has."""
+    package = GRAFANA_DATA / grafana_version / "package"
+    assert (package / "package.json").exists(), f"@grafana/data@{grafana_version} {MISSING}"
+    assert json.loads((package / "package.json").read_text())["version"] == grafana_version
+    declarations = (match for path in package.rglob("*.d.ts") if (match := _FEATURE_TOGGLES.search(path.read_text())))
+    found = next(declarations, None)
+    assert found is not None, f"no FeatureToggles type in @grafana/data@{grafana_version}"
+    return set(_TOGGLE.findall(found.group("body")))
