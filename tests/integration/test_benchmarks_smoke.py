@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -17,6 +18,9 @@ import pytest
 pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# A guard against a hang, not a timed test: the slowest, overload with its servers under valgrind, takes about four
+# minutes on a loaded machine.
+SMOKE_TIMEOUT_S = 600
 SPREAD_KEYS = {"median", "min", "max", "repetitions"}
 # Every figure that must be positive; the other spreads are differences or ratios.
 POSITIVE = {
@@ -97,17 +101,10 @@ def test_each_suite_runs_at_smoke_size_and_writes_its_results(suite: str, tmp_pa
         pytest.skip("valgrind is not installed")
     output = tmp_path / "results.json"
 
-    finished = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks", suite, "--smoke", "--output", str(output)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    stdout, stderr, returncode = _run_smoke(suite, output)
 
-    assert finished.returncode == 0, finished.stderr[-4000:]
-    assert f"== {suite}: targets" in finished.stdout
+    assert returncode == 0, stderr[-4000:]
+    assert f"== {suite}: targets" in stdout
     results = json.loads(output.read_text())
     assert results["smoke"] is True
     assert results["machine"]["cpus"] >= 1
@@ -115,6 +112,24 @@ def test_each_suite_runs_at_smoke_size_and_writes_its_results(suite: str, tmp_pa
     _assert_shape(suite, results["suites"][suite], results["tables"][suite])
     if suite == "sdk_floor":
         _assert_the_floor_emits_the_contract(results["suites"][suite]["emitted"])
+
+
+def _run_smoke(suite: str, output: Path) -> tuple[str, str, int]:
+    """The suite at smoke size in a session of its own: if it hangs, every server it started is stopped with it."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "tests.benchmarks", suite, "--smoke", "--output", str(output)],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as suite_run:
+        try:
+            stdout, stderr = suite_run.communicate(timeout=SMOKE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(suite_run.pid, signal.SIGKILL)
+            raise
+        return stdout, stderr, suite_run.returncode
 
 
 def _assert_the_floor_emits_the_contract(emitted: list[Mapping[str, Any]]) -> None:
