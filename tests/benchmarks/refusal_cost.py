@@ -10,10 +10,15 @@ that the figures repeat on a machine shared with other work.
 - `refused`: the same GET through the app's admission control, its one slot held by a POST whose body never
   comes (ADMISSION_MAX_CONCURRENCY=1, ADMISSION_MAX_WAITING=0).
 - both again with observability on, every signal exported to the suite's OTLP sink and every trace sampled (the
-  instructions of the SDK's export threads included: a refusal is traced and measured like any request).
+  instructions of the SDK's export threads included: a refusal is traced and measured like any request);
+- and once more with a tenth of the traces sampled (`parentbased_traceidratio` at 0.1), as a production service
+  would run: metrics and logs are whole, and nine requests in ten make only a span that is never recorded.
 - `bare 503`: the floor, `refusal_floor`'s bare ASGI app answering the same 503 from prepared bytes.
 - `uvicorn --limit-concurrency`: uvicorn's own bound refusing before any app, its limit held full the same way;
   it closes the connection with each refusal, so each of these GETs opens one.
+
+Run alone, `python -m tests.benchmarks.refusal_cost` (about 15 minutes; `--smoke` for one framework and two ways in
+under two): the `refusal_costs` table of suite `overload`, without its storms.
 
 A refused request costing a share `r` of a served one, a server offered 3x its capacity serves at most
 `(1 - 3r) / (1 - r)` of its capacity (its CPU spent on the served and the refused): the ceiling column.
@@ -22,10 +27,12 @@ A refused request costing a share `r` of a served one, a server offered 3x its c
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +43,8 @@ from typing import Final, Literal
 import httpx
 
 from .configurations import FRAMEWORKS, Framework
-from .measure import Row
+from .measure import Row, table
+from .sink import OtlpSink
 from .throughput import (
     CONSOLE_SCRIPT,
     Observability,
@@ -47,6 +55,14 @@ from .throughput import (
 )
 
 Answer = Literal["served", "refused"]
+# Each way the service runs, by the words its rows append to the answer, with its telemetry settings beside those
+# of `telemetry_environment`. A smoke run measures one framework and the first two: the others run the same code.
+_TENTH_SAMPLED: Final = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+RUNS: Final[tuple[tuple[str, Observability, dict[str, str]], ...]] = (
+    ("", "off", {}),
+    (", observability on", "on", {}),
+    (", a tenth of traces sampled", "on", _TENTH_SAMPLED),
+)
 FULL_REQUESTS: Final = 1000
 SMOKE_REQUESTS: Final = 20
 WARM_REQUESTS: Final = 50
@@ -77,7 +93,7 @@ class CallgrindServer:
 
     @property
     def output(self) -> Path:
-        return self.directory / f"callgrind.{self.name.replace(' ', '_')}"
+        return self.directory / f"callgrind.{_slug(self.name)}"
 
     @contextmanager
     def running(self) -> Iterator[subprocess.Popen[bytes]]:
@@ -117,26 +133,27 @@ def instructions_per_request(server: CallgrindServer, requests: int) -> float:
 
 
 def run(directory: Path, sink_endpoint: str, *, smoke: bool) -> list[Row]:
-    """Served and refused GETs of each framework, observability off and on (every signal exported to the sink at
-    `sink_endpoint`, every trace sampled), then the bare floor and uvicorn's own bound."""
+    """Served and refused GETs of each framework in each of `RUNS`, then the bare floor and uvicorn's own bound."""
     requests = SMOKE_REQUESTS if smoke else FULL_REQUESTS
-    rows: list[Row] = []
+    frameworks, runs = (FRAMEWORKS[:1], RUNS[:2]) if smoke else (FRAMEWORKS, RUNS)
     floor = CallgrindServer("bare 503", _floor_command(), _environment(directory, "floor"), directory, 503)
     floor_instructions = instructions_per_request(floor, requests)
-    for framework in FRAMEWORKS:
-        served = instructions_per_request(_service(framework, "served", "off", directory, sink_endpoint), requests)
-        refused = instructions_per_request(_service(framework, "refused", "off", directory, sink_endpoint), requests)
-        rows += [
-            _row(framework, "served", served, served),
-            _row(framework, "refused", refused, served),
-            _row(framework, "refused by the bare 503 floor", floor_instructions, served),
-        ]
-        served_on = instructions_per_request(_service(framework, "served", "on", directory, sink_endpoint), requests)
-        refused_on = instructions_per_request(_service(framework, "refused", "on", directory, sink_endpoint), requests)
-        rows += [
-            _row(framework, "served, observability on", served_on, served_on),
-            _row(framework, "refused, observability on", refused_on, served_on),
-        ]
+    rows: list[Row] = []
+    served_off: dict[Framework, float] = {}
+    for framework in frameworks:
+        for words, observability, settings in runs:
+            served, refused = (
+                instructions_per_request(
+                    _service(framework, answer, observability, settings, directory, sink_endpoint, words), requests
+                )
+                for answer in ("served", "refused")
+            )
+            served_off.setdefault(framework, served)
+            rows += [
+                _row(framework, "served" + words, served, served),
+                _row(framework, "refused" + words, refused, served),
+            ]
+        rows.append(_row(framework, "refused by the bare 503 floor", floor_instructions, served_off[framework]))
     uvicorn_bound = CallgrindServer(
         "uvicorn limit",
         [*_floor_command(), "--limit-concurrency", "2"],
@@ -147,10 +164,9 @@ def run(directory: Path, sink_endpoint: str, *, smoke: bool) -> list[Row]:
         reconnect_each_request=True,
     )
     uvicorn_instructions = instructions_per_request(uvicorn_bound, requests)
-    served_by = {row["server"]: row["instructions_per_request"] for row in rows if row["answer"] == "served"}
     rows += [
-        _row(framework, "refused by uvicorn --limit-concurrency", uvicorn_instructions, served_by[framework])
-        for framework in FRAMEWORKS
+        _row(framework, "refused by uvicorn --limit-concurrency", uvicorn_instructions, served_off[framework])
+        for framework in frameworks
     ]
     return rows
 
@@ -168,20 +184,30 @@ def _row(framework: Framework, answer: str, instructions: float, served: float) 
 
 
 def _service(
-    framework: Framework, answer: Answer, observability: Observability, directory: Path, sink_endpoint: str
+    framework: Framework,
+    answer: Answer,
+    observability: Observability,
+    settings: dict[str, str],
+    directory: Path,
+    sink_endpoint: str,
+    words: str,
 ) -> CallgrindServer:
     bound = {"ADMISSION_MAX_CONCURRENCY": "1", "ADMISSION_MAX_WAITING": "0"} if answer == "refused" else {}
-    name = f"{framework} {answer} {observability}"
-    database = directory / f"{framework}-{answer}-{observability}.db"
+    name = f"{framework} {answer}{words}"
+    database = directory / f"{_slug(name)}.db"
     environment = service_environment(
         f"sqlite+aiosqlite:///{database}",
-        {**telemetry_environment(observability, sink_endpoint), **bound},
+        {**telemetry_environment(observability, sink_endpoint), **settings, **bound},
     )
     command = [str(CONSOLE_SCRIPT), "serve", "--framework", framework, "--port", "{port}"]
     refused = answer == "refused"
     return CallgrindServer(
         name, command, environment, directory, 503 if refused else 200, seeds_a_resource=True, hold_the_bound=refused
     )
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"\W+", "_", name).strip("_")
 
 
 def _floor_command() -> list[str]:
@@ -269,3 +295,13 @@ def _collected(output: Path) -> int:
                 return int(line.split()[1])
         time.sleep(0.2)
     raise AssertionError(f"no callgrind dump of {output}")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as temporary, OtlpSink() as sink:
+        rows = run(Path(temporary), sink.endpoint, smoke="--smoke" in sys.argv[1:])
+    print(table("== overload: refusal_costs", rows, list(rows[0])))
+
+
+if __name__ == "__main__":
+    main()
