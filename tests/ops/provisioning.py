@@ -88,6 +88,12 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
+def pinned_grafana() -> str:
+    """The version of the Grafana image the compose file pins, as `11.4.0`."""
+    image: str = load_yaml(OPS / "docker-compose.yml")["services"]["grafana"]["image"]
+    return image.removeprefix("grafana/grafana:")
+
+
 def dashboard_files() -> list[Path]:
     """Every dashboard JSON file, by name."""
     return sorted(DASHBOARDS_DIR.glob("*.json"))

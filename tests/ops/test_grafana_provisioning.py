@@ -29,11 +29,12 @@ from .provisioning import (
     load_yaml,
     loki_queries,
     panels_of,
+    pinned_grafana,
     prometheus_queries,
     tempo_queries,
     variables_in,
 )
-from .tools import grafana_parse_errors
+from .tools import grafana_dashboard_fields, grafana_parse_errors
 
 Node = TypeVar("Node", bound=promql_parser.Expr)
 
@@ -344,6 +345,20 @@ def test_the_expected_dashboards_exist_with_unique_uids() -> None:
     uids = [board["uid"] for board in boards.values()]
     assert len(set(uids)) == len(uids)
     assert all(board["title"] and board["panels"] for board in boards.values())
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARD_NAMES))
+def test_every_dashboard_and_panel_field_is_one_the_grafana_pinned_reads(name: str) -> None:
+    """A field outside the schema of the release pinned (renamed, removed, misspelt) is dropped without a word."""
+    fields = grafana_dashboard_fields(pinned_grafana())
+    assert {"uid", "panels", "schemaVersion"} <= fields["Dashboard"], "the dashboard schema was read"
+    board = dashboards()[name]
+    assert set(board) <= fields["Dashboard"], f"not dashboard fields: {sorted(set(board) - fields['Dashboard'])}"
+    rows = [panel for panel in board["panels"] if panel["type"] == "row"]
+    for kind, panels in (("RowPanel", rows), ("Panel", list(panels_of(board)))):
+        for panel in panels:
+            unknown = set(panel) - fields[kind]
+            assert not unknown, f"{panel['title']!r}: not {kind} fields: {sorted(unknown)}"
 
 
 @pytest.mark.parametrize("name", sorted(DASHBOARD_NAMES))

@@ -13,7 +13,7 @@ from core.semantic_conventions import ATTR_DB_NAMESPACE, ATTR_DB_SYSTEM
 
 from . import tools
 from .live import PrometheusServer
-from .provisioning import OPS, load_yaml
+from .provisioning import OPS, load_yaml, pinned_grafana
 
 COMPOSE: dict[str, Any] = load_yaml(OPS / "docker-compose.yml")
 COLLECTOR: dict[str, Any] = load_yaml(OPS / "otel-collector-config.yaml")
@@ -290,9 +290,8 @@ def test_grafana_mails_alert_notifications_to_the_local_mailbox() -> None:
 
 def test_every_grafana_feature_toggle_enabled_is_one_the_release_pinned_registers() -> None:
     """A toggle the release does not register is ignored: the stack would run without what it asked for."""
-    grafana = COMPOSE["services"]["grafana"]
-    version = grafana["image"].removeprefix("grafana/grafana:")
-    asked = grafana["environment"].get("GF_FEATURE_TOGGLES_ENABLE", "").replace(",", " ").split()
+    version = pinned_grafana()
+    asked = COMPOSE["services"]["grafana"]["environment"].get("GF_FEATURE_TOGGLES_ENABLE", "").replace(",", " ").split()
     registered = tools.grafana_feature_toggles(version)
     assert len(registered) > 50, f"the toggles of Grafana {version} were not read: {registered}"
     assert set(asked) <= registered, f"not toggles of Grafana {version}: {sorted(set(asked) - registered)}"

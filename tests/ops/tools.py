@@ -2,7 +2,8 @@
 
 Prometheus and promtool 3 extracted from Debian forky's packages, Grafana's LogQL and TraceQL grammars from npm
 (`@grafana/lezer-logql`, `@grafana/lezer-traceql`: the parsers of Grafana's query editors), run by Node, and the
-`@grafana/data` package of the Grafana pinned, for the feature toggles that release registers.
+`@grafana/data` and `@grafana/schema` packages of the Grafana pinned: the feature toggles that release registers,
+and the fields of the dashboard JSON it reads.
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ PROMTOOL: Final = TOOLS_DIR / "prometheus" / "usr" / "bin" / "promtool"
 NODE_MODULES: Final = TOOLS_DIR / "node" / "node_modules"
 MISSING: Final = f"not in {TOOLS_DIR}: run .ci/ops-tools (tox -e ops does)"
 GRAFANA_PARSERS: Final = Path(__file__).with_name("grafana_parsers.cjs")
-GRAFANA_DATA: Final = TOOLS_DIR / "grafana-data"
-# `name?: boolean;` inside the generated `interface FeatureToggles { ... }` of @grafana/data's type declarations.
-_FEATURE_TOGGLES: Final = re.compile(r"interface FeatureToggles \{(?P<body>[^}]*)\}")
-_TOGGLE: Final = re.compile(r"^\s*(\w+)\?: boolean;", re.MULTILINE)
+GRAFANA_PACKAGES: Final = TOOLS_DIR / "grafana"
+# A generated TypeScript interface of a Grafana package's type declarations, and its own fields (`name?: type;` at
+# the interface's first indentation, not those of the object types inside it).
+_INTERFACE: Final = r"\binterface {name} \{{(?P<body>.*?)\n\}}"
+_FIELD: Final = re.compile(r"^    (\w+)\??:", re.MULTILINE)
+# Where @grafana/schema keeps the types of the dashboard JSON files are written in (schemaVersion 39 and on); its
+# `schema/dashboard/v*` folders hold the newer API objects, which have a `Dashboard` type of their own.
+_CLASSIC_DASHBOARD: Final = "/raw/dashboard/x/"
 
 QueryLanguage = Literal["logql", "traceql"]
 
@@ -53,11 +58,25 @@ def grafana_parse_errors(language: QueryLanguage, queries: Sequence[str]) -> lis
 
 
 def grafana_feature_toggles(grafana_version: str) -> set[str]:
-    """Every feature toggle Grafana `grafana_version` registers, from the FeatureToggles type its @grafana/data has."""
-    package = GRAFANA_DATA / grafana_version / "package"
-    assert (package / "package.json").exists(), f"@grafana/data@{grafana_version} {MISSING}"
+    """Every feature toggle Grafana `grafana_version` registers: the fields of its @grafana/data's FeatureToggles."""
+    return _interface_fields(grafana_version, "data", "FeatureToggles")
+
+
+def grafana_dashboard_fields(grafana_version: str) -> dict[str, set[str]]:
+    """The fields of a dashboard, a panel and a row in the dashboard JSON Grafana `grafana_version` reads (the
+    Dashboard, Panel and RowPanel types its @grafana/schema generates from the dashboard schema)."""
+    return {
+        kind: _interface_fields(grafana_version, "schema", kind, under=_CLASSIC_DASHBOARD)
+        for kind in ("Dashboard", "Panel", "RowPanel")
+    }
+
+
+def _interface_fields(grafana_version: str, package_name: str, interface: str, under: str = "") -> set[str]:
+    package = GRAFANA_PACKAGES / grafana_version / package_name / "package"
+    assert (package / "package.json").exists(), f"@grafana/{package_name}@{grafana_version} {MISSING}"
     assert json.loads((package / "package.json").read_text())["version"] == grafana_version
-    declarations = (match for path in package.rglob("*.d.ts") if (match := _FEATURE_TOGGLES.search(path.read_text())))
-    found = next(declarations, None)
-    assert found is not None, f"no FeatureToggles type in @grafana/data@{grafana_version}"
-    return set(_TOGGLE.findall(found.group("body")))
+    pattern = re.compile(_INTERFACE.format(name=interface), re.DOTALL)
+    declarations = (path for path in sorted(package.rglob("*.d.ts")) if under in path.as_posix())
+    found = next((match for path in declarations if (match := pattern.search(path.read_text()))), None)
+    assert found is not None, f"no {interface} type in @grafana/{package_name}@{grafana_version}"
+    return set(_FIELD.findall(found.group("body")))
