@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Final, Literal
 
@@ -57,12 +58,12 @@ def grafana_parse_errors(language: QueryLanguage, queries: Sequence[str]) -> lis
     return [[(start, end) for start, end in spans] for spans in json.loads(answer.stdout)]
 
 
-def grafana_feature_toggles(grafana_version: str) -> set[str]:
+def grafana_feature_toggles(grafana_version: str) -> frozenset[str]:
     """Every feature toggle Grafana `grafana_version` registers: the fields of its @grafana/data's FeatureToggles."""
     return _interface_fields(grafana_version, "data", "FeatureToggles")
 
 
-def grafana_dashboard_fields(grafana_version: str) -> dict[str, set[str]]:
+def grafana_dashboard_fields(grafana_version: str) -> dict[str, frozenset[str]]:
     """The fields of a dashboard, a panel and a row in the dashboard JSON Grafana `grafana_version` reads (the
     Dashboard, Panel and RowPanel types its @grafana/schema generates from the dashboard schema)."""
     return {
@@ -71,7 +72,9 @@ def grafana_dashboard_fields(grafana_version: str) -> dict[str, set[str]]:
     }
 
 
-def _interface_fields(grafana_version: str, package_name: str, interface: str, under: str = "") -> set[str]:
+@cache
+def _interface_fields(grafana_version: str, package_name: str, interface: str, under: str = "") -> frozenset[str]:
+    """Read once per run: each dashboard's test asks for the same three types, and each asking scans the package."""
     package = GRAFANA_PACKAGES / grafana_version / package_name / "package"
     assert (package / "package.json").exists(), f"@grafana/{package_name}@{grafana_version} {MISSING}"
     assert json.loads((package / "package.json").read_text())["version"] == grafana_version
@@ -79,4 +82,4 @@ def _interface_fields(grafana_version: str, package_name: str, interface: str, u
     declarations = (path for path in sorted(package.rglob("*.d.ts")) if under in path.as_posix())
     found = next((match for path in declarations if (match := pattern.search(path.read_text()))), None)
     assert found is not None, f"no {interface} type in @grafana/{package_name}@{grafana_version}"
-    return set(_FIELD.findall(found.group("body")))
+    return frozenset(_FIELD.findall(found.group("body")))
